@@ -1,0 +1,46 @@
+/**
+ * The one URL builder: every ACME URL the server hands out is made here from the public base URL,
+ * and every route path is declared here, so the route table and the URLs cannot disagree.
+ */
+export const PATHS = {
+  directory: '/directory',
+  newNonce: '/new-nonce',
+  newAccount: '/new-account',
+  newOrder: '/new-order',
+  revokeCert: '/revoke-cert',
+  keyChange: '/key-change',
+  account: '/acct/:id',
+  accountOrders: '/acct/:id/orders',
+  order: '/order/:id',
+  finalize: '/order/:id/finalize',
+  authz: '/authz/:id',
+  challenge: '/chall/:id',
+  certificate: '/cert/:id',
+} as const;
+
+export class Links {
+  constructor(readonly baseUrl: string) {}
+
+  directory = (): string => this.baseUrl + PATHS.directory;
+  newNonce = (): string => this.baseUrl + PATHS.newNonce;
+  newAccount = (): string => this.baseUrl + PATHS.newAccount;
+  newOrder = (): string => this.baseUrl + PATHS.newOrder;
+  revokeCert = (): string => this.baseUrl + PATHS.revokeCert;
+  keyChange = (): string => this.baseUrl + PATHS.keyChange;
+  account = (id: string): string => `${this.baseUrl}/acct/${id}`;
+  accountOrders = (id: string, cursor?: string): string =>
+    `${this.baseUrl}/acct/${id}/orders${cursor ? `?cursor=${encodeURIComponent(cursor)}` : ''}`;
+  order = (id: string): string => `${this.baseUrl}/order/${id}`;
+  finalize = (id: string): string => `${this.baseUrl}/order/${id}/finalize`;
+  authz = (id: string): string => `${this.baseUrl}/authz/${id}`;
+  challenge = (id: string): string => `${this.baseUrl}/chall/${id}`;
+  certificate = (id: string): string => `${this.baseUrl}/cert/${id}`;
+
+  /** The account id in a `kid` URL, or undefined if it is not one of our account URLs. */
+  accountIdFromUrl(url: string): string | undefined {
+    const prefix = `${this.baseUrl}/acct/`;
+    if (!url.startsWith(prefix)) return undefined;
+    const id = url.slice(prefix.length);
+    return /^[A-Za-z0-9_-]{1,64}$/.test(id) ? id : undefined;
+  }
+}

@@ -1,0 +1,186 @@
+/**
+ * Configuration = defaults → config file → environment → flags, each value checked once with an
+ * error that names the setting and where the bad value came from.
+ */
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import { CONFIG_FLAG, SETTINGS, parseDuration, parseHostPort, type SettingSpec } from './settings.js';
+
+export interface Config {
+  listen: { host: string; port: number };
+  /** Explicit public base URL, without trailing slash; undefined = derive from the bound address. */
+  baseUrl: string | undefined;
+  dataDir: string;
+  plainHttp: boolean;
+  tlsCert: string | undefined;
+  tlsKey: string | undefined;
+  http01Port: number;
+  tlsAlpn01Port: number;
+  dnsResolvers: string[];
+  logLevel: string;
+  keyPassphraseFile: string | undefined;
+  termsOfService: string | undefined;
+  website: string | undefined;
+  externalAccountRequired: boolean;
+  profilesDir: string | undefined;
+  defaultProfile: string;
+  orderLifetimeMs: number;
+  pendingAuthzLifetimeMs: number;
+  validAuthzLifetimeMs: number;
+  authzReuseWindowMs: number;
+  validationTimeoutMs: number;
+  validationConcurrency: number;
+  maxRequestBytes: number;
+  sqliteSynchronous: 'full' | 'normal';
+}
+
+/** A setting failed its check; the message names the setting and the source of the value. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+type Source = { label: string; value: unknown };
+
+function check(spec: SettingSpec, source: Source): unknown {
+  const bad = (expected: string): never => {
+    throw new ConfigError(`invalid setting ${spec.key} (from ${source.label}): expected ${expected}, got ${JSON.stringify(source.value)}`);
+  };
+  const raw = source.value;
+  const text = typeof raw === 'string' ? raw.trim() : raw;
+  switch (spec.kind) {
+    case 'string':
+      if (typeof text !== 'string' || text === '') bad('a non-empty string');
+      return text;
+    case 'int': {
+      const n = typeof text === 'number' ? text : typeof text === 'string' && /^\d+$/.test(text) ? Number(text) : NaN;
+      if (!Number.isInteger(n) || n < (spec.min ?? 0) || n > (spec.max ?? Number.MAX_SAFE_INTEGER)) {
+        bad(`an integer from ${spec.min ?? 0} to ${spec.max ?? Number.MAX_SAFE_INTEGER}`);
+      }
+      return n;
+    }
+    case 'bool':
+      if (typeof text === 'boolean') return text;
+      if (text === 'true' || text === '1' || text === 'yes') return true;
+      if (text === 'false' || text === '0' || text === 'no') return false;
+      return bad('true or false');
+    case 'duration': {
+      const ms = typeof text === 'string' ? parseDuration(text) : undefined;
+      if (ms === undefined) bad('a duration such as 90s, 15m, 24h or 7d');
+      return ms;
+    }
+    case 'list': {
+      const items = Array.isArray(text) ? text : typeof text === 'string' ? text.split(',') : bad('a comma-separated list');
+      const list = (items as unknown[]).map((i) => String(i).trim()).filter((i) => i !== '');
+      for (const item of list) {
+        const hp = parseHostPort(item);
+        if (!hp || isIP(hp.host) === 0) bad('a comma-separated list of IP:port (e.g. 127.0.0.1:53,[::1]:53)');
+      }
+      return list;
+    }
+    case 'enum':
+      if (typeof text !== 'string' || !spec.enumValues?.includes(text)) bad(`one of ${spec.enumValues?.join(', ')}`);
+      return text;
+    case 'url': {
+      if (typeof text !== 'string') return bad('an http(s) URL');
+      let url: URL;
+      try {
+        url = new URL(text);
+      } catch {
+        return bad('an http(s) URL');
+      }
+      if (url.protocol !== 'https:' && url.protocol !== 'http:') bad('an http(s) URL');
+      return text.replace(/\/+$/, '');
+    }
+    case 'hostport': {
+      const hp = typeof text === 'string' ? parseHostPort(text) : undefined;
+      if (!hp) bad('host:port, e.g. 127.0.0.1:8443 or [::1]:8443');
+      return hp;
+    }
+  }
+}
+
+/** Options that stand for a setting on the command line, as given (strings, or true for bare bool flags). */
+export type FlagValues = Record<string, string | boolean | undefined>;
+
+export interface LoadInput {
+  flags: FlagValues;
+  env: NodeJS.ProcessEnv;
+}
+
+export function loadConfig({ flags, env }: LoadInput): Config {
+  const values = new Map<string, unknown>();
+  for (const spec of SETTINGS as readonly SettingSpec[]) {
+    if (spec.default !== undefined) values.set(spec.key, check(spec, { label: 'default', value: spec.default }));
+  }
+
+  const configPath = (flags[CONFIG_FLAG.flag] as string | undefined) ?? env[CONFIG_FLAG.env];
+  if (configPath) {
+    let doc: unknown;
+    try {
+      doc = parseYaml(readFileSync(configPath, 'utf8'));
+    } catch (e) {
+      throw new ConfigError(`cannot read config file ${configPath}: ${(e as Error).message}`);
+    }
+    if (doc !== null && (typeof doc !== 'object' || Array.isArray(doc))) {
+      throw new ConfigError(`config file ${configPath}: expected a mapping of settings`);
+    }
+    for (const [key, value] of Object.entries((doc ?? {}) as Record<string, unknown>)) {
+      const spec = (SETTINGS as readonly SettingSpec[]).find((s) => s.key === key);
+      if (!spec) throw new ConfigError(`config file ${configPath}: unknown setting ${key}`);
+      values.set(key, check(spec, { label: `config file ${configPath}`, value }));
+    }
+  }
+
+  for (const spec of SETTINGS as readonly SettingSpec[]) {
+    const fromEnv = env[spec.env];
+    if (fromEnv !== undefined && fromEnv !== '') values.set(spec.key, check(spec, { label: spec.env, value: fromEnv }));
+    const fromFlag = flags[spec.flag];
+    if (fromFlag !== undefined) values.set(spec.key, check(spec, { label: spec.flag, value: fromFlag }));
+  }
+
+  const get = <T>(key: string): T => values.get(key) as T;
+  const config: Config = {
+    listen: get('listen'),
+    baseUrl: get('baseUrl'),
+    dataDir: resolve(get<string>('dataDir')),
+    plainHttp: get('plainHttp'),
+    tlsCert: get('tlsCert'),
+    tlsKey: get('tlsKey'),
+    http01Port: get('http01Port'),
+    tlsAlpn01Port: get('tlsAlpn01Port'),
+    dnsResolvers: get<string[] | undefined>('dnsResolvers') ?? [],
+    logLevel: get('logLevel'),
+    keyPassphraseFile: get('keyPassphraseFile'),
+    termsOfService: get('termsOfService'),
+    website: get('website'),
+    externalAccountRequired: get('externalAccountRequired'),
+    profilesDir: get('profilesDir'),
+    defaultProfile: get('defaultProfile'),
+    orderLifetimeMs: get('orderLifetime'),
+    pendingAuthzLifetimeMs: get('pendingAuthzLifetime'),
+    validAuthzLifetimeMs: get('validAuthzLifetime'),
+    authzReuseWindowMs: get('authzReuseWindow'),
+    validationTimeoutMs: get('validationTimeout'),
+    validationConcurrency: get('validationConcurrency'),
+    maxRequestBytes: get('maxRequestBytes'),
+    sqliteSynchronous: get('sqliteSynchronous'),
+  };
+  crossCheck(config);
+  return config;
+}
+
+/** Rules that involve more than one setting. */
+function crossCheck(c: Config): void {
+  if (c.plainHttp && !c.baseUrl) {
+    throw new ConfigError('invalid setting plainHttp: --plain-http needs --base-url (the public https URL of the TLS proxy)');
+  }
+  if ((c.tlsCert === undefined) !== (c.tlsKey === undefined)) {
+    throw new ConfigError('invalid setting tlsCert/tlsKey: set both --tls-cert and --tls-key, or neither');
+  }
+  if (c.orderLifetimeMs <= 0) throw new ConfigError('invalid setting orderLifetime: must be greater than 0');
+  if (c.pendingAuthzLifetimeMs <= 0) throw new ConfigError('invalid setting pendingAuthzLifetime: must be greater than 0');
+  if (c.validAuthzLifetimeMs <= 0) throw new ConfigError('invalid setting validAuthzLifetime: must be greater than 0');
+  if (c.validationTimeoutMs < 100) throw new ConfigError('invalid setting validationTimeout: must be at least 100ms');
+}

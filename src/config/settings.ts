@@ -1,0 +1,77 @@
+/**
+ * Every setting of `anvil serve`, in one table: its config-file key, flag, environment variable,
+ * default, and check. The README's settings table and `--help` are generated from it, so code and
+ * documentation cannot drift.
+ */
+import { isIP } from 'node:net';
+
+export type SettingKind = 'string' | 'int' | 'bool' | 'duration' | 'list' | 'enum' | 'url' | 'hostport';
+
+export interface SettingSpec {
+  key: string;
+  flag: string;
+  env: string;
+  kind: SettingKind;
+  /** Default as the string a user would type; undefined = unset. */
+  default?: string;
+  doc: string;
+  enumValues?: readonly string[];
+  min?: number;
+  max?: number;
+}
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+export const SETTINGS = [
+  { key: 'listen', flag: '--listen', env: 'ANVIL_LISTEN', kind: 'hostport', default: '127.0.0.1:8443', doc: 'Address and port the ACME server listens on (`host:port`; port 0 picks a free one).' },
+  { key: 'baseUrl', flag: '--base-url', env: 'ANVIL_BASE_URL', kind: 'url', doc: 'Public base URL clients use (all ACME URLs are built from it). Default: `https://<listen host>:<port>` (`http://` with --plain-http).' },
+  { key: 'dataDir', flag: '--data-dir', env: 'ANVIL_DATA_DIR', kind: 'string', default: './data', doc: 'Data directory: SQLite database, CA certificates, encrypted keys. Created and initialised on first start.' },
+  { key: 'plainHttp', flag: '--plain-http', env: 'ANVIL_PLAIN_HTTP', kind: 'bool', default: 'false', doc: 'Serve plain HTTP, for running behind a TLS-terminating proxy. Requires --base-url (the proxy\'s https URL).' },
+  { key: 'tlsCert', flag: '--tls-cert', env: 'ANVIL_TLS_CERT', kind: 'string', doc: 'PEM certificate chain for the HTTPS listener. Default: a certificate for localhost/127.0.0.1/::1 issued by Anvil\'s own CA, renewed at start when near expiry.' },
+  { key: 'tlsKey', flag: '--tls-key', env: 'ANVIL_TLS_KEY', kind: 'string', doc: 'PEM private key for --tls-cert (may be encrypted with the key passphrase).' },
+  { key: 'http01Port', flag: '--http01-port', env: 'ANVIL_HTTP01_PORT', kind: 'int', default: '80', min: 1, max: 65535, doc: 'Port the http-01 validator connects to (RFC 8555 says 80; tests use a high port).' },
+  { key: 'tlsAlpn01Port', flag: '--tlsalpn01-port', env: 'ANVIL_TLSALPN01_PORT', kind: 'int', default: '443', min: 1, max: 65535, doc: 'Port the tls-alpn-01 validator connects to (RFC 8737 says 443).' },
+  { key: 'dnsResolvers', flag: '--dns-resolvers', env: 'ANVIL_DNS_RESOLVERS', kind: 'list', doc: 'Comma-separated `host:port` DNS servers the validator queries. Default: the system resolvers.' },
+  { key: 'logLevel', flag: '--log-level', env: 'ANVIL_LOG_LEVEL', kind: 'enum', enumValues: LOG_LEVELS, default: 'info', doc: 'pino log level.' },
+  { key: 'keyPassphraseFile', flag: '--key-passphrase-file', env: 'ANVIL_KEY_PASSPHRASE_FILE', kind: 'string', doc: 'File holding the passphrase that encrypts CA keys at rest. `ANVIL_KEY_PASSPHRASE` may carry it directly instead. If neither is set, a development passphrase is generated into `<data-dir>/dev-passphrase` with a warning.' },
+  { key: 'termsOfService', flag: '--terms-of-service', env: 'ANVIL_TERMS_OF_SERVICE', kind: 'url', doc: 'URL of the terms of service (directory `meta.termsOfService`); when set, new accounts must agree to it.' },
+  { key: 'website', flag: '--website', env: 'ANVIL_WEBSITE', kind: 'url', doc: 'URL shown as directory `meta.website`.' },
+  { key: 'externalAccountRequired', flag: '--external-account-required', env: 'ANVIL_EXTERNAL_ACCOUNT_REQUIRED', kind: 'bool', default: 'false', doc: 'Require External Account Binding on newAccount (directory `meta.externalAccountRequired`).' },
+  { key: 'profilesDir', flag: '--profiles-dir', env: 'ANVIL_PROFILES_DIR', kind: 'string', doc: 'Directory of certificate profile files. Default: the `acme-profiles/` directory shipped with Anvil.' },
+  { key: 'defaultProfile', flag: '--default-profile', env: 'ANVIL_DEFAULT_PROFILE', kind: 'string', default: 'default', doc: 'Profile used when an order names none.' },
+  { key: 'orderLifetime', flag: '--order-lifetime', env: 'ANVIL_ORDER_LIFETIME', kind: 'duration', default: '24h', doc: 'How long a new order may take to reach `valid` before it expires.' },
+  { key: 'pendingAuthzLifetime', flag: '--pending-authz-lifetime', env: 'ANVIL_PENDING_AUTHZ_LIFETIME', kind: 'duration', default: '24h', doc: 'How long a pending authorization waits for its challenge.' },
+  { key: 'validAuthzLifetime', flag: '--valid-authz-lifetime', env: 'ANVIL_VALID_AUTHZ_LIFETIME', kind: 'duration', default: '7d', doc: 'How long a validated authorization stays valid (for revocation by authorization and reuse).' },
+  { key: 'authzReuseWindow', flag: '--authz-reuse-window', env: 'ANVIL_AUTHZ_REUSE_WINDOW', kind: 'duration', default: '8h', doc: 'A new order reuses the account\'s valid authorization for an identifier if it was validated within this window (0 disables reuse).' },
+  { key: 'validationTimeout', flag: '--validation-timeout', env: 'ANVIL_VALIDATION_TIMEOUT', kind: 'duration', default: '10s', doc: 'Upper bound on one challenge validation (DNS, connect, redirects and body).' },
+  { key: 'validationConcurrency', flag: '--validation-concurrency', env: 'ANVIL_VALIDATION_CONCURRENCY', kind: 'int', default: '64', min: 1, max: 10000, doc: 'Validations run at once; more wait in a queue.' },
+  { key: 'maxRequestBytes', flag: '--max-request-bytes', env: 'ANVIL_MAX_REQUEST_BYTES', kind: 'int', default: '65536', min: 1024, max: 16777216, doc: 'Largest accepted JWS request body; larger requests get a `malformed` problem with status 413.' },
+  { key: 'sqliteSynchronous', flag: '--sqlite-synchronous', env: 'ANVIL_SQLITE_SYNCHRONOUS', kind: 'enum', enumValues: ['full', 'normal'], default: 'full', doc: '`full`: every commit is fsynced (durable across power loss). `normal`: durable across process crashes only.' },
+] as const satisfies readonly SettingSpec[];
+
+export type SettingKey = (typeof SETTINGS)[number]['key'];
+
+/** The flag of `anvil serve` that names the config file; not itself a setting in the file. */
+export const CONFIG_FLAG = { flag: '--config', env: 'ANVIL_CONFIG', doc: 'YAML or JSON file with any of the settings below (keys as in the first column).' };
+
+const DURATION = /^(\d+)(ms|s|m|h|d)$/;
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** Parses `90s`, `15m`, `24h`, `7d`, `0` into milliseconds; undefined when malformed. */
+export function parseDuration(text: string): number | undefined {
+  if (text === '0') return 0;
+  const m = DURATION.exec(text.trim());
+  if (!m) return undefined;
+  return Number(m[1]) * UNIT_MS[m[2]!]!;
+}
+
+/** Splits `host:port` / `[v6]:port`; undefined when malformed. */
+export function parseHostPort(text: string): { host: string; port: number } | undefined {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(text.trim());
+  if (!m) return undefined;
+  const host = m[1] ?? m[2]!;
+  const port = Number(m[3]);
+  if (port > 65535) return undefined;
+  if (m[1] !== undefined && isIP(host) !== 6) return undefined;
+  return { host, port };
+}

@@ -1,0 +1,85 @@
+/**
+ * revokeCert (RFC 8555 §7.6): authorised by the account that owns the certificate, by an account
+ * holding valid authorizations for every identifier in it, or by the certificate's own key.
+ */
+import { createHash, createPublicKey, type JsonWebKey } from 'node:crypto';
+import { problems } from '../acme/problem.js';
+import { toArrayBuffer } from '../ca/certificate-builder.js';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import { Certificate } from '@peculiar/asn1-x509';
+import type { VerifiedRequest } from '../acme/jws.js';
+import type { Store } from '../store/store.js';
+import type { CertificateRecord } from '../store/types.js';
+
+/**
+ * CRLReason codes a subscriber may give (RFC 5280 §5.3.1). Refused: cACompromise (2) and
+ * aACompromise (10), which only the CA asserts; certificateHold (6) and removeFromCRL (8),
+ * because this CA does not suspend certificates; 7 is unassigned.
+ */
+export const SUBSCRIBER_REASONS: ReadonlyMap<number, string> = new Map([
+  [0, 'unspecified'],
+  [1, 'keyCompromise'],
+  [3, 'affiliationChanged'],
+  [4, 'superseded'],
+  [5, 'cessationOfOperation'],
+  [9, 'privilegeWithdrawn'],
+]);
+
+export class RevocationService {
+  constructor(private readonly store: Store) {}
+
+  async revoke(request: VerifiedRequest): Promise<CertificateRecord> {
+    const body = request.payload;
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw problems.malformed('revokeCert payload must be a JSON object');
+    const { certificate, reason } = body as Record<string, unknown>;
+    if (typeof certificate !== 'string' || !/^[A-Za-z0-9_-]+$/.test(certificate)) {
+      throw problems.malformed('"certificate" must be the base64url DER of the certificate');
+    }
+    const code = reason === undefined ? 0 : reason;
+    if (typeof code !== 'number' || !Number.isInteger(code) || !SUBSCRIBER_REASONS.has(code)) {
+      throw problems.badRevocationReason(
+        `revocation reason ${JSON.stringify(reason)} is not accepted; use one of ${[...SUBSCRIBER_REASONS].map(([c, n]) => `${c} (${n})`).join(', ')}`,
+      );
+    }
+    const der = new Uint8Array(Buffer.from(certificate, 'base64url'));
+    const serial = serialOf(der);
+    const record = serial ? await this.store.findCertificateBySerial(serial) : null;
+    if (!record || !Buffer.from(record.der).equals(Buffer.from(der))) throw problems.notFound('certificate issued by this CA');
+
+    await this.authorize(request, record);
+    if (record.revokedAt) throw problems.alreadyRevoked(`certificate ${record.serial} is already revoked`);
+    if (!(await this.store.revokeCertificate(record.id, code, new Date()))) {
+      throw problems.alreadyRevoked(`certificate ${record.serial} is already revoked`);
+    }
+    return (await this.store.getCertificate(record.id))!;
+  }
+
+  private async authorize(request: VerifiedRequest, cert: CertificateRecord): Promise<void> {
+    if (request.jwk) {
+      const spki = createHash('sha256').update(spkiOfJwk(request.jwk)).digest('hex');
+      if (spki !== cert.spkiSha256) throw problems.unauthorized('the request is not signed by the certificate\'s key');
+      return;
+    }
+    const account = request.account!;
+    if (account.id === cert.accountId) return;
+    const wanted = cert.identifiers.map((i) => ({ type: i.type, value: i.value.replace(/^\*\./, '') }));
+    const held = await this.store.findAuthorizedIdentifiers(account.id, wanted, new Date());
+    if (held.length !== wanted.length) {
+      throw problems.unauthorized('the account neither owns this certificate nor holds valid authorizations for all its identifiers');
+    }
+  }
+}
+
+/** The serial (lowercase hex of the INTEGER content) of a DER certificate, or undefined. */
+function serialOf(der: Uint8Array): string | undefined {
+  try {
+    const cert = AsnConvert.parse(toArrayBuffer(der), Certificate);
+    return Buffer.from(cert.tbsCertificate.serialNumber).toString('hex');
+  } catch {
+    throw problems.malformed('"certificate" is not a DER X.509 certificate');
+  }
+}
+
+function spkiOfJwk(jwk: VerifiedRequest['jwk']): Buffer {
+  return createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' }).export({ type: 'spki', format: 'der' });
+}

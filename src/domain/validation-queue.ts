@@ -1,0 +1,117 @@
+/**
+ * Runs challenge validations off the request path: a challenge moves to `processing` in the
+ * request, and this queue validates it with a bounded number of workers and a timeout, then
+ * stores the outcome (with what was tried) in one transaction. Challenges found `processing`
+ * at start (a crash mid-validation) are validated again.
+ */
+import type { Logger } from 'pino';
+import { AcmeProblem, problems } from '../acme/problem.js';
+import type { Store } from '../store/store.js';
+import { ValidationFailure, type ValidationRecord, type ValidatorRegistry } from '../validators/validator.js';
+
+export interface ValidationQueueOptions {
+  store: Store;
+  validators: ValidatorRegistry;
+  log: Logger;
+  concurrency: number;
+  timeoutMs: number;
+  validAuthzLifetimeMs: number;
+}
+
+export class ValidationQueue {
+  private readonly waiting: string[] = [];
+  private readonly queued = new Set<string>();
+  private running = 0;
+  private idleWaiters: (() => void)[] = [];
+  private stopped = false;
+
+  constructor(private readonly o: ValidationQueueOptions) {}
+
+  enqueue(challengeId: string): void {
+    if (this.stopped || this.queued.has(challengeId)) return;
+    this.queued.add(challengeId);
+    this.waiting.push(challengeId);
+    this.pump();
+  }
+
+  /** Re-queues validations interrupted by a restart. */
+  async resume(): Promise<number> {
+    const ids = await this.o.store.listProcessingChallenges();
+    for (const id of ids) this.enqueue(id);
+    return ids.length;
+  }
+
+  /** Stops taking work and waits (bounded) for running validations to finish. */
+  async drain(timeoutMs: number): Promise<boolean> {
+    this.stopped = true;
+    this.waiting.length = 0;
+    if (this.running === 0) return true;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => resolve(false), timeoutMs);
+      this.idleWaiters.push(() => {
+        clearTimeout(timer);
+        resolve(true);
+      });
+    });
+  }
+
+  private pump(): void {
+    while (this.running < this.o.concurrency && this.waiting.length > 0) {
+      const id = this.waiting.shift()!;
+      this.running++;
+      void this.validate(id)
+        .catch((e) => this.o.log.error({ challengeId: id, err: (e as Error).message }, 'validation bookkeeping failed'))
+        .finally(() => {
+          this.running--;
+          this.queued.delete(id);
+          if (this.running === 0 && this.waiting.length === 0) {
+            for (const w of this.idleWaiters.splice(0)) w();
+          }
+          this.pump();
+        });
+    }
+  }
+
+  private async validate(challengeId: string): Promise<void> {
+    const { store, validators, log } = this.o;
+    const challenge = await store.getChallenge(challengeId);
+    if (!challenge || challenge.status !== 'processing') return;
+    const authz = await store.getAuthz(challenge.authzId);
+    const account = authz && (await store.getAccount(authz.accountId));
+    if (!authz || !account) return;
+    const validator = validators.get(challenge.type);
+    const started = Date.now();
+    let records: ValidationRecord[] = [];
+    let failure: AcmeProblem | undefined;
+    if (!validator) {
+      failure = problems.serverInternal(`challenge type ${challenge.type} is no longer available`);
+    } else {
+      try {
+        records = await validator.validate({
+          identifier: authz.identifier,
+          wildcard: authz.wildcard,
+          token: challenge.token,
+          keyAuthorization: `${challenge.token}.${account.thumbprint}`,
+          accountId: account.id,
+          accountThumbprint: account.thumbprint,
+          signal: AbortSignal.timeout(this.o.timeoutMs),
+        });
+      } catch (e) {
+        if (e instanceof ValidationFailure) records = e.records;
+        failure = e instanceof AcmeProblem ? e : problems.serverInternal('validation failed unexpectedly');
+        if (!(e instanceof AcmeProblem)) log.error({ challengeId, err: (e as Error).message }, 'validator threw a non-ACME error');
+      }
+    }
+    const stamped = records.map((r) => ({ ...r, validatedAt: new Date(started).toISOString() }));
+    await store.recordValidation(challengeId, {
+      status: failure ? 'invalid' : 'valid',
+      error: failure ? failure.toDocument() : null,
+      validationRecord: stamped,
+      authzExpiresAt: new Date(Date.now() + this.o.validAuthzLifetimeMs),
+    });
+    log.info(
+      { challengeId, type: challenge.type, identifier: authz.identifier.value, result: failure ? 'invalid' : 'valid', problem: failure?.type, ms: Date.now() - started },
+      'validation finished',
+    );
+  }
+}

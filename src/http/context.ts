@@ -1,0 +1,32 @@
+/** What the HTTP edge needs from the rest of the server, wired once in app.ts. */
+import type { Logger } from 'pino';
+import type { Links } from '../acme/links.js';
+import type { NonceService } from '../acme/nonces.js';
+import type { AccountService } from '../domain/accounts.js';
+import type { AuthorizationService } from '../domain/authorizations.js';
+import type { IssuanceService } from '../domain/issuance.js';
+import type { OrderService } from '../domain/orders.js';
+import type { RevocationService } from '../domain/revocation.js';
+import type { Store } from '../store/store.js';
+
+export interface DirectoryMeta {
+  termsOfService?: string;
+  website?: string;
+  externalAccountRequired: boolean;
+  /** draft-ietf-acme-profiles: profile name → description. */
+  profiles: Record<string, string>;
+}
+
+export interface HttpContext {
+  links: Links;
+  nonces: NonceService;
+  store: Store;
+  accounts: AccountService;
+  orders: OrderService;
+  authorizations: AuthorizationService;
+  issuance: IssuanceService;
+  revocation: RevocationService;
+  directoryMeta(): DirectoryMeta;
+  maxRequestBytes: number;
+  log: Logger;
+}

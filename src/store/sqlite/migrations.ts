@@ -1,0 +1,108 @@
+/**
+ * Schema migrations for the SQLite store, applied in order inside one transaction each.
+ * Never edit a released migration: add a new one.
+ */
+import type { Database } from 'better-sqlite3';
+
+const MIGRATIONS: { version: number; sql: string }[] = [
+  {
+    version: 1,
+    sql: `
+      CREATE TABLE accounts (
+        id TEXT PRIMARY KEY,
+        status TEXT NOT NULL,
+        jwk TEXT NOT NULL,
+        thumbprint TEXT NOT NULL UNIQUE,
+        contact TEXT NOT NULL,
+        tos_agreed INTEGER NOT NULL,
+        created_at INTEGER NOT NULL
+      );
+      CREATE TABLE orders (
+        id TEXT PRIMARY KEY,
+        account_id TEXT NOT NULL REFERENCES accounts(id),
+        status TEXT NOT NULL,
+        identifiers TEXT NOT NULL,
+        profile TEXT NOT NULL,
+        not_before INTEGER,
+        not_after INTEGER,
+        expires_at INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        error TEXT,
+        csr BLOB,
+        certificate_id TEXT
+      );
+      CREATE INDEX orders_by_account ON orders(account_id, created_at, id);
+      CREATE INDEX orders_processing ON orders(status) WHERE status = 'processing';
+      CREATE TABLE authzs (
+        id TEXT PRIMARY KEY,
+        account_id TEXT NOT NULL REFERENCES accounts(id),
+        identifier_type TEXT NOT NULL,
+        identifier_value TEXT NOT NULL,
+        wildcard INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        expires_at INTEGER NOT NULL,
+        created_at INTEGER NOT NULL,
+        validated_at INTEGER
+      );
+      CREATE INDEX authzs_by_identifier ON authzs(account_id, identifier_type, identifier_value, status);
+      CREATE TABLE order_authzs (
+        order_id TEXT NOT NULL REFERENCES orders(id),
+        position INTEGER NOT NULL,
+        authz_id TEXT NOT NULL REFERENCES authzs(id),
+        PRIMARY KEY (order_id, position)
+      );
+      CREATE TABLE challenges (
+        id TEXT PRIMARY KEY,
+        authz_id TEXT NOT NULL REFERENCES authzs(id),
+        type TEXT NOT NULL,
+        token TEXT NOT NULL,
+        status TEXT NOT NULL,
+        validated_at INTEGER,
+        error TEXT,
+        validation_record TEXT
+      );
+      CREATE INDEX challenges_by_authz ON challenges(authz_id);
+      CREATE INDEX challenges_processing ON challenges(status) WHERE status = 'processing';
+      CREATE TABLE serials (
+        serial TEXT PRIMARY KEY,
+        issuer_id TEXT NOT NULL,
+        order_id TEXT NOT NULL,
+        reserved_at INTEGER NOT NULL
+      );
+      CREATE TABLE certificates (
+        id TEXT PRIMARY KEY,
+        serial TEXT NOT NULL UNIQUE REFERENCES serials(serial),
+        issuer_id TEXT NOT NULL,
+        account_id TEXT NOT NULL REFERENCES accounts(id),
+        order_id TEXT NOT NULL REFERENCES orders(id),
+        profile TEXT NOT NULL,
+        identifiers TEXT NOT NULL,
+        not_before INTEGER NOT NULL,
+        not_after INTEGER NOT NULL,
+        der BLOB NOT NULL,
+        chain_pem TEXT NOT NULL,
+        spki_sha256 TEXT NOT NULL,
+        issued_at INTEGER NOT NULL,
+        revoked_at INTEGER,
+        revocation_reason INTEGER
+      );
+      CREATE INDEX certificates_by_account ON certificates(account_id);
+    `,
+  },
+];
+
+/** Applies every migration newer than the database's version; returns the resulting version. */
+export function migrate(db: Database): number {
+  db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)');
+  const row = db.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number | null };
+  let current = row.v ?? 0;
+  for (const m of MIGRATIONS) {
+    if (m.version <= current) continue;
+    db.transaction(() => {
+      db.exec(m.sql);
+      db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)').run(m.version, Date.now());
+    })();
+    current = m.version;
+  }
+  return current;
+}

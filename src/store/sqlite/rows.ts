@@ -1,0 +1,152 @@
+/** Row shapes of the SQLite schema and their mapping to store records. */
+import type { Identifier, ProblemDocument } from '../../acme/problem.js';
+import type {
+  AccountRecord,
+  AuthzRecord,
+  CertificateRecord,
+  ChallengeRecord,
+  OrderAuthzSummary,
+  OrderRecord,
+} from '../types.js';
+
+export interface AccountRow {
+  id: string;
+  status: string;
+  jwk: string;
+  thumbprint: string;
+  contact: string;
+  tos_agreed: number;
+  created_at: number;
+}
+
+export interface OrderRow {
+  id: string;
+  account_id: string;
+  status: string;
+  identifiers: string;
+  profile: string;
+  not_before: number | null;
+  not_after: number | null;
+  expires_at: number;
+  created_at: number;
+  error: string | null;
+  certificate_id: string | null;
+}
+
+export interface AuthzRow {
+  id: string;
+  account_id: string;
+  identifier_type: string;
+  identifier_value: string;
+  wildcard: number;
+  status: string;
+  expires_at: number;
+  created_at: number;
+}
+
+export interface ChallengeRow {
+  id: string;
+  authz_id: string;
+  type: string;
+  token: string;
+  status: string;
+  validated_at: number | null;
+  error: string | null;
+  validation_record: string | null;
+}
+
+export interface CertificateRow {
+  id: string;
+  serial: string;
+  issuer_id: string;
+  account_id: string;
+  order_id: string;
+  profile: string;
+  identifiers: string;
+  not_before: number;
+  not_after: number;
+  der: Buffer;
+  chain_pem: string;
+  spki_sha256: string;
+  issued_at: number;
+  revoked_at: number | null;
+  revocation_reason: number | null;
+}
+
+const date = (ms: number): Date => new Date(ms);
+const optionalDate = (ms: number | null): Date | null => (ms === null ? null : new Date(ms));
+
+export function toAccount(r: AccountRow): AccountRecord {
+  return {
+    id: r.id,
+    status: r.status as AccountRecord['status'],
+    jwk: JSON.parse(r.jwk) as AccountRecord['jwk'],
+    thumbprint: r.thumbprint,
+    contact: JSON.parse(r.contact) as string[],
+    termsOfServiceAgreed: r.tos_agreed === 1,
+    createdAt: date(r.created_at),
+  };
+}
+
+export function toOrder(r: OrderRow, authorizations: OrderAuthzSummary[]): OrderRecord {
+  return {
+    id: r.id,
+    accountId: r.account_id,
+    status: r.status as OrderRecord['status'],
+    identifiers: JSON.parse(r.identifiers) as Identifier[],
+    profile: r.profile,
+    notBefore: optionalDate(r.not_before),
+    notAfter: optionalDate(r.not_after),
+    expiresAt: date(r.expires_at),
+    createdAt: date(r.created_at),
+    error: r.error === null ? null : (JSON.parse(r.error) as ProblemDocument),
+    certificateId: r.certificate_id,
+    authorizations,
+  };
+}
+
+export function toChallenge(r: ChallengeRow): ChallengeRecord {
+  return {
+    id: r.id,
+    authzId: r.authz_id,
+    type: r.type,
+    token: r.token,
+    status: r.status as ChallengeRecord['status'],
+    validatedAt: optionalDate(r.validated_at),
+    error: r.error === null ? null : (JSON.parse(r.error) as ProblemDocument),
+    validationRecord: r.validation_record === null ? null : (JSON.parse(r.validation_record) as unknown[]),
+  };
+}
+
+export function toAuthz(r: AuthzRow, challenges: ChallengeRecord[]): AuthzRecord {
+  return {
+    id: r.id,
+    accountId: r.account_id,
+    identifier: { type: r.identifier_type, value: r.identifier_value },
+    wildcard: r.wildcard === 1,
+    status: r.status as AuthzRecord['status'],
+    expiresAt: date(r.expires_at),
+    createdAt: date(r.created_at),
+    challenges,
+  };
+}
+
+export function toCertificate(r: CertificateRow): CertificateRecord {
+  return {
+    id: r.id,
+    serial: r.serial,
+    issuerId: r.issuer_id,
+    accountId: r.account_id,
+    orderId: r.order_id,
+    profile: r.profile,
+    identifiers: JSON.parse(r.identifiers) as Identifier[],
+    notBefore: date(r.not_before),
+    notAfter: date(r.not_after),
+    der: new Uint8Array(r.der.buffer, r.der.byteOffset, r.der.byteLength),
+    chainPem: r.chain_pem,
+    spkiSha256: r.spki_sha256,
+    issuedAt: date(r.issued_at),
+    revokedAt: optionalDate(r.revoked_at),
+    revocationReason: r.revocation_reason,
+  };
+}

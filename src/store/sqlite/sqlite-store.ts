@@ -1,0 +1,411 @@
+/**
+ * The embedded default store: better-sqlite3 in WAL mode. better-sqlite3 is synchronous, so
+ * each method runs its statements in one `db.transaction` and resolves afterwards; with
+ * `synchronous = FULL` a resolved write is on disk.
+ */
+import Database from 'better-sqlite3';
+import type { Identifier, ProblemDocument } from '../../acme/problem.js';
+import { ConflictError } from '../errors.js';
+import { newId } from '../ids.js';
+import type { ListPage, ProcessingOrder, Store } from '../store.js';
+import type {
+  AccountRecord,
+  AuthzRecord,
+  CertificateRecord,
+  ChallengeRecord,
+  JsonWebKeyPublic,
+  NewAccount,
+  NewCertificate,
+  NewOrder,
+  OrderAuthzSummary,
+  OrderRecord,
+  ValidationResult,
+} from '../types.js';
+import { migrate } from './migrations.js';
+import {
+  toAccount,
+  toAuthz,
+  toCertificate,
+  toChallenge,
+  toOrder,
+  type AccountRow,
+  type AuthzRow,
+  type CertificateRow,
+  type ChallengeRow,
+  type OrderRow,
+} from './rows.js';
+
+export interface SqliteStoreOptions {
+  /** `full` makes every commit durable (fsync); `normal` survives a process crash, not power loss. */
+  synchronous?: 'full' | 'normal';
+}
+
+const isUniqueViolation = (e: unknown): boolean =>
+  typeof e === 'object' && e !== null && (e as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE';
+
+export class SqliteStore implements Store {
+  private readonly db: Database.Database;
+  private readonly stmt;
+
+  constructor(path: string, options: SqliteStoreOptions = {}) {
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
+    this.db.pragma('foreign_keys = ON');
+    this.db.pragma('busy_timeout = 5000');
+    migrate(this.db);
+    const db = this.db;
+    this.stmt = {
+      insertAccount: db.prepare(
+        'INSERT INTO accounts (id, status, jwk, thumbprint, contact, tos_agreed, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      ),
+      accountById: db.prepare<[string], AccountRow>('SELECT * FROM accounts WHERE id = ?'),
+      accountByThumbprint: db.prepare<[string], AccountRow>('SELECT * FROM accounts WHERE thumbprint = ?'),
+      updateContact: db.prepare("UPDATE accounts SET contact = ? WHERE id = ? AND status = 'valid'"),
+      deactivateAccount: db.prepare("UPDATE accounts SET status = 'deactivated' WHERE id = ? AND status = 'valid'"),
+      deactivateAccountAuthzs: db.prepare(
+        "UPDATE authzs SET status = 'deactivated' WHERE account_id = ? AND status = 'pending'",
+      ),
+      changeKey: db.prepare("UPDATE accounts SET jwk = ?, thumbprint = ? WHERE id = ? AND thumbprint = ? AND status = 'valid'"),
+      insertOrder: db.prepare(
+        `INSERT INTO orders (id, account_id, status, identifiers, profile, not_before, not_after, expires_at, created_at)
+         VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?)`,
+      ),
+      insertAuthz: db.prepare(
+        `INSERT INTO authzs (id, account_id, identifier_type, identifier_value, wildcard, status, expires_at, created_at, validated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      insertChallenge: db.prepare(
+        "INSERT INTO challenges (id, authz_id, type, token, status) VALUES (?, ?, ?, ?, 'pending')",
+      ),
+      linkAuthz: db.prepare('INSERT INTO order_authzs (order_id, position, authz_id) VALUES (?, ?, ?)'),
+      orderById: db.prepare<[string], OrderRow>('SELECT * FROM orders WHERE id = ?'),
+      orderAuthzs: db.prepare<[string], { id: string; status: string; expires_at: number }>(
+        `SELECT a.id, a.status, a.expires_at FROM order_authzs oa JOIN authzs a ON a.id = oa.authz_id
+         WHERE oa.order_id = ? ORDER BY oa.position`,
+      ),
+      ordersPage: db.prepare<[string, number, number, string, number], { id: string; created_at: number }>(
+        `SELECT id, created_at FROM orders WHERE account_id = ? AND (created_at > ? OR (created_at = ? AND id > ?))
+         ORDER BY created_at, id LIMIT ?`,
+      ),
+      reusableAuthz: db.prepare<[string, string, string, number, number, number], AuthzRow>(
+        `SELECT * FROM authzs WHERE account_id = ? AND identifier_type = ? AND identifier_value = ? AND wildcard = ?
+         AND status = 'valid' AND validated_at >= ? AND expires_at > ? ORDER BY expires_at DESC LIMIT 1`,
+      ),
+      authorizedIdentifier: db.prepare<[string, string, string, number], { id: string }>(
+        `SELECT id FROM authzs WHERE account_id = ? AND identifier_type = ? AND identifier_value = ?
+         AND status = 'valid' AND expires_at > ? LIMIT 1`,
+      ),
+      authzById: db.prepare<[string], AuthzRow>('SELECT * FROM authzs WHERE id = ?'),
+      challengesByAuthz: db.prepare<[string], ChallengeRow>('SELECT * FROM challenges WHERE authz_id = ? ORDER BY rowid'),
+      deactivateAuthz: db.prepare("UPDATE authzs SET status = 'deactivated' WHERE id = ? AND status IN ('pending', 'valid')"),
+      challengeById: db.prepare<[string], ChallengeRow>('SELECT * FROM challenges WHERE id = ?'),
+      startChallenge: db.prepare(
+        `UPDATE challenges SET status = 'processing' WHERE id = ? AND status = 'pending'
+         AND EXISTS (SELECT 1 FROM authzs a WHERE a.id = challenges.authz_id AND a.status = 'pending' AND a.expires_at > ?)
+         AND NOT EXISTS (SELECT 1 FROM challenges c WHERE c.authz_id = challenges.authz_id AND c.status = 'processing')`,
+      ),
+      finishChallenge: db.prepare(
+        "UPDATE challenges SET status = ?, validated_at = ?, error = ?, validation_record = ? WHERE id = ? AND status = 'processing'",
+      ),
+      finishAuthz: db.prepare(
+        "UPDATE authzs SET status = ?, expires_at = ?, validated_at = ? WHERE id = ? AND status = 'pending'",
+      ),
+      processingChallenges: db.prepare<[], { id: string }>("SELECT id FROM challenges WHERE status = 'processing'"),
+      beginFinalize: db.prepare("UPDATE orders SET status = 'processing', csr = ? WHERE id = ? AND status = 'pending'"),
+      reserveSerial: db.prepare('INSERT INTO serials (serial, issuer_id, order_id, reserved_at) VALUES (?, ?, ?, ?)'),
+      insertCertificate: db.prepare(
+        `INSERT INTO certificates (id, serial, issuer_id, account_id, order_id, profile, identifiers, not_before, not_after,
+         der, chain_pem, spki_sha256, issued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      completeOrder: db.prepare(
+        "UPDATE orders SET status = 'valid', certificate_id = ? WHERE id = ? AND status = 'processing'",
+      ),
+      abortOrder: db.prepare("UPDATE orders SET status = ?, error = ? WHERE id = ? AND status = 'processing'"),
+      processingOrders: db.prepare<[], { id: string; csr: Buffer }>(
+        "SELECT id, csr FROM orders WHERE status = 'processing'",
+      ),
+      certificateById: db.prepare<[string], CertificateRow>('SELECT * FROM certificates WHERE id = ?'),
+      certificateBySerial: db.prepare<[string], CertificateRow>('SELECT * FROM certificates WHERE serial = ?'),
+      revoke: db.prepare(
+        'UPDATE certificates SET revoked_at = ?, revocation_reason = ? WHERE id = ? AND revoked_at IS NULL',
+      ),
+    };
+  }
+
+  // --- accounts
+
+  async createAccount(account: NewAccount): Promise<AccountRecord> {
+    const id = newId();
+    try {
+      this.stmt.insertAccount.run(
+        id,
+        'valid',
+        JSON.stringify(account.jwk),
+        account.thumbprint,
+        JSON.stringify(account.contact),
+        account.termsOfServiceAgreed ? 1 : 0,
+        Date.now(),
+      );
+    } catch (e) {
+      if (isUniqueViolation(e)) {
+        const existing = this.stmt.accountByThumbprint.get(account.thumbprint);
+        throw new ConflictError('an account with this key exists', existing?.id);
+      }
+      throw e;
+    }
+    return toAccount(this.stmt.accountById.get(id)!);
+  }
+
+  async getAccount(id: string): Promise<AccountRecord | null> {
+    const row = this.stmt.accountById.get(id);
+    return row ? toAccount(row) : null;
+  }
+
+  async findAccountByThumbprint(thumbprint: string): Promise<AccountRecord | null> {
+    const row = this.stmt.accountByThumbprint.get(thumbprint);
+    return row ? toAccount(row) : null;
+  }
+
+  async updateAccountContact(id: string, contact: string[]): Promise<AccountRecord | null> {
+    const changed = this.stmt.updateContact.run(JSON.stringify(contact), id).changes;
+    return changed === 1 ? this.getAccount(id) : null;
+  }
+
+  async deactivateAccount(id: string): Promise<AccountRecord | null> {
+    const changed = this.db.transaction(() => {
+      const n = this.stmt.deactivateAccount.run(id).changes;
+      if (n === 1) this.stmt.deactivateAccountAuthzs.run(id);
+      return n;
+    })();
+    return changed === 1 ? this.getAccount(id) : null;
+  }
+
+  async changeAccountKey(id: string, oldThumbprint: string, jwk: JsonWebKeyPublic, thumbprint: string): Promise<AccountRecord | null> {
+    try {
+      const changed = this.stmt.changeKey.run(JSON.stringify(jwk), thumbprint, id, oldThumbprint).changes;
+      return changed === 1 ? this.getAccount(id) : null;
+    } catch (e) {
+      if (isUniqueViolation(e)) {
+        const existing = this.stmt.accountByThumbprint.get(thumbprint);
+        throw new ConflictError('another account holds the new key', existing?.id);
+      }
+      throw e;
+    }
+  }
+
+  // --- orders and authorizations
+
+  async createOrder(order: NewOrder): Promise<OrderRecord> {
+    const id = newId();
+    const now = Date.now();
+    this.db.transaction(() => {
+      this.stmt.insertOrder.run(
+        id,
+        order.accountId,
+        JSON.stringify(order.identifiers),
+        order.profile,
+        order.notBefore?.getTime() ?? null,
+        order.notAfter?.getTime() ?? null,
+        order.expiresAt.getTime(),
+        now,
+      );
+      let position = 0;
+      for (const authzId of order.reusedAuthzIds) this.stmt.linkAuthz.run(id, position++, authzId);
+      for (const a of order.newAuthzs) {
+        const authzId = newId();
+        this.stmt.insertAuthz.run(
+          authzId,
+          order.accountId,
+          a.identifier.type,
+          a.identifier.value,
+          a.wildcard ? 1 : 0,
+          a.status,
+          a.expiresAt.getTime(),
+          now,
+          a.status === 'valid' ? now : null,
+        );
+        for (const c of a.challenges) this.stmt.insertChallenge.run(newId(), authzId, c.type, c.token);
+        this.stmt.linkAuthz.run(id, position++, authzId);
+      }
+    })();
+    return (await this.getOrder(id))!;
+  }
+
+  async getOrder(id: string): Promise<OrderRecord | null> {
+    const row = this.stmt.orderById.get(id);
+    if (!row) return null;
+    const authzs: OrderAuthzSummary[] = this.stmt.orderAuthzs.all(id).map((a) => ({
+      id: a.id,
+      status: a.status as OrderAuthzSummary['status'],
+      expiresAt: new Date(a.expires_at),
+    }));
+    return toOrder(row, authzs);
+  }
+
+  async listAccountOrders(accountId: string, limit: number, cursor?: string): Promise<ListPage> {
+    let afterTime = -1;
+    let afterId = '';
+    if (cursor) {
+      const sep = cursor.indexOf('.');
+      const t = Number(cursor.slice(0, sep));
+      if (sep > 0 && Number.isSafeInteger(t)) {
+        afterTime = t;
+        afterId = cursor.slice(sep + 1);
+      }
+    }
+    const rows = this.stmt.ordersPage.all(accountId, afterTime, afterTime, afterId, limit + 1);
+    const page = rows.slice(0, limit);
+    const last = page[page.length - 1];
+    return rows.length > limit && last ? { ids: page.map((r) => r.id), next: `${last.created_at}.${last.id}` } : { ids: page.map((r) => r.id) };
+  }
+
+  async findReusableAuthzs(
+    accountId: string,
+    identifiers: { identifier: Identifier; wildcard: boolean }[],
+    validatedSince: Date,
+    expiresAfter: Date,
+  ): Promise<AuthzRecord[]> {
+    const found: AuthzRecord[] = [];
+    for (const { identifier, wildcard } of identifiers) {
+      const row = this.stmt.reusableAuthz.get(
+        accountId,
+        identifier.type,
+        identifier.value,
+        wildcard ? 1 : 0,
+        validatedSince.getTime(),
+        expiresAfter.getTime(),
+      );
+      if (row) found.push(toAuthz(row, this.challengesOf(row.id)));
+    }
+    return found;
+  }
+
+  async findAuthorizedIdentifiers(accountId: string, identifiers: Identifier[], now: Date): Promise<Identifier[]> {
+    return identifiers.filter(
+      (i) => this.stmt.authorizedIdentifier.get(accountId, i.type, i.value, now.getTime()) !== undefined,
+    );
+  }
+
+  async getAuthz(id: string): Promise<AuthzRecord | null> {
+    const row = this.stmt.authzById.get(id);
+    return row ? toAuthz(row, this.challengesOf(id)) : null;
+  }
+
+  async deactivateAuthz(id: string): Promise<AuthzRecord | null> {
+    const changed = this.stmt.deactivateAuthz.run(id).changes;
+    return changed === 1 ? this.getAuthz(id) : null;
+  }
+
+  private challengesOf(authzId: string): ChallengeRecord[] {
+    return this.stmt.challengesByAuthz.all(authzId).map(toChallenge);
+  }
+
+  // --- challenges
+
+  async getChallenge(id: string): Promise<ChallengeRecord | null> {
+    const row = this.stmt.challengeById.get(id);
+    return row ? toChallenge(row) : null;
+  }
+
+  async startChallenge(id: string, now: Date): Promise<boolean> {
+    return this.stmt.startChallenge.run(id, now.getTime()).changes === 1;
+  }
+
+  async recordValidation(challengeId: string, result: ValidationResult): Promise<boolean> {
+    return this.db.transaction(() => {
+      const challenge = this.stmt.challengeById.get(challengeId);
+      if (!challenge) return false;
+      const now = Date.now();
+      const changed = this.stmt.finishChallenge.run(
+        result.status,
+        result.status === 'valid' ? now : null,
+        result.error ? JSON.stringify(result.error) : null,
+        JSON.stringify(result.validationRecord),
+        challengeId,
+      ).changes;
+      if (changed !== 1) return false;
+      const authz = this.stmt.authzById.get(challenge.authz_id)!;
+      this.stmt.finishAuthz.run(
+        result.status,
+        result.status === 'valid' ? result.authzExpiresAt.getTime() : authz.expires_at,
+        result.status === 'valid' ? now : null,
+        challenge.authz_id,
+      );
+      return true;
+    })();
+  }
+
+  async listProcessingChallenges(): Promise<string[]> {
+    return this.stmt.processingChallenges.all().map((r) => r.id);
+  }
+
+  // --- issuance
+
+  async beginFinalize(orderId: string, csr: Uint8Array, serial: string, issuerId: string): Promise<boolean> {
+    return this.db.transaction(() => {
+      if (this.stmt.beginFinalize.run(Buffer.from(csr), orderId).changes !== 1) return false;
+      this.stmt.reserveSerial.run(serial, issuerId, orderId, Date.now());
+      return true;
+    })();
+  }
+
+  async completeFinalize(orderId: string, c: NewCertificate): Promise<CertificateRecord> {
+    const id = newId();
+    this.db.transaction(() => {
+      this.stmt.insertCertificate.run(
+        id,
+        c.serial,
+        c.issuerId,
+        c.accountId,
+        c.orderId,
+        c.profile,
+        JSON.stringify(c.identifiers),
+        c.notBefore.getTime(),
+        c.notAfter.getTime(),
+        Buffer.from(c.der),
+        c.chainPem,
+        c.spkiSha256,
+        Date.now(),
+      );
+      if (this.stmt.completeOrder.run(id, orderId).changes !== 1) {
+        throw new ConflictError(`order ${orderId} is not processing`);
+      }
+    })();
+    return toCertificate(this.stmt.certificateById.get(id)!);
+  }
+
+  async abortFinalize(orderId: string, outcome: { status: 'pending' } | { status: 'invalid'; error: ProblemDocument }): Promise<void> {
+    this.stmt.abortOrder.run(outcome.status, outcome.status === 'invalid' ? JSON.stringify(outcome.error) : null, orderId);
+  }
+
+  async listProcessingOrders(): Promise<ProcessingOrder[]> {
+    return this.stmt.processingOrders.all().map((r) => ({ id: r.id, csr: new Uint8Array(r.csr) }));
+  }
+
+  // --- certificates
+
+  async getCertificate(id: string): Promise<CertificateRecord | null> {
+    const row = this.stmt.certificateById.get(id);
+    return row ? toCertificate(row) : null;
+  }
+
+  async findCertificateBySerial(serial: string): Promise<CertificateRecord | null> {
+    const row = this.stmt.certificateBySerial.get(serial);
+    return row ? toCertificate(row) : null;
+  }
+
+  async revokeCertificate(id: string, reason: number, at: Date): Promise<boolean> {
+    return this.stmt.revoke.run(at.getTime(), reason, id).changes === 1;
+  }
+
+  // --- lifecycle
+
+  async ping(): Promise<void> {
+    this.db.prepare('SELECT 1').get();
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+}

@@ -1,0 +1,98 @@
+/**
+ * The one storage interface. Every method is async (a PostgreSQL backend follows SQLite) and
+ * every method that changes state is a single transaction: callers never compose transactions,
+ * they call the method that names the state change. Compare-and-swap methods return false (or
+ * null) when the record was not in the expected state, so concurrent requests cannot both win.
+ */
+import type { Identifier, ProblemDocument } from '../acme/problem.js';
+import type {
+  AccountRecord,
+  AuthzRecord,
+  CertificateRecord,
+  ChallengeRecord,
+  JsonWebKeyPublic,
+  NewAccount,
+  NewCertificate,
+  NewOrder,
+  OrderRecord,
+  ValidationResult,
+} from './types.js';
+
+export interface ListPage {
+  ids: string[];
+  /** Opaque cursor for the next page, absent on the last page. */
+  next?: string;
+}
+
+export interface ProcessingOrder {
+  id: string;
+  csr: Uint8Array;
+}
+
+export interface Store {
+  // --- accounts
+  /** Throws ConflictError (with the existing account id) when the key is already registered. */
+  createAccount(account: NewAccount): Promise<AccountRecord>;
+  getAccount(id: string): Promise<AccountRecord | null>;
+  findAccountByThumbprint(thumbprint: string): Promise<AccountRecord | null>;
+  updateAccountContact(id: string, contact: string[]): Promise<AccountRecord | null>;
+  /** Deactivates a valid account and its pending authorizations (RFC 8555 §7.3.6). */
+  deactivateAccount(id: string): Promise<AccountRecord | null>;
+  /**
+   * Replaces the account key if the current key still has `oldThumbprint` (§7.3.5).
+   * Throws ConflictError when another account holds the new key; returns null on a stale old key.
+   */
+  changeAccountKey(id: string, oldThumbprint: string, jwk: JsonWebKeyPublic, thumbprint: string): Promise<AccountRecord | null>;
+
+  // --- orders and authorizations
+  /** Creates the order with its new authorizations and links reused ones, atomically. */
+  createOrder(order: NewOrder): Promise<OrderRecord>;
+  getOrder(id: string): Promise<OrderRecord | null>;
+  listAccountOrders(accountId: string, limit: number, cursor?: string): Promise<ListPage>;
+  /**
+   * Valid authorizations of the account for these identifiers that were validated at or after
+   * `validatedSince` and expire after `expiresAfter`; the newest per identifier.
+   */
+  findReusableAuthzs(
+    accountId: string,
+    identifiers: { identifier: Identifier; wildcard: boolean }[],
+    validatedSince: Date,
+    expiresAfter: Date,
+  ): Promise<AuthzRecord[]>;
+  /** Identifiers (of those given) for which the account holds an unexpired valid authorization. */
+  findAuthorizedIdentifiers(accountId: string, identifiers: Identifier[], now: Date): Promise<Identifier[]>;
+  getAuthz(id: string): Promise<AuthzRecord | null>;
+  /** pending|valid → deactivated (§7.5.2); null when the authorization was in another state. */
+  deactivateAuthz(id: string): Promise<AuthzRecord | null>;
+
+  // --- challenges
+  getChallenge(id: string): Promise<ChallengeRecord | null>;
+  /** pending → processing, only while its authorization is pending and unexpired. */
+  startChallenge(id: string, now: Date): Promise<boolean>;
+  /** processing → valid|invalid, moving the authorization to the same status in one transaction. */
+  recordValidation(challengeId: string, result: ValidationResult): Promise<boolean>;
+  listProcessingChallenges(): Promise<string[]>;
+
+  // --- issuance
+  /**
+   * pending → processing for a ready order: stores the CSR and reserves the serial (unique
+   * across the store) before anything is signed. Returns false if the order was not pending.
+   */
+  beginFinalize(orderId: string, csr: Uint8Array, serial: string, issuerId: string): Promise<boolean>;
+  /** Records the certificate and moves the order processing → valid, atomically. */
+  completeFinalize(orderId: string, certificate: NewCertificate): Promise<CertificateRecord>;
+  /** processing → pending (retryable, e.g. signer unavailable) or → invalid with an error. */
+  abortFinalize(orderId: string, outcome: { status: 'pending' } | { status: 'invalid'; error: ProblemDocument }): Promise<void>;
+  listProcessingOrders(): Promise<ProcessingOrder[]>;
+
+  // --- certificates
+  getCertificate(id: string): Promise<CertificateRecord | null>;
+  findCertificateBySerial(serial: string): Promise<CertificateRecord | null>;
+  /** Marks the certificate revoked; false if it already was. */
+  revokeCertificate(id: string, reason: number, at: Date): Promise<boolean>;
+
+  // --- lifecycle
+  /** Throws if the store cannot serve reads and writes. */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,151 @@
+/**
+ * Records as the store keeps them. Statuses follow RFC 8555 §7.1.6; the domain layer derives
+ * what is not stored (an order is `ready` when all its authorizations are valid, an
+ * authorization is `expired` once its expiry has passed).
+ */
+import type { Identifier, ProblemDocument } from '../acme/problem.js';
+
+export type AccountStatus = 'valid' | 'deactivated' | 'revoked';
+/** Stored order status; `ready` and `invalid` (by authorization) are derived, see domain/orders. */
+export type StoredOrderStatus = 'pending' | 'processing' | 'valid' | 'invalid';
+export type AuthzStatus = 'pending' | 'valid' | 'invalid' | 'deactivated' | 'expired' | 'revoked';
+export type ChallengeStatus = 'pending' | 'processing' | 'valid' | 'invalid';
+
+export interface AccountRecord {
+  id: string;
+  status: AccountStatus;
+  /** The account public key as a JWK (public members only). */
+  jwk: JsonWebKeyPublic;
+  /** RFC 7638 thumbprint (SHA-256, base64url) of `jwk`; unique across accounts. */
+  thumbprint: string;
+  contact: string[];
+  termsOfServiceAgreed: boolean;
+  createdAt: Date;
+}
+
+/** A public JWK as accepted on the wire (kty plus the public parameters). */
+export type JsonWebKeyPublic = { kty: string; [member: string]: unknown };
+
+export interface NewAccount {
+  jwk: JsonWebKeyPublic;
+  thumbprint: string;
+  contact: string[];
+  termsOfServiceAgreed: boolean;
+}
+
+export interface ChallengeRecord {
+  id: string;
+  authzId: string;
+  type: string;
+  token: string;
+  status: ChallengeStatus;
+  validatedAt: Date | null;
+  error: ProblemDocument | null;
+  /** What the validator did (addresses, URLs, time); opaque JSON. */
+  validationRecord: unknown[] | null;
+}
+
+export interface AuthzRecord {
+  id: string;
+  accountId: string;
+  identifier: Identifier;
+  wildcard: boolean;
+  /** Stored status; `expired` is derived from `expiresAt`. */
+  status: Exclude<AuthzStatus, 'expired'>;
+  expiresAt: Date;
+  createdAt: Date;
+  challenges: ChallengeRecord[];
+}
+
+export interface NewChallenge {
+  type: string;
+  token: string;
+}
+
+export interface NewAuthz {
+  identifier: Identifier;
+  wildcard: boolean;
+  expiresAt: Date;
+  /** Authorizations may start valid (RFC 8555 §7.1.4), e.g. for pre-authorized accounts. */
+  status: 'pending' | 'valid';
+  challenges: NewChallenge[];
+}
+
+/** An order's authorization, as far as order status derivation needs it. */
+export interface OrderAuthzSummary {
+  id: string;
+  status: Exclude<AuthzStatus, 'expired'>;
+  expiresAt: Date;
+}
+
+export interface OrderRecord {
+  id: string;
+  accountId: string;
+  status: StoredOrderStatus;
+  identifiers: Identifier[];
+  profile: string;
+  notBefore: Date | null;
+  notAfter: Date | null;
+  expiresAt: Date;
+  createdAt: Date;
+  error: ProblemDocument | null;
+  certificateId: string | null;
+  authorizations: OrderAuthzSummary[];
+}
+
+export interface NewOrder {
+  accountId: string;
+  identifiers: Identifier[];
+  profile: string;
+  notBefore: Date | null;
+  notAfter: Date | null;
+  expiresAt: Date;
+  /** Valid authorizations of this account reused by the order. */
+  reusedAuthzIds: string[];
+  /** Authorizations created with the order. */
+  newAuthzs: NewAuthz[];
+}
+
+export interface CertificateRecord {
+  id: string;
+  /** Lowercase hex without leading zeros stripped: exactly the DER INTEGER content bytes. */
+  serial: string;
+  issuerId: string;
+  accountId: string;
+  orderId: string;
+  profile: string;
+  identifiers: Identifier[];
+  notBefore: Date;
+  notAfter: Date;
+  /** DER of the leaf. */
+  der: Uint8Array;
+  /** PEM of the chain after the leaf (intermediates), as issued. */
+  chainPem: string;
+  /** SHA-256 of the leaf's SubjectPublicKeyInfo, hex. */
+  spkiSha256: string;
+  issuedAt: Date;
+  revokedAt: Date | null;
+  revocationReason: number | null;
+}
+
+export interface NewCertificate {
+  serial: string;
+  issuerId: string;
+  accountId: string;
+  orderId: string;
+  profile: string;
+  identifiers: Identifier[];
+  notBefore: Date;
+  notAfter: Date;
+  der: Uint8Array;
+  chainPem: string;
+  spkiSha256: string;
+}
+
+export interface ValidationResult {
+  status: 'valid' | 'invalid';
+  error: ProblemDocument | null;
+  validationRecord: unknown[];
+  /** How long a successful authorization stays valid. */
+  authzExpiresAt: Date;
+}
