@@ -16,10 +16,15 @@ const LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
 /** Canonical text of an IP address (IPv6 compressed, lowercase), or undefined if it is none. */
 export function canonicalIp(value: string): string | undefined {
   const family = isIP(value);
-  if (family === 0) return undefined;
+  // Zone ids (fe80::1%eth0) name an interface of the client, not an address anyone can hold.
+  if (family === 0 || value.includes('%')) return undefined;
   // The WHATWG URL parser canonicalises both families; it is the platform's own IP parser.
-  const host = new URL(family === 6 ? `http://[${value}]/` : `http://${value}/`).hostname;
-  return family === 6 ? host.slice(1, -1) : host;
+  try {
+    const host = new URL(family === 6 ? `http://[${value}]/` : `http://${value}/`).hostname;
+    return family === 6 ? host.slice(1, -1) : host;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Why a DNS name is not acceptable, or undefined when it is. */

@@ -1,0 +1,243 @@
+/**
+ * The contract every Store backend must pass. A backend's test file calls
+ * `describeStoreContract(name, open)` with a factory for a fresh, empty store.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { ConflictError } from '../../src/store/errors.js';
+import type { Store } from '../../src/store/store.js';
+import type { AccountRecord, NewCertificate, OrderRecord } from '../../src/store/types.js';
+
+const HOUR = 3_600_000;
+
+let counter = 0;
+function newKey() {
+  counter++;
+  return { jwk: { kty: 'EC', crv: 'P-256', x: `x${counter}`, y: `y${counter}` }, thumbprint: `tp-${counter}-${randomBytes(4).toString('hex')}` };
+}
+
+export function describeStoreContract(name: string, open: () => Promise<{ store: Store; dispose(): Promise<void> }>): void {
+  describe(`Store contract: ${name}`, () => {
+    let store: Store;
+    let dispose: () => Promise<void>;
+
+    before(async () => {
+      ({ store, dispose } = await open());
+    });
+    after(async () => {
+      await dispose();
+    });
+
+    async function account(): Promise<AccountRecord> {
+      const k = newKey();
+      return store.createAccount({ ...k, contact: ['mailto:a@x.test'], termsOfServiceAgreed: true });
+    }
+
+    async function order(accountId: string, values = ['a.test'], status: 'pending' | 'valid' = 'pending'): Promise<OrderRecord> {
+      return store.createOrder({
+        accountId,
+        identifiers: values.map((value) => ({ type: 'dns', value })),
+        profile: 'default',
+        notBefore: null,
+        notAfter: null,
+        expiresAt: new Date(Date.now() + HOUR),
+        reusedAuthzIds: [],
+        newAuthzs: values.map((value) => ({
+          identifier: { type: 'dns', value },
+          wildcard: false,
+          status,
+          expiresAt: new Date(Date.now() + HOUR),
+          challenges: [{ type: 'http-01', token: randomBytes(8).toString('hex') }],
+        })),
+      });
+    }
+
+    function certificate(o: OrderRecord, serial = randomBytes(16).toString('hex')): NewCertificate {
+      return {
+        serial,
+        issuerId: 'int-test',
+        accountId: o.accountId,
+        orderId: o.id,
+        profile: 'default@abc',
+        identifiers: o.identifiers,
+        notBefore: new Date(),
+        notAfter: new Date(Date.now() + HOUR),
+        der: new Uint8Array([1, 2, 3]),
+        chainPem: 'chain',
+        spkiSha256: 'ab'.repeat(32),
+      };
+    }
+
+    it('creates an account and finds it by id and by key thumbprint', async () => {
+      const a = await account();
+      assert.equal(a.status, 'valid');
+      assert.deepEqual((await store.getAccount(a.id))?.contact, ['mailto:a@x.test']);
+      assert.equal((await store.findAccountByThumbprint(a.thumbprint))?.id, a.id);
+      assert.equal(await store.getAccount('nope'), null);
+    });
+
+    it('refuses a second account with the same key with a ConflictError naming the first', async () => {
+      const k = newKey();
+      const first = await store.createAccount({ ...k, contact: [], termsOfServiceAgreed: false });
+      await assert.rejects(
+        store.createAccount({ ...k, contact: [], termsOfServiceAgreed: false }),
+        (e: unknown) => e instanceof ConflictError && e.existingId === first.id,
+      );
+    });
+
+    it('updates contacts and deactivates an account, after which updates are refused', async () => {
+      const a = await account();
+      assert.deepEqual((await store.updateAccountContact(a.id, ['mailto:b@x.test']))?.contact, ['mailto:b@x.test']);
+      assert.equal((await store.deactivateAccount(a.id))?.status, 'deactivated');
+      assert.equal(await store.deactivateAccount(a.id), null);
+      assert.equal(await store.updateAccountContact(a.id, []), null);
+    });
+
+    it('deactivating an account deactivates its pending authorizations', async () => {
+      const a = await account();
+      const o = await order(a.id);
+      await store.deactivateAccount(a.id);
+      assert.equal((await store.getAuthz(o.authorizations[0]!.id))?.status, 'deactivated');
+    });
+
+    it('changes an account key only from the current key, and refuses a key another account holds', async () => {
+      const a = await account();
+      const b = await account();
+      const k = newKey();
+      assert.equal(await store.changeAccountKey(a.id, 'wrong-old', k.jwk, k.thumbprint), null);
+      const changed = await store.changeAccountKey(a.id, a.thumbprint, k.jwk, k.thumbprint);
+      assert.equal(changed?.thumbprint, k.thumbprint);
+      assert.equal(await store.findAccountByThumbprint(a.thumbprint), null);
+      await assert.rejects(store.changeAccountKey(b.id, b.thumbprint, k.jwk, k.thumbprint), (e: unknown) => e instanceof ConflictError && e.existingId === a.id);
+    });
+
+    it('creates an order with its authorizations and challenges in order', async () => {
+      const a = await account();
+      const o = await order(a.id, ['a.test', 'b.test']);
+      assert.equal(o.status, 'pending');
+      assert.deepEqual(o.identifiers.map((i) => i.value), ['a.test', 'b.test']);
+      assert.equal(o.authorizations.length, 2);
+      const authz = await store.getAuthz(o.authorizations[1]!.id);
+      assert.equal(authz?.identifier.value, 'b.test');
+      assert.equal(authz?.challenges.length, 1);
+      assert.equal(authz?.challenges[0]?.status, 'pending');
+    });
+
+    it('moves a challenge to processing once, and records the validation with the authorization', async () => {
+      const a = await account();
+      const o = await order(a.id);
+      const authz = (await store.getAuthz(o.authorizations[0]!.id))!;
+      const ch = authz.challenges[0]!;
+      assert.equal(await store.startChallenge(ch.id, new Date()), true);
+      assert.equal(await store.startChallenge(ch.id, new Date()), false);
+      assert.deepEqual(await store.listProcessingChallenges().then((l) => l.includes(ch.id)), true);
+      const expires = new Date(Date.now() + 5 * HOUR);
+      assert.equal(await store.recordValidation(ch.id, { status: 'valid', error: null, validationRecord: [{ url: 'u' }], authzExpiresAt: expires }), true);
+      assert.equal(await store.recordValidation(ch.id, { status: 'invalid', error: null, validationRecord: [], authzExpiresAt: expires }), false);
+      const after = (await store.getAuthz(authz.id))!;
+      assert.equal(after.status, 'valid');
+      assert.equal(after.expiresAt.getTime(), expires.getTime());
+      assert.equal(after.challenges[0]?.status, 'valid');
+      assert.deepEqual(after.challenges[0]?.validationRecord, [{ url: 'u' }]);
+    });
+
+    it('does not start a challenge of an expired authorization', async () => {
+      const a = await account();
+      const o = await order(a.id);
+      const authz = (await store.getAuthz(o.authorizations[0]!.id))!;
+      assert.equal(await store.startChallenge(authz.challenges[0]!.id, new Date(Date.now() + 2 * HOUR)), false);
+    });
+
+    it('finds reusable valid authorizations and authorized identifiers', async () => {
+      const a = await account();
+      await order(a.id, ['reuse.test'], 'valid');
+      const found = await store.findReusableAuthzs(a.id, [{ identifier: { type: 'dns', value: 'reuse.test' }, wildcard: false }], new Date(Date.now() - HOUR), new Date());
+      assert.equal(found.length, 1);
+      const none = await store.findReusableAuthzs(a.id, [{ identifier: { type: 'dns', value: 'reuse.test' }, wildcard: true }], new Date(Date.now() - HOUR), new Date());
+      assert.equal(none.length, 0);
+      const held = await store.findAuthorizedIdentifiers(a.id, [{ type: 'dns', value: 'reuse.test' }, { type: 'dns', value: 'other.test' }], new Date());
+      assert.deepEqual(held, [{ type: 'dns', value: 'reuse.test' }]);
+    });
+
+    it('deactivates a pending or valid authorization once', async () => {
+      const a = await account();
+      const o = await order(a.id);
+      const id = o.authorizations[0]!.id;
+      assert.equal((await store.deactivateAuthz(id))?.status, 'deactivated');
+      assert.equal(await store.deactivateAuthz(id), null);
+    });
+
+    it('finalizes once: reserves the serial, records the certificate and the valid order together', async () => {
+      const a = await account();
+      const o = await order(a.id, ['fin.test'], 'valid');
+      const cert = certificate(o);
+      assert.equal(await store.beginFinalize(o.id, new Uint8Array([9]), cert.serial, cert.issuerId), true);
+      assert.equal(await store.beginFinalize(o.id, new Uint8Array([9]), 'ff', cert.issuerId), false);
+      assert.deepEqual((await store.listProcessingOrders()).find((p) => p.id === o.id)?.csr, new Uint8Array([9]));
+      const rec = await store.completeFinalize(o.id, cert);
+      const after = (await store.getOrder(o.id))!;
+      assert.equal(after.status, 'valid');
+      assert.equal(after.certificateId, rec.id);
+      assert.equal((await store.findCertificateBySerial(cert.serial))?.id, rec.id);
+      assert.deepEqual((await store.getCertificate(rec.id))?.der, new Uint8Array([1, 2, 3]));
+      await assert.rejects(store.completeFinalize(o.id, certificate(o)));
+    });
+
+    it('refuses to reserve a serial that is already taken', async () => {
+      const a = await account();
+      const o1 = await order(a.id, ['s1.test'], 'valid');
+      const o2 = await order(a.id, ['s2.test'], 'valid');
+      assert.equal(await store.beginFinalize(o1.id, new Uint8Array([1]), 'aabb', 'int'), true);
+      await assert.rejects(store.beginFinalize(o2.id, new Uint8Array([1]), 'aabb', 'int'));
+      assert.equal((await store.getOrder(o2.id))?.status, 'pending', 'the failed reservation left the order untouched');
+    });
+
+    it('returns an interrupted finalization to pending or invalid', async () => {
+      const a = await account();
+      const o = await order(a.id, ['abort.test'], 'valid');
+      await store.beginFinalize(o.id, new Uint8Array([1]), randomBytes(16).toString('hex'), 'int');
+      await store.abortFinalize(o.id, { status: 'pending' });
+      assert.equal((await store.getOrder(o.id))?.status, 'pending');
+      await store.beginFinalize(o.id, new Uint8Array([1]), randomBytes(16).toString('hex'), 'int');
+      await store.abortFinalize(o.id, { status: 'invalid', error: { type: 'urn:ietf:params:acme:error:badCSR', detail: 'x', status: 400 } });
+      const after = (await store.getOrder(o.id))!;
+      assert.equal(after.status, 'invalid');
+      assert.equal(after.error?.detail, 'x');
+    });
+
+    it('revokes a certificate once', async () => {
+      const a = await account();
+      const o = await order(a.id, ['rev.test'], 'valid');
+      const cert = certificate(o);
+      await store.beginFinalize(o.id, new Uint8Array([1]), cert.serial, cert.issuerId);
+      const rec = await store.completeFinalize(o.id, cert);
+      const at = new Date();
+      assert.equal(await store.revokeCertificate(rec.id, 1, at), true);
+      assert.equal(await store.revokeCertificate(rec.id, 4, at), false);
+      const after = (await store.getCertificate(rec.id))!;
+      assert.equal(after.revocationReason, 1);
+      assert.equal(after.revokedAt?.getTime(), Math.floor(at.getTime()));
+    });
+
+    it('pages through an account\'s orders in creation order', async () => {
+      const a = await account();
+      const ids: string[] = [];
+      for (let i = 0; i < 5; i++) ids.push((await order(a.id, [`p${i}.test`])).id);
+      const seen: string[] = [];
+      let cursor: string | undefined;
+      for (let guard = 0; guard < 10; guard++) {
+        const page = await store.listAccountOrders(a.id, 2, cursor);
+        seen.push(...page.ids);
+        if (!page.next) break;
+        cursor = page.next;
+      }
+      assert.deepEqual(new Set(seen), new Set(ids));
+      assert.equal(seen.length, 5);
+    });
+
+    it('answers ping while open', async () => {
+      await store.ping();
+    });
+  });
+}

@@ -1,0 +1,40 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { it } from 'node:test';
+import Database from 'better-sqlite3';
+import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import { describeStoreContract } from '../contract/store-contract.js';
+
+describeStoreContract('sqlite', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'anvil-store-'));
+  const store = new SqliteStore(join(dir, 'anvil.db'));
+  return {
+    store,
+    dispose: async () => {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+});
+
+it('sqlite store runs in WAL mode with durable commits and reopens an existing database', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'anvil-store-'));
+  try {
+    const path = join(dir, 'anvil.db');
+    const first = new SqliteStore(path);
+    const a = await first.createAccount({ jwk: { kty: 'EC' }, thumbprint: 't', contact: [], termsOfServiceAgreed: true });
+    await first.close();
+    const second = new SqliteStore(path);
+    assert.equal((await second.getAccount(a.id))?.thumbprint, 't');
+    await second.close();
+    const raw = new Database(path, { readonly: true });
+    assert.equal(raw.pragma('journal_mode', { simple: true }), 'wal');
+    assert.equal(raw.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() !== undefined, true);
+    assert.equal(raw.pragma('integrity_check', { simple: true }), 'ok');
+    raw.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
