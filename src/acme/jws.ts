@@ -110,19 +110,18 @@ export function checkProtectedHeaderForKeyChange(jws: FlattenedJws, outerUrl: st
   return header;
 }
 
-/** Imports a public JWK and checks it fits the algorithm; throws badPublicKey/badSignatureAlgorithm. */
-export function importAccountKey(jwk: unknown, alg: Algorithm): { key: KeyObject; jwk: JsonWebKeyPublic } {
+/** Refuses JWK shapes and private members before any key is built from them. */
+function checkJwkShape(jwk: unknown): Record<string, unknown> {
   if (typeof jwk !== 'object' || jwk === null || Array.isArray(jwk) || typeof (jwk as JWK).kty !== 'string') {
     throw problems.malformed('JWS "jwk" must be a JSON Web Key object');
   }
   const members = jwk as Record<string, unknown>;
   if (PRIVATE_JWK_MEMBERS.some((m) => m in members)) throw problems.badPublicKey('JWS "jwk" must be a public key');
-  let key: KeyObject;
-  try {
-    key = createPublicKey({ key: members as JsonWebKey, format: 'jwk' });
-  } catch {
-    throw problems.badPublicKey('JWS "jwk" is not a valid public key');
-  }
+  return members;
+}
+
+/** Checks that the key fits the algorithm and is strong enough; throws badSignatureAlgorithm/badPublicKey. */
+function checkKeyFitsAlgorithm(key: KeyObject, alg: Algorithm): void {
   const d = key.asymmetricKeyDetails;
   const fits: Record<Algorithm, boolean> = {
     ES256: key.asymmetricKeyType === 'ec' && d?.namedCurve === 'prime256v1',
@@ -141,8 +140,44 @@ export function importAccountKey(jwk: unknown, alg: Algorithm): { key: KeyObject
   if (key.asymmetricKeyType === 'rsa' && (d?.modulusLength ?? 0) > 8192) {
     throw problems.badPublicKey('RSA account keys must be at most 8192 bits');
   }
+}
+
+/** Imports a public JWK and checks it fits the algorithm; throws badPublicKey/badSignatureAlgorithm. */
+export function importAccountKey(jwk: unknown, alg: Algorithm): { key: KeyObject; jwk: JsonWebKeyPublic } {
+  const members = checkJwkShape(jwk);
+  let key: KeyObject;
+  try {
+    key = createPublicKey({ key: members as JsonWebKey, format: 'jwk' });
+  } catch {
+    throw problems.badPublicKey('JWS "jwk" is not a valid public key');
+  }
+  checkKeyFitsAlgorithm(key, alg);
   return { key, jwk: publicJwkOf(key) };
 }
+
+/**
+ * Parsed account keys by thumbprint. Building a KeyObject from a JWK validates the curve point,
+ * which costs more than the signature check itself, so a known account's key is built once.
+ */
+class AccountKeyCache {
+  private readonly keys = new Map<string, KeyObject>();
+  constructor(private readonly capacity = 10_000) {}
+
+  get(account: AccountRecord): KeyObject {
+    let key = this.keys.get(account.thumbprint);
+    if (key) return key;
+    try {
+      key = createPublicKey({ key: account.jwk as JsonWebKey, format: 'jwk' });
+    } catch {
+      throw problems.badPublicKey('the stored account key cannot be used');
+    }
+    if (this.keys.size >= this.capacity) this.keys.delete(this.keys.keys().next().value!);
+    this.keys.set(account.thumbprint, key);
+    return key;
+  }
+}
+
+const accountKeys = new AccountKeyCache();
 
 /** The canonical public JWK of a key (only the required public members). */
 export function publicJwkOf(key: KeyObject): JsonWebKeyPublic {
@@ -188,7 +223,8 @@ export async function verifyRequest(
     account = await deps.findAccountByKid(header.kid);
     if (!account) throw problems.accountDoesNotExist(`no account at ${header.kid}`);
     if (account.status !== 'valid') throw problems.unauthorized(`account is ${account.status}`);
-    ({ key } = importAccountKey(account.jwk, header.alg));
+    key = accountKeys.get(account);
+    checkKeyFitsAlgorithm(key, header.alg);
     thumbprint = account.thumbprint;
   } else {
     ({ key, jwk } = importAccountKey(header.jwk, header.alg));
