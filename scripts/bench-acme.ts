@@ -1,0 +1,252 @@
+/**
+ * ACME throughput benchmark: Anvil against Pebble, same flow, same DNS server, same http-01 port,
+ * one server at a time. For each concurrency it reports orders/s, latency, errors, stalls, and the
+ * server's CPU per order and peak RSS from /proc (steadier than rates on a shared machine).
+ *
+ *   scripts/bench [--concurrency 1,8,32] [--orders 2000] [--seconds 20] [--peer pebble|none]
+ *                 [--anvil yes|no] [--warmup 0] [--stall-seconds 5] [--poll-ms 10] [--json]
+ *                 [--anvil-node-args "--cpu-prof --cpu-prof-dir=/tmp/prof"]
+ */
+import { cpus } from 'node:os';
+import { parseArgs } from 'node:util';
+import { runLoad, type PhaseTimes } from './lib/acme-load.js';
+import { freePort, killAllChildren, sampleProcess, startAnvil, startPebble, type RunningServer } from './lib/servers.js';
+import { startDnsServer } from '../test/helpers/dns-server.js';
+
+type ServerKind = 'anvil' | 'pebble';
+
+interface RunRecord {
+  server: ServerKind;
+  concurrency: number;
+  completed: number;
+  ordersPerSec: number;
+  p50Ms: number;
+  p99Ms: number;
+  errors: number;
+  firstErrors: string[];
+  stalled: boolean;
+  stuckClients: number;
+  /** Orders completed in each second. */
+  timeline: number[];
+  /** Seconds the rate was taken over (up to the last completion when stalled). */
+  windowS: number;
+  stopReason: string;
+  phaseMs: PhaseTimes | null;
+  requestsPerOrder: number;
+  serverCpuMsPerOrder: number | null;
+  generatorCpuMsPerOrder: number | null;
+  serverPeakRssMb: number | null;
+  /** Set when the server did not start or the run failed. */
+  failure?: string;
+}
+
+const USAGE = `usage: scripts/bench [--concurrency 1,8,32] [--orders N] [--seconds S] [--peer pebble|none]
+                    [--anvil yes|no] [--warmup N] [--stall-seconds S] [--poll-ms MS] [--json]
+                    [--anvil-node-args "--cpu-prof --cpu-prof-dir=/tmp/prof"]`;
+
+function parseOptions() {
+  const { values } = parseArgs({
+    options: {
+      concurrency: { type: 'string', default: '1,8,32' },
+      orders: { type: 'string', default: '2000' },
+      seconds: { type: 'string', default: '20' },
+      peer: { type: 'string', default: 'pebble' },
+      anvil: { type: 'string', default: 'yes' },
+      warmup: { type: 'string', default: '0' },
+      'anvil-node-args': { type: 'string', default: '' },
+      'stall-seconds': { type: 'string', default: '5' },
+      'poll-ms': { type: 'string', default: '10' },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  const positive = (flag: string, raw: string, min = 1): number => {
+    const n = Number(raw);
+    if (!Number.isFinite(n) || n < min) throw new Error(`--${flag}: expected a number >= ${min}, got "${raw}"\n${USAGE}`);
+    return n;
+  };
+  const concurrency = values.concurrency.split(',').map((c) => Math.floor(positive('concurrency', c.trim())));
+  if (concurrency.some((c) => c > 512)) throw new Error('--concurrency: at most 512 clients');
+  if (values.peer !== 'pebble' && values.peer !== 'none') throw new Error(`--peer: expected pebble or none\n${USAGE}`);
+  if (values.anvil !== 'yes' && values.anvil !== 'no') throw new Error(`--anvil: expected yes or no\n${USAGE}`);
+  const servers: ServerKind[] = [...(values.anvil === 'yes' ? ['anvil' as const] : []), ...(values.peer === 'pebble' ? ['pebble' as const] : [])];
+  if (servers.length === 0) throw new Error('nothing to run: --anvil no and --peer none');
+  return {
+    concurrency,
+    servers,
+    orders: Math.floor(positive('orders', values.orders)),
+    seconds: positive('seconds', values.seconds),
+    warmup: Math.floor(positive('warmup', values.warmup, 0)),
+    stallSeconds: positive('stall-seconds', values['stall-seconds']),
+    pollMs: positive('poll-ms', values['poll-ms'], 0),
+    json: values.json,
+    anvilNodeArgs: values['anvil-node-args'].split(' ').filter((arg) => arg !== ''),
+  };
+}
+
+type Options = ReturnType<typeof parseOptions>;
+
+async function measure(kind: ServerKind, concurrency: number, options: Options, dnsResolver: string, http01Port: number): Promise<RunRecord> {
+  const empty = { completed: 0, ordersPerSec: 0, p50Ms: 0, p99Ms: 0, errors: 0, firstErrors: [], stalled: false, stuckClients: 0, timeline: [], windowS: 0, stopReason: 'failed', phaseMs: null, requestsPerOrder: 0, serverCpuMsPerOrder: null, generatorCpuMsPerOrder: null, serverPeakRssMb: null };
+  let server: RunningServer | undefined;
+  try {
+    server = kind === 'anvil' ? await startAnvil({ http01Port, dnsResolver, nodeArgs: options.anvilNodeArgs }) : await startPebble({ http01Port, dnsResolver });
+    const common = { directoryUrl: server.directoryUrl, caPem: server.caPem, concurrency, http01Port, pollMs: options.pollMs, stallSeconds: options.stallSeconds };
+    if (options.warmup > 0) {
+      await runLoad({ ...common, maxOrders: options.warmup, maxSeconds: options.seconds, namePrefix: `${kind}-w${concurrency}` });
+    }
+    const pid = server.pid;
+    let serverBefore = sampleProcess(pid);
+    let generatorBefore = process.cpuUsage();
+    const result = await runLoad({
+      ...common,
+      maxOrders: options.orders,
+      maxSeconds: options.seconds,
+      namePrefix: `${kind}-c${concurrency}`,
+      onStart: () => {
+        serverBefore = sampleProcess(pid);
+        generatorBefore = process.cpuUsage();
+      },
+    });
+    const serverAfter = sampleProcess(pid);
+    const generator = process.cpuUsage(generatorBefore);
+    const perOrder = (ms: number): number | null => (result.completed > 0 ? round(ms / result.completed, 2) : null);
+    if (serverAfter === undefined) process.stderr.write(`${kind} exited during the run:\n${server.output()}\n`);
+    return {
+      server: kind,
+      concurrency,
+      completed: result.completed,
+      ordersPerSec: round(result.ordersPerSec, 1),
+      p50Ms: result.p50Ms,
+      p99Ms: result.p99Ms,
+      errors: result.errors.count,
+      firstErrors: result.errors.first,
+      stalled: result.stalled,
+      stuckClients: result.stuckClients,
+      timeline: result.timeline,
+      windowS: round(result.windowS, 2),
+      stopReason: result.stopReason,
+      phaseMs: result.phaseMs,
+      requestsPerOrder: result.requestsPerOrder,
+      serverCpuMsPerOrder: serverBefore && serverAfter ? perOrder(serverAfter.cpuMs - serverBefore.cpuMs) : null,
+      generatorCpuMsPerOrder: perOrder((generator.user + generator.system) / 1000),
+      serverPeakRssMb: serverAfter ? round(serverAfter.peakRssKb / 1024, 1) : null,
+    };
+  } catch (error) {
+    const message = (error as Error).message;
+    process.stderr.write(`\n${kind} at concurrency ${concurrency} failed: ${message}\n`);
+    if (server) process.stderr.write(`--- ${kind} output (tail) ---\n${server.output().slice(-4000)}\n---\n`);
+    return { server: kind, concurrency, ...empty, failure: message.split('\n')[0]! };
+  } finally {
+    await server?.stop();
+  }
+}
+
+function round(n: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(n * f) / f;
+}
+
+function printTable(runs: RunRecord[]): void {
+  const header = ['server', 'conc', 'done', 'orders/s', 'p50 ms', 'p99 ms', 'errors', 'stalled', 'srv CPU ms/order', 'gen CPU ms/order', 'srv peak RSS MB'];
+  const rows = runs.map((r) =>
+    r.failure
+      ? [r.server, String(r.concurrency), 'FAILED', '-', '-', '-', '-', '-', '-', '-', '-']
+      : [
+          r.server,
+          String(r.concurrency),
+          String(r.completed),
+          r.ordersPerSec.toFixed(1),
+          r.p50Ms.toFixed(1),
+          r.p99Ms.toFixed(1),
+          String(r.errors),
+          r.stalled ? `yes @${r.windowS}s, ${r.stuckClients}/${r.concurrency} stuck` : 'no',
+          r.serverCpuMsPerOrder?.toFixed(2) ?? '-',
+          r.generatorCpuMsPerOrder?.toFixed(2) ?? '-',
+          r.serverPeakRssMb?.toFixed(1) ?? '-',
+        ],
+  );
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+  const line = (cells: string[]): string => cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  console.log(line(header));
+  console.log(widths.map((w) => '-'.repeat(w)).join('  '));
+  for (const row of rows) console.log(line(row));
+  for (const r of runs) {
+    if (!r.phaseMs || r.completed === 0) continue;
+    const p = r.phaseMs;
+    console.log(`  ${r.server} c=${r.concurrency}: mean ms per order: order ${p.order}, validation ${p.validation}, issuance ${p.issuance}, download ${p.download}; ${r.requestsPerOrder} requests/order; stop: ${r.stopReason}; orders per second: ${r.timeline.join(' ')}`);
+  }
+  for (const r of runs) if (r.failure) console.log(`  ${r.server} c=${r.concurrency} FAILED: ${r.failure}`);
+  for (const r of runs) for (const e of r.firstErrors) console.log(`  ${r.server} c=${r.concurrency} error: ${e}`);
+}
+
+interface Ratio {
+  concurrency: number;
+  ordersPerSec: number | null;
+  cpuPerOrder: number | null;
+}
+
+function ratios(runs: RunRecord[]): Ratio[] {
+  const out: Ratio[] = [];
+  for (const anvil of runs.filter((r) => r.server === 'anvil' && !r.failure)) {
+    const pebble = runs.find((r) => r.server === 'pebble' && r.concurrency === anvil.concurrency && !r.failure);
+    if (!pebble) continue;
+    out.push({
+      concurrency: anvil.concurrency,
+      ordersPerSec: pebble.ordersPerSec > 0 ? round(anvil.ordersPerSec / pebble.ordersPerSec, 2) : null,
+      cpuPerOrder: anvil.serverCpuMsPerOrder !== null && pebble.serverCpuMsPerOrder ? round(anvil.serverCpuMsPerOrder / pebble.serverCpuMsPerOrder, 2) : null,
+    });
+  }
+  return out;
+}
+
+async function main(): Promise<number> {
+  const options = parseOptions();
+  const dns = await startDnsServer();
+  const http01Port = await freePort();
+  const runs: RunRecord[] = [];
+  try {
+    for (const concurrency of options.concurrency) {
+      for (const kind of options.servers) {
+        if (!options.json) process.stderr.write(`running ${kind} at concurrency ${concurrency} (≤ ${options.orders} orders, ≤ ${options.seconds} s)…\n`);
+        runs.push(await measure(kind, concurrency, options, dns.resolver, http01Port));
+      }
+    }
+  } finally {
+    await dns.close();
+  }
+  const ratioList = ratios(runs);
+  if (options.json) {
+    console.log(JSON.stringify({ machine: { cpus: cpus().length, node: process.version }, options, runs, ratios: ratioList }, null, 2));
+  } else {
+    printTable(runs);
+    for (const r of ratioList) {
+      console.log(`c=${r.concurrency}: Anvil/Pebble orders/s ${r.ordersPerSec ?? '-'}×, server CPU per order ${r.cpuPerOrder ?? '-'}×`);
+    }
+    if (runs.some((r) => r.stalled)) {
+      console.log('stalled: an order (or every order) made no progress for --stall-seconds; orders/s is taken up to the start of the');
+      console.log('first stuck order, CPU per order over the whole run.');
+    }
+  }
+  return runs.some((r) => r.failure) ? 1 : 0;
+}
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    killAllChildren();
+    process.exit(130);
+  });
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    console.error(error instanceof Error ? error.message : error);
+    killAllChildren();
+    process.exit(2);
+  },
+);
