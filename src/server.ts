@@ -66,7 +66,7 @@ export async function startServer(config: Config, env: NodeJS.ProcessEnv, log: L
   const ca = await openCa(config.dataDir, secret.passphrase);
   if (ca.created) log.warn({ root: ca.rootPemPath, issuer: ca.active.id }, 'created a development CA (root + intermediate)');
   const profiles = loadProfiles(config.profilesDir ?? BUNDLED_PROFILES_DIR, config.defaultProfile);
-  const store: Store = new SqliteStore(join(config.dataDir, 'anvil.db'), { synchronous: config.sqliteSynchronous });
+  const store: Store = new SqliteStore(join(config.dataDir, 'anvil.db'), { durability: config.sqliteDurability });
 
   const server = await listen(config, ca, secret.passphrase);
   const address = server.address() as AddressInfo;

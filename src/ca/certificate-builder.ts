@@ -3,11 +3,12 @@
  * signed through the Signer (so the key may live anywhere), and wrapped.
  */
 import { randomBytes } from 'node:crypto';
-import { AsnConvert } from '@peculiar/asn1-schema';
+import { AsnConvert, AsnSerializer } from '@peculiar/asn1-schema';
+import { BitString } from 'asn1js';
 import {
   AttributeTypeAndValue,
   AttributeValue,
-  Certificate,
+  type AlgorithmIdentifier,
   Extensions,
   Name,
   RelativeDistinguishedName,
@@ -42,14 +43,40 @@ export async function buildCertificate(p: CertificateParams): Promise<Uint8Array
     subjectPublicKeyInfo: AsnConvert.parse(p.spkiDer, SubjectPublicKeyInfo),
     extensions: new Extensions(p.extensions),
   });
-  const tbsDer = new Uint8Array(AsnConvert.serialize(tbs));
+  const tbsDer = new Uint8Array(AsnSerializer.toASN(tbs).toBER(false));
   const signature = await p.signer.sign(tbsDer);
-  const cert = new Certificate({
-    tbsCertificate: tbs,
-    signatureAlgorithm: p.signer.scheme.identifier(),
-    signatureValue: toArrayBuffer(signature),
-  });
-  return new Uint8Array(AsnConvert.serialize(cert));
+  return wrapSigned(tbsDer, p.signer.scheme.identifier(), signature);
+}
+
+/**
+ * The SIGNED{} wrapper shared by certificates, CRLs and OCSP responses (RFC 5280 §4.1.1):
+ * SEQUENCE { tbs, signatureAlgorithm, BIT STRING signature }. The TBS is already DER, so only the
+ * outer SEQUENCE header is written around it instead of encoding the whole structure again.
+ */
+export function wrapSigned(tbsDer: Uint8Array, algorithm: AlgorithmIdentifier, signature: Uint8Array): Uint8Array {
+  const algorithmDer = new Uint8Array(AsnConvert.serialize(algorithm));
+  const signatureDer = new Uint8Array(new BitString({ valueHex: signature }).toBER(false));
+  return derSequence([tbsDer, algorithmDer, signatureDer]);
+}
+
+/** DER SEQUENCE (tag 0x30, definite length, X.690 §8.1.3) around already-encoded members. */
+function derSequence(members: Uint8Array[]): Uint8Array {
+  const length = members.reduce((n, m) => n + m.length, 0);
+  const lengthBytes: number[] = [];
+  if (length < 0x80) lengthBytes.push(length);
+  else {
+    for (let n = length; n > 0; n = Math.floor(n / 256)) lengthBytes.unshift(n % 256);
+    lengthBytes.unshift(0x80 | lengthBytes.length);
+  }
+  const out = new Uint8Array(1 + lengthBytes.length + length);
+  out[0] = 0x30;
+  out.set(lengthBytes, 1);
+  let offset = 1 + lengthBytes.length;
+  for (const m of members) {
+    out.set(m, offset);
+    offset += m.length;
+  }
+  return out;
 }
 
 /** Name attribute OIDs used in subjects we write. */

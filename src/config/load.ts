@@ -33,7 +33,7 @@ export interface Config {
   validationTimeoutMs: number;
   validationConcurrency: number;
   maxRequestBytes: number;
-  sqliteSynchronous: 'full' | 'normal';
+  sqliteDurability: 'group' | 'full' | 'normal';
 }
 
 /** A setting failed its check; the message names the setting and the source of the value. */
@@ -165,7 +165,7 @@ export function loadConfig({ flags, env }: LoadInput): Config {
     validationTimeoutMs: get('validationTimeout'),
     validationConcurrency: get('validationConcurrency'),
     maxRequestBytes: get('maxRequestBytes'),
-    sqliteSynchronous: get('sqliteSynchronous'),
+    sqliteDurability: get('sqliteDurability'),
   };
   crossCheck(config);
   return config;

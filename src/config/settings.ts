@@ -46,7 +46,7 @@ export const SETTINGS = [
   { key: 'validationTimeout', flag: '--validation-timeout', env: 'ANVIL_VALIDATION_TIMEOUT', kind: 'duration', default: '10s', doc: 'Upper bound on one challenge validation (DNS, connect, redirects and body).' },
   { key: 'validationConcurrency', flag: '--validation-concurrency', env: 'ANVIL_VALIDATION_CONCURRENCY', kind: 'int', default: '64', min: 1, max: 10000, doc: 'Validations run at once; more wait in a queue.' },
   { key: 'maxRequestBytes', flag: '--max-request-bytes', env: 'ANVIL_MAX_REQUEST_BYTES', kind: 'int', default: '65536', min: 1024, max: 16777216, doc: 'Largest accepted JWS request body; larger requests get a `malformed` problem with status 413.' },
-  { key: 'sqliteSynchronous', flag: '--sqlite-synchronous', env: 'ANVIL_SQLITE_SYNCHRONOUS', kind: 'enum', enumValues: ['full', 'normal'], default: 'full', doc: '`full`: every commit is fsynced (durable across power loss). `normal`: durable across process crashes only.' },
+  { key: 'sqliteDurability', flag: '--sqlite-durability', env: 'ANVIL_SQLITE_DURABILITY', kind: 'enum', enumValues: ['group', 'full', 'normal'], default: 'group', doc: '`group`: a write is fsynced before it is acknowledged, concurrent writes sharing one fsync off the event loop. `full`: SQLite fsyncs inside every commit. `normal`: no fsync per commit (survives a process crash, not a power loss).' },
 ] as const satisfies readonly SettingSpec[];
 
 export type SettingKey = (typeof SETTINGS)[number]['key'];

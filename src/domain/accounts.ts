@@ -94,7 +94,7 @@ export class AccountService {
     const inner = parseFlattenedJws(JSON.stringify(asObject(payload, 'keyChange')));
     const header = checkProtectedHeaderForKeyChange(inner, requestUrl);
     const { key, jwk: newJwk } = importAccountKey(header.jwk, header.alg);
-    const innerPayload = asObject(await verifySignature(inner, key, header.alg), 'keyChange inner JWS');
+    const innerPayload = asObject(verifySignature(inner, key, header.alg), 'keyChange inner JWS');
     if (innerPayload.account !== accountUrl) {
       throw problems.unauthorized('keyChange inner payload "account" does not match the requesting account');
     }

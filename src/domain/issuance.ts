@@ -4,8 +4,8 @@
  * `valid` in one transaction. A certificate is in the store before any client can see its URL.
  * If signing fails the order returns to `ready` (nothing lost) and the client is told to retry.
  */
-import { createPublicKey, type JsonWebKey } from 'node:crypto';
 import type { Logger } from 'pino';
+import { accountKeyObject } from '../acme/jws.js';
 import { AcmeProblem, problems, type Identifier } from '../acme/problem.js';
 import { sha256Hex } from '../ca/algorithms.js';
 import { randomSerial, serialHex } from '../ca/certificate-builder.js';
@@ -139,6 +139,5 @@ export function checkCsr(csr: ParsedCsr, identifiers: Identifier[], profile: Pro
 
 /** SHA-256 of the account key's SPKI, to refuse CSRs that reuse it. */
 function accountKeyHash(account: AccountRecord): string {
-  const spki = createPublicKey({ key: account.jwk as JsonWebKey, format: 'jwk' }).export({ type: 'spki', format: 'der' });
-  return sha256Hex(new Uint8Array(spki));
+  return sha256Hex(new Uint8Array(accountKeyObject(account).export({ type: 'spki', format: 'der' })));
 }

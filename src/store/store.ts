@@ -48,6 +48,7 @@ export interface Store {
   /** Creates the order with its new authorizations and links reused ones, atomically. */
   createOrder(order: NewOrder): Promise<OrderRecord>;
   getOrder(id: string): Promise<OrderRecord | null>;
+  /** The account's orders, oldest first, leaving out invalid ones (RFC 8555 §7.1.2.1). */
   listAccountOrders(accountId: string, limit: number, cursor?: string): Promise<ListPage>;
   /**
    * Valid authorizations of the account for these identifiers that were validated at or after

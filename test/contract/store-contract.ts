@@ -236,6 +236,15 @@ export function describeStoreContract(name: string, open: () => Promise<{ store:
       assert.equal(seen.length, 5);
     });
 
+    it('leaves invalid orders out of the account\'s orders list', async () => {
+      const a = await account();
+      const kept = await order(a.id, ['kept.test']);
+      const dropped = await order(a.id, ['dropped.test']);
+      await store.deactivateAuthz(dropped.authorizations[0]!.id);
+      const page = await store.listAccountOrders(a.id, 10);
+      assert.deepEqual(page.ids, [kept.id]);
+    });
+
     it('answers ping while open', async () => {
       await store.ping();
     });

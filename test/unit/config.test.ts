@@ -15,7 +15,7 @@ describe('configuration', () => {
     assert.deepEqual(c.dnsResolvers, []);
     assert.equal(c.logLevel, 'info');
     assert.equal(c.plainHttp, false);
-    assert.equal(c.sqliteSynchronous, 'full');
+    assert.equal(c.sqliteDurability, 'group');
   });
 
   it('applies config file, then environment, then flags', () => {

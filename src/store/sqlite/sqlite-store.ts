@@ -21,6 +21,7 @@ import type {
   OrderRecord,
   ValidationResult,
 } from '../types.js';
+import { WalGroupCommit } from './group-commit.js';
 import { migrate } from './migrations.js';
 import {
   toAccount,
@@ -35,9 +36,16 @@ import {
   type OrderRow,
 } from './rows.js';
 
+/**
+ * How commits reach the disk. `group` (default): each acknowledged write is fsynced, concurrent
+ * writes share one fsync off the event loop (see group-commit.ts). `full`: SQLite fsyncs inside
+ * every commit, on the event loop. `normal`: no fsync per commit; survives a process crash but
+ * not a power loss.
+ */
+export type SqliteDurability = 'group' | 'full' | 'normal';
+
 export interface SqliteStoreOptions {
-  /** `full` makes every commit durable (fsync); `normal` survives a process crash, not power loss. */
-  synchronous?: 'full' | 'normal';
+  durability?: SqliteDurability;
 }
 
 const isUniqueViolation = (e: unknown): boolean =>
@@ -46,11 +54,14 @@ const isUniqueViolation = (e: unknown): boolean =>
 export class SqliteStore implements Store {
   private readonly db: Database.Database;
   private readonly stmt;
+  private readonly groupCommit: WalGroupCommit | undefined;
 
   constructor(path: string, options: SqliteStoreOptions = {}) {
+    const durability = options.durability ?? 'group';
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
-    this.db.pragma(`synchronous = ${options.synchronous === 'normal' ? 'NORMAL' : 'FULL'}`);
+    this.db.pragma(`synchronous = ${durability === 'full' ? 'FULL' : 'NORMAL'}`);
+    this.groupCommit = durability === 'group' ? new WalGroupCommit(`${path}-wal`) : undefined;
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
     migrate(this.db);
@@ -84,9 +95,16 @@ export class SqliteStore implements Store {
         `SELECT a.id, a.status, a.expires_at FROM order_authzs oa JOIN authzs a ON a.id = oa.authz_id
          WHERE oa.order_id = ? ORDER BY oa.position`,
       ),
-      ordersPage: db.prepare<[string, number, number, string, number], { id: string; created_at: number }>(
-        `SELECT id, created_at FROM orders WHERE account_id = ? AND (created_at > ? OR (created_at = ? AND id > ?))
-         ORDER BY created_at, id LIMIT ?`,
+      // Invalid orders are left out (RFC 8555 §7.1.2.1): stored invalid, or pending but expired or
+      // holding an authorization that can no longer become valid (the rule of domain/status.ts).
+      ordersPage: db.prepare<[{ account: string; afterTime: number; afterId: string; now: number; limit: number }], { id: string; created_at: number }>(
+        `SELECT o.id, o.created_at FROM orders o
+         WHERE o.account_id = @account AND (o.created_at > @afterTime OR (o.created_at = @afterTime AND o.id > @afterId))
+         AND o.status != 'invalid'
+         AND NOT (o.status = 'pending' AND (o.expires_at <= @now OR EXISTS (
+           SELECT 1 FROM order_authzs oa JOIN authzs a ON a.id = oa.authz_id WHERE oa.order_id = o.id
+           AND (a.status IN ('invalid', 'deactivated', 'revoked') OR a.expires_at <= @now))))
+         ORDER BY o.created_at, o.id LIMIT @limit`,
       ),
       reusableAuthz: db.prepare<[string, string, string, number, number, number], AuthzRow>(
         `SELECT * FROM authzs WHERE account_id = ? AND identifier_type = ? AND identifier_value = ? AND wildcard = ?
@@ -133,6 +151,11 @@ export class SqliteStore implements Store {
     };
   }
 
+  /** Resolves once the writes made so far are durable (a no-op unless durability is `group`). */
+  private durable<T>(value: T): Promise<T> | T {
+    return this.groupCommit ? this.groupCommit.flush().then(() => value) : value;
+  }
+
   // --- accounts
 
   async createAccount(account: NewAccount): Promise<AccountRecord> {
@@ -154,7 +177,7 @@ export class SqliteStore implements Store {
       }
       throw e;
     }
-    return toAccount(this.stmt.accountById.get(id)!);
+    return this.durable(toAccount(this.stmt.accountById.get(id)!));
   }
 
   async getAccount(id: string): Promise<AccountRecord | null> {
@@ -169,7 +192,7 @@ export class SqliteStore implements Store {
 
   async updateAccountContact(id: string, contact: string[]): Promise<AccountRecord | null> {
     const changed = this.stmt.updateContact.run(JSON.stringify(contact), id).changes;
-    return changed === 1 ? this.getAccount(id) : null;
+    return changed === 1 ? this.durable(await this.getAccount(id)) : null;
   }
 
   async deactivateAccount(id: string): Promise<AccountRecord | null> {
@@ -178,13 +201,13 @@ export class SqliteStore implements Store {
       if (n === 1) this.stmt.deactivateAccountAuthzs.run(id);
       return n;
     })();
-    return changed === 1 ? this.getAccount(id) : null;
+    return changed === 1 ? this.durable(await this.getAccount(id)) : null;
   }
 
   async changeAccountKey(id: string, oldThumbprint: string, jwk: JsonWebKeyPublic, thumbprint: string): Promise<AccountRecord | null> {
     try {
       const changed = this.stmt.changeKey.run(JSON.stringify(jwk), thumbprint, id, oldThumbprint).changes;
-      return changed === 1 ? this.getAccount(id) : null;
+      return changed === 1 ? await this.durable(await this.getAccount(id)) : null;
     } catch (e) {
       if (isUniqueViolation(e)) {
         const existing = this.stmt.accountByThumbprint.get(thumbprint);
@@ -229,7 +252,7 @@ export class SqliteStore implements Store {
         this.stmt.linkAuthz.run(id, position++, authzId);
       }
     })();
-    return (await this.getOrder(id))!;
+    return this.durable((await this.getOrder(id))!);
   }
 
   async getOrder(id: string): Promise<OrderRecord | null> {
@@ -254,7 +277,7 @@ export class SqliteStore implements Store {
         afterId = cursor.slice(sep + 1);
       }
     }
-    const rows = this.stmt.ordersPage.all(accountId, afterTime, afterTime, afterId, limit + 1);
+    const rows = this.stmt.ordersPage.all({ account: accountId, afterTime, afterId, now: Date.now(), limit: limit + 1 });
     const page = rows.slice(0, limit);
     const last = page[page.length - 1];
     return rows.length > limit && last ? { ids: page.map((r) => r.id), next: `${last.created_at}.${last.id}` } : { ids: page.map((r) => r.id) };
@@ -294,7 +317,7 @@ export class SqliteStore implements Store {
 
   async deactivateAuthz(id: string): Promise<AuthzRecord | null> {
     const changed = this.stmt.deactivateAuthz.run(id).changes;
-    return changed === 1 ? this.getAuthz(id) : null;
+    return changed === 1 ? this.durable(await this.getAuthz(id)) : null;
   }
 
   private challengesOf(authzId: string): ChallengeRecord[] {
@@ -309,11 +332,11 @@ export class SqliteStore implements Store {
   }
 
   async startChallenge(id: string, now: Date): Promise<boolean> {
-    return this.stmt.startChallenge.run(id, now.getTime()).changes === 1;
+    return this.stmt.startChallenge.run(id, now.getTime()).changes === 1 ? this.durable(true) : false;
   }
 
   async recordValidation(challengeId: string, result: ValidationResult): Promise<boolean> {
-    return this.db.transaction(() => {
+    const recorded = this.db.transaction(() => {
       const challenge = this.stmt.challengeById.get(challengeId);
       if (!challenge) return false;
       const now = Date.now();
@@ -334,6 +357,7 @@ export class SqliteStore implements Store {
       );
       return true;
     })();
+    return recorded ? this.durable(true) : false;
   }
 
   async listProcessingChallenges(): Promise<string[]> {
@@ -343,11 +367,12 @@ export class SqliteStore implements Store {
   // --- issuance
 
   async beginFinalize(orderId: string, csr: Uint8Array, serial: string, issuerId: string): Promise<boolean> {
-    return this.db.transaction(() => {
+    const begun = this.db.transaction(() => {
       if (this.stmt.beginFinalize.run(Buffer.from(csr), orderId).changes !== 1) return false;
       this.stmt.reserveSerial.run(serial, issuerId, orderId, Date.now());
       return true;
     })();
+    return begun ? this.durable(true) : false;
   }
 
   async completeFinalize(orderId: string, c: NewCertificate): Promise<CertificateRecord> {
@@ -372,11 +397,12 @@ export class SqliteStore implements Store {
         throw new ConflictError(`order ${orderId} is not processing`);
       }
     })();
-    return toCertificate(this.stmt.certificateById.get(id)!);
+    return this.durable(toCertificate(this.stmt.certificateById.get(id)!));
   }
 
   async abortFinalize(orderId: string, outcome: { status: 'pending' } | { status: 'invalid'; error: ProblemDocument }): Promise<void> {
     this.stmt.abortOrder.run(outcome.status, outcome.status === 'invalid' ? JSON.stringify(outcome.error) : null, orderId);
+    await this.durable(undefined);
   }
 
   async listProcessingOrders(): Promise<ProcessingOrder[]> {
@@ -396,7 +422,7 @@ export class SqliteStore implements Store {
   }
 
   async revokeCertificate(id: string, reason: number, at: Date): Promise<boolean> {
-    return this.stmt.revoke.run(at.getTime(), reason, id).changes === 1;
+    return this.stmt.revoke.run(at.getTime(), reason, id).changes === 1 ? this.durable(true) : false;
   }
 
   // --- lifecycle
@@ -406,6 +432,8 @@ export class SqliteStore implements Store {
   }
 
   async close(): Promise<void> {
+    if (this.groupCommit) await this.groupCommit.flush().catch(() => undefined);
+    this.groupCommit?.close();
     if (this.db.open) this.db.close();
   }
 }
