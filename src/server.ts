@@ -24,7 +24,9 @@ import { IssuanceService } from './domain/issuance.js';
 import { OrderService } from './domain/orders.js';
 import { RevocationService } from './domain/revocation.js';
 import { ValidationQueue } from './domain/validation-queue.js';
-import { createAcmeApp } from './http/app.js';
+import { createAcmeApp, createRevocationApp } from './http/app.js';
+import { revocationRoutes, type RevocationHttpContext } from './http/revocation-routes.js';
+import { startRevocation } from './revocation/revocation-system.js';
 import type { HttpContext } from './http/context.js';
 import { loadProfiles, type ProfileSet } from './profiles/profile-set.js';
 import { SqliteStore } from './store/sqlite/sqlite-store.js';
@@ -71,7 +73,16 @@ export async function startServer(config: Config, env: NodeJS.ProcessEnv, log: L
   const server = await listen(config, ca, secret.passphrase);
   const address = server.address() as AddressInfo;
   const baseUrl = config.baseUrl ?? defaultBaseUrl(config, address.port);
-  const links = new Links(baseUrl);
+  const revocationServer = config.revocationListen ? await listenPlain(config.revocationListen) : undefined;
+  const revocationBaseUrl = config.revocationBaseUrl ?? (revocationServer ? plainBaseUrl(revocationServer) : undefined);
+  const links = new Links(baseUrl, revocationBaseUrl);
+  const revocation = await startRevocation(
+    { ...config, passphrase: secret.passphrase },
+    ca.issuers,
+    store,
+    links,
+    log,
+  );
 
   const validators = new ValidatorRegistry();
   validators.register(new Http01Validator({ port: config.http01Port, resolver: new DnsResolver(config.dnsResolvers) }));
@@ -87,6 +98,9 @@ export async function startServer(config: Config, env: NodeJS.ProcessEnv, log: L
     store,
     profile: (name) => profiles.byName.get(name),
     issuerFor: () => ca.active,
+    revocationUrls: (issuerId, shard) => ({ ocsp: links.ocsp(), crl: links.crlShard(issuerId, shard) }),
+    crlShards: config.crlShards,
+    onIssued: revocation.onIssued,
     log,
   });
   const ctx: HttpContext = {
@@ -106,7 +120,7 @@ export async function startServer(config: Config, env: NodeJS.ProcessEnv, log: L
     }),
     authorizations: new AuthorizationService(store, queue),
     issuance,
-    revocation: new RevocationService(store),
+    revocation: new RevocationService(store, revocation.hooks),
     directoryMeta: () => ({
       ...(config.termsOfService ? { termsOfService: config.termsOfService } : {}),
       ...(config.website ? { website: config.website } : {}),
@@ -116,7 +130,15 @@ export async function startServer(config: Config, env: NodeJS.ProcessEnv, log: L
     maxRequestBytes: config.maxRequestBytes,
     log,
   };
-  server.on('request', createAcmeApp(ctx));
+  const revocationHttp: RevocationHttpContext = {
+    ocsp: revocation.ocsp,
+    crl: revocation.crl,
+    issuer: revocation.issuer,
+    crlShards: config.crlShards,
+    log,
+  };
+  server.on('request', createAcmeApp(ctx, revocationRoutes(revocationHttp)));
+  revocationServer?.on('request', createRevocationApp(revocationRoutes(revocationHttp)));
 
   const recoveredOrders = await issuance.recover();
   const resumedValidations = await queue.resume();
@@ -133,15 +155,42 @@ export async function startServer(config: Config, env: NodeJS.ProcessEnv, log: L
     log,
     close: () =>
       (closing ??= (async () => {
-        const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-        server.closeIdleConnections();
-        const drained = await Promise.race([closed.then(() => true), delay(10_000).then(() => false)]);
-        if (!drained) server.closeAllConnections();
+        await Promise.all([server, revocationServer].map((s) => s && closeServer(s)));
         await queue.drain(10_000);
+        await revocation.stop();
         await store.close();
         log.info('anvil stopped');
       })()),
   };
+}
+
+/** Stops accepting, lets in-flight requests finish (bounded), then cuts what is left. */
+async function closeServer(server: Server): Promise<void> {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  const drained = await Promise.race([closed.then(() => true), delay(10_000).then(() => false)]);
+  if (!drained) server.closeAllConnections();
+}
+
+async function listenPlain(at: { host: string; port: number }): Promise<Server> {
+  const server = createHttpServer();
+  await bind(server, at);
+  return server;
+}
+
+function plainBaseUrl(server: Server): string {
+  const a = server.address() as AddressInfo;
+  return `http://${a.family === 'IPv6' ? `[${a.address}]` : a.address}:${a.port}`;
+}
+
+async function bind(server: Server, at: { host: string; port: number }): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(at.port, at.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
 }
 
 function resolveProfile(profiles: ProfileSet, name: unknown) {
@@ -165,13 +214,7 @@ async function listen(config: Config, ca: CaMaterial, passphrase: string): Promi
   server.keepAliveTimeout = 30_000;
   server.headersTimeout = 20_000;
   server.requestTimeout = 30_000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.listen.port, config.listen.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  await bind(server, config.listen);
   return server;
 }
 

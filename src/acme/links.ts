@@ -18,8 +18,24 @@ export const PATHS = {
   certificate: '/cert/:id',
 } as const;
 
+/** Revocation information paths (OCSP, RFC 6960/5019; CRLs, RFC 5280), on both listeners. */
+export const REVOCATION_PATHS = {
+  ocsp: '/ocsp',
+  /** GET carries the base64 DER request as the rest of the path (RFC 6960 Appendix A.1). */
+  ocspGet: '/ocsp/*request',
+  crl: '/crl/:issuer/:file',
+} as const;
+
 export class Links {
-  constructor(readonly baseUrl: string) {}
+  /** Base of the OCSP and CRL URLs written into certificates (often a plain-HTTP listener). */
+  readonly revocationBaseUrl: string;
+
+  constructor(
+    readonly baseUrl: string,
+    revocationBaseUrl?: string,
+  ) {
+    this.revocationBaseUrl = revocationBaseUrl ?? baseUrl;
+  }
 
   directory = (): string => this.baseUrl + PATHS.directory;
   newNonce = (): string => this.baseUrl + PATHS.newNonce;
@@ -35,6 +51,9 @@ export class Links {
   authz = (id: string): string => `${this.baseUrl}/authz/${id}`;
   challenge = (id: string): string => `${this.baseUrl}/chall/${id}`;
   certificate = (id: string): string => `${this.baseUrl}/cert/${id}`;
+  ocsp = (): string => this.revocationBaseUrl + REVOCATION_PATHS.ocsp;
+  crlShard = (issuerId: string, shard: number): string => `${this.revocationBaseUrl}/crl/${issuerId}/${shard}.crl`;
+  crlFull = (issuerId: string): string => `${this.revocationBaseUrl}/crl/${issuerId}/full.crl`;
 
   /** The account id in a `kid` URL, or undefined if it is not one of our account URLs. */
   accountIdFromUrl(url: string): string | undefined {

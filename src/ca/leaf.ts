@@ -6,7 +6,9 @@ import type { Identifier } from '../acme/problem.js';
 import type { Profile } from '../profiles/profile.js';
 import { buildCertificate, nameOf } from './certificate-builder.js';
 import {
+  authorityInfoAccessOcsp,
   authorityKeyIdentifier,
+  crlDistributionPoint,
   basicConstraints,
   extendedKeyUsage,
   keyIdentifierOf,
@@ -27,6 +29,9 @@ export interface LeafRequest {
   notAfter: Date;
   profile: Profile;
   issuer: Issuer;
+  /** Written only when the profile asks for revocation pointers. */
+  ocspUrl: string;
+  crlUrl: string;
 }
 
 const MAX_CN_LENGTH = 64; // RFC 5280 ub-common-name
@@ -42,6 +47,8 @@ export async function buildLeaf(r: LeafRequest): Promise<Uint8Array> {
     ...(r.profile.extendedKeyUsage.length > 0 ? [extendedKeyUsage(r.profile.extendedKeyUsage)] : []),
     subjectKeyIdentifier(keyIdentifierOf(r.spkiDer)),
     authorityKeyIdentifier(r.issuer.keyId),
+    ...(r.profile.revocationInfo.ocsp ? [authorityInfoAccessOcsp(r.ocspUrl)] : []),
+    ...(r.profile.revocationInfo.crl ? [crlDistributionPoint(r.crlUrl)] : []),
     subjectAltName(r.identifiers, cn === undefined),
   ];
   return buildCertificate({

@@ -6,6 +6,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, type FlagValues } from '../config/load.js';
 import { CONFIG_FLAG, SETTINGS } from '../config/settings.js';
 import { createLogger, startServer } from '../server.js';
+import { revokeCommand } from './revoke.js';
 
 interface Command {
   summary: string;
@@ -14,6 +15,7 @@ interface Command {
 
 const COMMANDS: Record<string, Command> = {
   serve: { summary: 'run the ACME CA server', run: serve },
+  revoke: { summary: 'revoke a certificate by serial (operator)', run: revokeCommand },
 };
 
 function serveHelp(): string {

@@ -34,6 +34,13 @@ export interface Config {
   validationConcurrency: number;
   maxRequestBytes: number;
   sqliteDurability: 'group' | 'full' | 'normal';
+  revocationListen: { host: string; port: number } | undefined;
+  revocationBaseUrl: string | undefined;
+  ocspResponseLifetimeMs: number;
+  ocspResponderValidityMs: number;
+  crlShards: number;
+  crlLifetimeMs: number;
+  crlRevocationDelayMs: number;
 }
 
 /** A setting failed its check; the message names the setting and the source of the value. */
@@ -166,6 +173,13 @@ export function loadConfig({ flags, env }: LoadInput): Config {
     validationConcurrency: get('validationConcurrency'),
     maxRequestBytes: get('maxRequestBytes'),
     sqliteDurability: get('sqliteDurability'),
+    revocationListen: get('revocationListen'),
+    revocationBaseUrl: get('revocationBaseUrl'),
+    ocspResponseLifetimeMs: get('ocspResponseLifetime'),
+    ocspResponderValidityMs: get('ocspResponderValidity'),
+    crlShards: get('crlShards'),
+    crlLifetimeMs: get('crlLifetime'),
+    crlRevocationDelayMs: get('crlRevocationDelay'),
   };
   crossCheck(config);
   return config;
@@ -182,5 +196,8 @@ function crossCheck(c: Config): void {
   if (c.orderLifetimeMs <= 0) throw new ConfigError('invalid setting orderLifetime: must be greater than 0');
   if (c.pendingAuthzLifetimeMs <= 0) throw new ConfigError('invalid setting pendingAuthzLifetime: must be greater than 0');
   if (c.validAuthzLifetimeMs <= 0) throw new ConfigError('invalid setting validAuthzLifetime: must be greater than 0');
+  if (c.ocspResponseLifetimeMs < 60_000) throw new ConfigError('invalid setting ocspResponseLifetime: must be at least 1m');
+  if (c.crlLifetimeMs < 60_000) throw new ConfigError('invalid setting crlLifetime: must be at least 1m');
+  if (c.ocspResponderValidityMs < 3_600_000) throw new ConfigError('invalid setting ocspResponderValidity: must be at least 1h');
   if (c.validationTimeoutMs < 100) throw new ConfigError('invalid setting validationTimeout: must be at least 100ms');
 }

@@ -47,6 +47,13 @@ export const SETTINGS = [
   { key: 'validationConcurrency', flag: '--validation-concurrency', env: 'ANVIL_VALIDATION_CONCURRENCY', kind: 'int', default: '64', min: 1, max: 10000, doc: 'Validations run at once; more wait in a queue.' },
   { key: 'maxRequestBytes', flag: '--max-request-bytes', env: 'ANVIL_MAX_REQUEST_BYTES', kind: 'int', default: '65536', min: 1024, max: 16777216, doc: 'Largest accepted JWS request body; larger requests get a `malformed` problem with status 413.' },
   { key: 'sqliteDurability', flag: '--sqlite-durability', env: 'ANVIL_SQLITE_DURABILITY', kind: 'enum', enumValues: ['group', 'full', 'normal'], default: 'group', doc: '`group`: a write is fsynced before it is acknowledged, concurrent writes sharing one fsync off the event loop. `full`: SQLite fsyncs inside every commit. `normal`: no fsync per commit (survives a process crash, not a power loss).' },
+  { key: 'revocationListen', flag: '--revocation-listen', env: 'ANVIL_REVOCATION_LISTEN', kind: 'hostport', doc: 'Optional plain-HTTP listener (`host:port`) serving only OCSP and CRLs, as relying parties expect http:// URLs. OCSP and CRLs are always served on the ACME listener too.' },
+  { key: 'revocationBaseUrl', flag: '--revocation-base-url', env: 'ANVIL_REVOCATION_BASE_URL', kind: 'url', doc: 'Base of the OCSP and CRL URLs written into certificates. Default: `http://<revocation listen address>` when --revocation-listen is set, else the ACME base URL.' },
+  { key: 'ocspResponseLifetime', flag: '--ocsp-response-lifetime', env: 'ANVIL_OCSP_RESPONSE_LIFETIME', kind: 'duration', default: '24h', doc: 'nextUpdate − thisUpdate of OCSP responses; pre-signed responses are refreshed when half of it has passed.' },
+  { key: 'ocspResponderValidity', flag: '--ocsp-responder-validity', env: 'ANVIL_OCSP_RESPONDER_VALIDITY', kind: 'duration', default: '30d', doc: 'Lifetime of each issuer\'s delegated OCSP signing certificate; renewed automatically when a third of it is left.' },
+  { key: 'crlShards', flag: '--crl-shards', env: 'ANVIL_CRL_SHARDS', kind: 'int', default: '16', min: 1, max: 4096, doc: 'CRL shards per issuer; each certificate is assigned one at issuance and its CRL Distribution Point names that shard.' },
+  { key: 'crlLifetime', flag: '--crl-lifetime', env: 'ANVIL_CRL_LIFETIME', kind: 'duration', default: '24h', doc: 'nextUpdate − thisUpdate of CRLs; every CRL is re-issued when half of it has passed.' },
+  { key: 'crlRevocationDelay', flag: '--crl-revocation-delay', env: 'ANVIL_CRL_REVOCATION_DELAY', kind: 'duration', default: '2s', doc: 'Longest wait between a revocation and the publication of the CRLs that list it.' },
 ] as const satisfies readonly SettingSpec[];
 
 export type SettingKey = (typeof SETTINGS)[number]['key'];

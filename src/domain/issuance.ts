@@ -4,6 +4,7 @@
  * `valid` in one transaction. A certificate is in the store before any client can see its URL.
  * If signing fails the order returns to `ready` (nothing lost) and the client is told to retry.
  */
+import { randomInt } from 'node:crypto';
 import type { Logger } from 'pino';
 import { accountKeyObject } from '../acme/jws.js';
 import { AcmeProblem, problems, type Identifier } from '../acme/problem.js';
@@ -14,7 +15,7 @@ import type { Issuer } from '../ca/issuer.js';
 import { buildLeaf } from '../ca/leaf.js';
 import type { Profile } from '../profiles/profile.js';
 import type { Store } from '../store/store.js';
-import type { AccountRecord, OrderRecord } from '../store/types.js';
+import type { AccountRecord, CertificateRecord, OrderRecord } from '../store/types.js';
 import { canonicalIp } from './identifiers.js';
 import { orderStatus } from './status.js';
 
@@ -22,6 +23,11 @@ export interface IssuanceDependencies {
   store: Store;
   profile(name: string): Profile | undefined;
   issuerFor(profile: Profile): Issuer;
+  /** The OCSP and CRL URLs a certificate of this issuer and CRL shard carries. */
+  revocationUrls(issuerId: string, shard: number): { ocsp: string; crl: string };
+  crlShards: number;
+  /** Called after a certificate is recorded, e.g. to pre-sign its OCSP response. */
+  onIssued?(certificate: CertificateRecord): void;
   log: Logger;
 }
 
@@ -38,6 +44,9 @@ export class IssuanceService {
     if (!profile) throw problems.serverInternal(`profile ${order.profile} of this order is no longer configured`);
     const csr = parseCsr(csrDer);
     checkCsr(csr, order.identifiers, profile, account);
+    if (await this.deps.store.isKeyBlocked(sha256Hex(csr.spkiDer))) {
+      throw problems.badPublicKey('this public key was reported compromised (revoked with reason keyCompromise); use a new key');
+    }
     await this.issue(order, csrDer, csr, profile);
     return (await this.deps.store.getOrder(order.id))!;
   }
@@ -72,6 +81,8 @@ export class IssuanceService {
     const notBefore = order.notBefore ?? new Date(now - profile.backdateMs);
     let notAfter = order.notAfter ?? new Date(notBefore.getTime() + profile.validityMs);
     if (notAfter > issuer.notAfter) notAfter = issuer.notAfter;
+    const crlShard = randomInt(this.deps.crlShards);
+    const urls = this.deps.revocationUrls(issuer.id, crlShard);
     let der: Uint8Array;
     try {
       der = await buildLeaf({
@@ -83,6 +94,8 @@ export class IssuanceService {
         notAfter,
         profile,
         issuer,
+        ocspUrl: urls.ocsp,
+        crlUrl: urls.crl,
       });
     } catch (e) {
       await store.abortFinalize(order.id, { status: 'pending' });
@@ -91,7 +104,7 @@ export class IssuanceService {
         headers: { 'Retry-After': String(RETRY_AFTER_SECONDS) },
       });
     }
-    await store.completeFinalize(order.id, {
+    const certificate = await store.completeFinalize(order.id, {
       serial: serialText,
       issuerId: issuer.id,
       accountId: order.accountId,
@@ -103,7 +116,9 @@ export class IssuanceService {
       der,
       chainPem: issuer.chainPem,
       spkiSha256: sha256Hex(csr.spkiDer),
+      crlShard,
     });
+    this.deps.onIssued?.(certificate);
     this.deps.log.info({ orderId: order.id, serial: serialText, issuer: issuer.id, profile: profile.name }, 'certificate issued');
   }
 }

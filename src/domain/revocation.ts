@@ -9,13 +9,15 @@ import { AsnConvert } from '@peculiar/asn1-schema';
 import { Certificate } from '@peculiar/asn1-x509';
 import type { VerifiedRequest } from '../acme/jws.js';
 import type { Store } from '../store/store.js';
-import type { CertificateRecord } from '../store/types.js';
+import type { CertificateRecord, SignedOcspResponse } from '../store/types.js';
 
 /**
  * CRLReason codes a subscriber may give (RFC 5280 §5.3.1). Refused: cACompromise (2) and
  * aACompromise (10), which only the CA asserts; certificateHold (6) and removeFromCRL (8),
  * because this CA does not suspend certificates; 7 is unassigned.
  */
+const KEY_COMPROMISE = 1;
+
 export const SUBSCRIBER_REASONS: ReadonlyMap<number, string> = new Map([
   [0, 'unspecified'],
   [1, 'keyCompromise'],
@@ -25,8 +27,17 @@ export const SUBSCRIBER_REASONS: ReadonlyMap<number, string> = new Map([
   [9, 'privilegeWithdrawn'],
 ]);
 
+/** What a revocation needs besides the store: the revoked OCSP answer, and a CRL nudge. */
+export interface RevocationHooks {
+  signRevokedOcsp(cert: CertificateRecord, at: Date, reason: number): Promise<SignedOcspResponse | null>;
+  revoked(cert: CertificateRecord): void;
+}
+
 export class RevocationService {
-  constructor(private readonly store: Store) {}
+  constructor(
+    private readonly store: Store,
+    private readonly hooks: RevocationHooks,
+  ) {}
 
   async revoke(request: VerifiedRequest): Promise<CertificateRecord> {
     const body = request.payload;
@@ -47,11 +58,22 @@ export class RevocationService {
     if (!record || !Buffer.from(record.der).equals(Buffer.from(der))) throw problems.notFound('certificate issued by this CA');
 
     await this.authorize(request, record);
+    return this.apply(record, code, null);
+  }
+
+  /**
+   * Revokes a certificate with a reason (and, for operators, an invalidity date): the revoked
+   * OCSP answer, the key block for keyCompromise and the CRL marks commit with the revocation.
+   */
+  async apply(record: CertificateRecord, reason: number, invalidity: Date | null): Promise<CertificateRecord> {
     if (record.revokedAt) throw problems.alreadyRevoked(`certificate ${record.serial} is already revoked`);
-    if (!(await this.store.revokeCertificate(record.id, code, new Date()))) {
-      throw problems.alreadyRevoked(`certificate ${record.serial} is already revoked`);
-    }
-    return (await this.store.getCertificate(record.id))!;
+    const at = new Date(Math.floor(Date.now() / 1000) * 1000);
+    const ocsp = await this.hooks.signRevokedOcsp(record, at, reason);
+    const done = await this.store.revokeCertificate(record.id, { reason, at, invalidityDate: invalidity, ocsp, blockKey: reason === KEY_COMPROMISE });
+    if (!done) throw problems.alreadyRevoked(`certificate ${record.serial} is already revoked`);
+    const revoked = (await this.store.getCertificate(record.id))!;
+    this.hooks.revoked(revoked);
+    return revoked;
   }
 
   private async authorize(request: VerifiedRequest, cert: CertificateRecord): Promise<void> {

@@ -22,6 +22,8 @@ export interface Profile {
   commonName: 'first' | 'none';
   challenges: string[];
   maxIdentifiers: number;
+  /** Whether certificates carry an OCSP URL (AIA) and a CRL Distribution Point. */
+  revocationInfo: { ocsp: boolean; crl: boolean };
   /** SHA-256 of the file's bytes, recorded with each certificate issued under this version. */
   hash: string;
 }
@@ -41,6 +43,7 @@ const ProfileFile = z
     commonName: z.enum(['first', 'none']).default('first'),
     challenges: z.array(z.string().min(1)).min(1).default(['http-01']),
     maxIdentifiers: z.number().int().min(1).max(1000).default(100),
+    revocationInfo: z.object({ ocsp: z.boolean().default(true), crl: z.boolean().default(true) }).strict().default({ ocsp: true, crl: true }),
   })
   .strict();
 
@@ -67,6 +70,7 @@ export function parseProfile(name: string, content: unknown, bytes: Uint8Array):
     commonName: p.commonName,
     challenges: p.challenges,
     maxIdentifiers: p.maxIdentifiers,
+    revocationInfo: p.revocationInfo,
     hash: createHash('sha256').update(bytes).digest('hex'),
   };
 }

@@ -9,12 +9,17 @@ import type {
   AccountRecord,
   AuthzRecord,
   CertificateRecord,
+  CertificateStatus,
   ChallengeRecord,
   JsonWebKeyPublic,
   NewAccount,
   NewCertificate,
   NewOrder,
   OrderRecord,
+  RevokedEntry,
+  Revocation,
+  SignedOcspResponse,
+  StoredCrl,
   ValidationResult,
 } from './types.js';
 
@@ -89,8 +94,32 @@ export interface Store {
   // --- certificates
   getCertificate(id: string): Promise<CertificateRecord | null>;
   findCertificateBySerial(serial: string): Promise<CertificateRecord | null>;
-  /** Marks the certificate revoked; false if it already was. */
-  revokeCertificate(id: string, reason: number, at: Date): Promise<boolean>;
+  /**
+   * Marks the certificate revoked, in one transaction with its revoked-state OCSP response, the
+   * key block (keyCompromise) and the CRL shards to regenerate; false if it already was revoked.
+   */
+  revokeCertificate(id: string, revocation: Revocation): Promise<boolean>;
+  isKeyBlocked(spkiSha256: string): Promise<boolean>;
+
+  // --- OCSP and CRLs
+  getCertificateStatus(issuerId: string, serial: string): Promise<CertificateStatus | null>;
+  /**
+   * Stores a pre-signed response, but only if the certificate's revocation state is still the one
+   * it was signed for (so a refresh racing a revocation cannot overwrite the revoked answer).
+   */
+  saveOcspResponse(certificateId: string, response: SignedOcspResponse, signedAsRevoked: boolean): Promise<boolean>;
+  /** Certificates not expired before `expiredAfter` whose response is missing or ends before `refreshBefore`. */
+  listOcspDue(refreshBefore: Date, expiredAfter: Date, limit: number): Promise<CertificateRecord[]>;
+  /** Revoked certificates of an issuer (one shard, or all with FULL_CRL) that expire after `notAfterAfter`. */
+  listRevoked(issuerId: string, shard: number, notAfterAfter: Date): Promise<RevokedEntry[]>;
+  /** The next CRL number of an issuer: strictly greater than every number handed out before. */
+  allocateCrlNumber(issuerId: string): Promise<number>;
+  saveCrl(crl: StoredCrl): Promise<void>;
+  getCrl(issuerId: string, shard: number): Promise<StoredCrl | null>;
+  /** CRL shards marked by revocations since their last publication. */
+  listDirtyCrlShards(): Promise<{ issuerId: string; shard: number; markedAt: Date }[]>;
+  /** Clears a dirty mark if it was made at or before `upTo` (a later revocation keeps it). */
+  clearDirtyCrlShard(issuerId: string, shard: number, upTo: Date): Promise<void>;
 
   // --- lifecycle
   /** Throws if the store cannot serve reads and writes. */

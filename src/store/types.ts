@@ -123,9 +123,12 @@ export interface CertificateRecord {
   chainPem: string;
   /** SHA-256 of the leaf's SubjectPublicKeyInfo, hex. */
   spkiSha256: string;
+  /** The CRL shard the certificate's CRL Distribution Point names. */
+  crlShard: number;
   issuedAt: Date;
   revokedAt: Date | null;
   revocationReason: number | null;
+  invalidityDate: Date | null;
 }
 
 export interface NewCertificate {
@@ -140,6 +143,7 @@ export interface NewCertificate {
   der: Uint8Array;
   chainPem: string;
   spkiSha256: string;
+  crlShard: number;
 }
 
 export interface ValidationResult {
@@ -148,4 +152,53 @@ export interface ValidationResult {
   validationRecord: unknown[];
   /** How long a successful authorization stays valid. */
   authzExpiresAt: Date;
+}
+
+/** A signed OCSP response kept for a certificate (RFC 6960 BasicOCSPResponse inside OCSPResponse). */
+export interface SignedOcspResponse {
+  der: Uint8Array;
+  thisUpdate: Date;
+  nextUpdate: Date;
+}
+
+/** What the OCSP responder needs to answer for one serial. */
+export interface CertificateStatus {
+  id: string;
+  serial: string;
+  issuerId: string;
+  notAfter: Date;
+  revokedAt: Date | null;
+  revocationReason: number | null;
+  /** The pre-signed response, if any; `revoked` says which state it was signed for. */
+  ocsp: (SignedOcspResponse & { revoked: boolean }) | null;
+}
+
+export interface Revocation {
+  reason: number;
+  at: Date;
+  invalidityDate: Date | null;
+  /** The OCSP response for the revoked state, stored in the same transaction. */
+  ocsp: SignedOcspResponse | null;
+  /** keyCompromise: refuse this public key (SHA-256 of the SPKI) from now on. */
+  blockKey: boolean;
+}
+
+/** A revoked certificate as a CRL lists it. */
+export interface RevokedEntry {
+  serial: string;
+  revokedAt: Date;
+  reason: number;
+  invalidityDate: Date | null;
+}
+
+/** The full CRL of an issuer is kept as shard -1. */
+export const FULL_CRL = -1;
+
+export interface StoredCrl {
+  issuerId: string;
+  shard: number;
+  number: number;
+  thisUpdate: Date;
+  nextUpdate: Date;
+  der: Uint8Array;
 }

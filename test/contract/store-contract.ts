@@ -65,7 +65,8 @@ export function describeStoreContract(name: string, open: () => Promise<{ store:
         notAfter: new Date(Date.now() + HOUR),
         der: new Uint8Array([1, 2, 3]),
         chainPem: 'chain',
-        spkiSha256: 'ab'.repeat(32),
+        spkiSha256: randomBytes(32).toString('hex'),
+        crlShard: 3,
       };
     }
 
@@ -213,8 +214,9 @@ export function describeStoreContract(name: string, open: () => Promise<{ store:
       await store.beginFinalize(o.id, new Uint8Array([1]), cert.serial, cert.issuerId);
       const rec = await store.completeFinalize(o.id, cert);
       const at = new Date();
-      assert.equal(await store.revokeCertificate(rec.id, 1, at), true);
-      assert.equal(await store.revokeCertificate(rec.id, 4, at), false);
+      const revocation = { reason: 1, at, invalidityDate: null, ocsp: null, blockKey: false };
+      assert.equal(await store.revokeCertificate(rec.id, revocation), true);
+      assert.equal(await store.revokeCertificate(rec.id, { ...revocation, reason: 4 }), false);
       const after = (await store.getCertificate(rec.id))!;
       assert.equal(after.revocationReason, 1);
       assert.equal(after.revokedAt?.getTime(), Math.floor(at.getTime()));

@@ -89,6 +89,48 @@ const MIGRATIONS: { version: number; sql: string }[] = [
       CREATE INDEX certificates_by_account ON certificates(account_id);
     `,
   },
+  {
+    // Revocation: CRL shards, pre-signed OCSP responses, blocked keys, published CRLs.
+    version: 2,
+    sql: `
+      ALTER TABLE certificates ADD COLUMN crl_shard INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE certificates ADD COLUMN invalidity_date INTEGER;
+      CREATE INDEX certificates_revoked ON certificates(issuer_id, crl_shard, not_after) WHERE revoked_at IS NOT NULL;
+      CREATE INDEX certificates_by_expiry ON certificates(not_after);
+      CREATE TABLE ocsp_responses (
+        certificate_id TEXT PRIMARY KEY REFERENCES certificates(id),
+        der BLOB NOT NULL,
+        this_update INTEGER NOT NULL,
+        next_update INTEGER NOT NULL,
+        revoked INTEGER NOT NULL
+      );
+      CREATE INDEX ocsp_responses_by_next_update ON ocsp_responses(next_update);
+      CREATE TABLE blocked_keys (
+        spki_sha256 TEXT PRIMARY KEY,
+        certificate_id TEXT,
+        blocked_at INTEGER NOT NULL
+      );
+      CREATE TABLE crls (
+        issuer_id TEXT NOT NULL,
+        shard INTEGER NOT NULL,
+        number INTEGER NOT NULL,
+        this_update INTEGER NOT NULL,
+        next_update INTEGER NOT NULL,
+        der BLOB NOT NULL,
+        PRIMARY KEY (issuer_id, shard)
+      );
+      CREATE TABLE crl_numbers (
+        issuer_id TEXT PRIMARY KEY,
+        last_number INTEGER NOT NULL
+      );
+      CREATE TABLE crl_dirty (
+        issuer_id TEXT NOT NULL,
+        shard INTEGER NOT NULL,
+        marked_at INTEGER NOT NULL,
+        PRIMARY KEY (issuer_id, shard)
+      );
+    `,
+  },
 ];
 
 /** Applies every migration newer than the database's version; returns the resulting version. */

@@ -71,6 +71,37 @@ export interface CertificateRow {
   issued_at: number;
   revoked_at: number | null;
   revocation_reason: number | null;
+  crl_shard: number;
+  invalidity_date: number | null;
+}
+
+export interface CertificateStatusRow {
+  id: string;
+  serial: string;
+  issuer_id: string;
+  not_after: number;
+  revoked_at: number | null;
+  revocation_reason: number | null;
+  ocsp_der: Buffer | null;
+  this_update: number | null;
+  next_update: number | null;
+  ocsp_revoked: number | null;
+}
+
+export interface RevokedRow {
+  serial: string;
+  revoked_at: number;
+  revocation_reason: number;
+  invalidity_date: number | null;
+}
+
+export interface CrlRow {
+  issuer_id: string;
+  shard: number;
+  number: number;
+  this_update: number;
+  next_update: number;
+  der: Buffer;
 }
 
 const date = (ms: number): Date => new Date(ms);
@@ -145,8 +176,10 @@ export function toCertificate(r: CertificateRow): CertificateRecord {
     der: new Uint8Array(r.der.buffer, r.der.byteOffset, r.der.byteLength),
     chainPem: r.chain_pem,
     spkiSha256: r.spki_sha256,
+    crlShard: r.crl_shard,
     issuedAt: date(r.issued_at),
     revokedAt: optionalDate(r.revoked_at),
     revocationReason: r.revocation_reason,
+    invalidityDate: optionalDate(r.invalidity_date),
   };
 }

@@ -12,6 +12,7 @@ import type {
   AccountRecord,
   AuthzRecord,
   CertificateRecord,
+  CertificateStatus,
   ChallengeRecord,
   JsonWebKeyPublic,
   NewAccount,
@@ -19,8 +20,13 @@ import type {
   NewOrder,
   OrderAuthzSummary,
   OrderRecord,
+  RevokedEntry,
+  Revocation,
+  SignedOcspResponse,
+  StoredCrl,
   ValidationResult,
 } from '../types.js';
+import { FULL_CRL } from '../types.js';
 import { WalGroupCommit } from './group-commit.js';
 import { migrate } from './migrations.js';
 import {
@@ -34,6 +40,9 @@ import {
   type CertificateRow,
   type ChallengeRow,
   type OrderRow,
+  type CertificateStatusRow,
+  type CrlRow,
+  type RevokedRow,
 } from './rows.js';
 
 /**
@@ -134,7 +143,7 @@ export class SqliteStore implements Store {
       reserveSerial: db.prepare('INSERT INTO serials (serial, issuer_id, order_id, reserved_at) VALUES (?, ?, ?, ?)'),
       insertCertificate: db.prepare(
         `INSERT INTO certificates (id, serial, issuer_id, account_id, order_id, profile, identifiers, not_before, not_after,
-         der, chain_pem, spki_sha256, issued_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         der, chain_pem, spki_sha256, issued_at, crl_shard) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       completeOrder: db.prepare(
         "UPDATE orders SET status = 'valid', certificate_id = ? WHERE id = ? AND status = 'processing'",
@@ -146,8 +155,49 @@ export class SqliteStore implements Store {
       certificateById: db.prepare<[string], CertificateRow>('SELECT * FROM certificates WHERE id = ?'),
       certificateBySerial: db.prepare<[string], CertificateRow>('SELECT * FROM certificates WHERE serial = ?'),
       revoke: db.prepare(
-        'UPDATE certificates SET revoked_at = ?, revocation_reason = ? WHERE id = ? AND revoked_at IS NULL',
+        'UPDATE certificates SET revoked_at = ?, revocation_reason = ?, invalidity_date = ? WHERE id = ? AND revoked_at IS NULL',
       ),
+      blockKey: db.prepare('INSERT OR IGNORE INTO blocked_keys (spki_sha256, certificate_id, blocked_at) VALUES (?, ?, ?)'),
+      keyBlocked: db.prepare<[string], { one: number }>('SELECT 1 AS one FROM blocked_keys WHERE spki_sha256 = ?'),
+      markDirty: db.prepare(
+        'INSERT INTO crl_dirty (issuer_id, shard, marked_at) VALUES (?, ?, ?) ON CONFLICT (issuer_id, shard) DO UPDATE SET marked_at = excluded.marked_at',
+      ),
+      certificateStatus: db.prepare<[string, string], CertificateStatusRow>(
+        `SELECT c.id, c.serial, c.issuer_id, c.not_after, c.revoked_at, c.revocation_reason,
+         o.der AS ocsp_der, o.this_update, o.next_update, o.revoked AS ocsp_revoked
+         FROM certificates c LEFT JOIN ocsp_responses o ON o.certificate_id = c.id WHERE c.serial = ? AND c.issuer_id = ?`,
+      ),
+      saveOcsp: db.prepare(
+        `INSERT INTO ocsp_responses (certificate_id, der, this_update, next_update, revoked)
+         SELECT @id, @der, @thisUpdate, @nextUpdate, @revoked FROM certificates c
+         WHERE c.id = @id AND (c.revoked_at IS NOT NULL) = (@revoked = 1)
+         ON CONFLICT (certificate_id) DO UPDATE SET der = excluded.der, this_update = excluded.this_update,
+           next_update = excluded.next_update, revoked = excluded.revoked`,
+      ),
+      ocspDue: db.prepare<[number, number, number], CertificateRow>(
+        `SELECT c.* FROM certificates c LEFT JOIN ocsp_responses o ON o.certificate_id = c.id
+         WHERE c.not_after > ? AND (o.certificate_id IS NULL OR o.next_update < ?) LIMIT ?`,
+      ),
+      revokedInShard: db.prepare<[string, number, number], RevokedRow>(
+        `SELECT serial, revoked_at, revocation_reason, invalidity_date FROM certificates
+         WHERE issuer_id = ? AND crl_shard = ? AND revoked_at IS NOT NULL AND not_after > ? ORDER BY revoked_at, serial`,
+      ),
+      revokedAll: db.prepare<[string, number], RevokedRow>(
+        `SELECT serial, revoked_at, revocation_reason, invalidity_date FROM certificates
+         WHERE issuer_id = ? AND revoked_at IS NOT NULL AND not_after > ? ORDER BY revoked_at, serial`,
+      ),
+      bumpCrlNumber: db.prepare<[string], { last_number: number }>(
+        `INSERT INTO crl_numbers (issuer_id, last_number) VALUES (?, 1)
+         ON CONFLICT (issuer_id) DO UPDATE SET last_number = last_number + 1 RETURNING last_number`,
+      ),
+      saveCrl: db.prepare(
+        `INSERT INTO crls (issuer_id, shard, number, this_update, next_update, der) VALUES (@issuerId, @shard, @number, @thisUpdate, @nextUpdate, @der)
+         ON CONFLICT (issuer_id, shard) DO UPDATE SET number = excluded.number, this_update = excluded.this_update,
+           next_update = excluded.next_update, der = excluded.der WHERE excluded.number > crls.number`,
+      ),
+      getCrl: db.prepare<[string, number], CrlRow>('SELECT * FROM crls WHERE issuer_id = ? AND shard = ?'),
+      dirtyShards: db.prepare<[], { issuer_id: string; shard: number; marked_at: number }>('SELECT * FROM crl_dirty'),
+      clearDirty: db.prepare('DELETE FROM crl_dirty WHERE issuer_id = ? AND shard = ? AND marked_at <= ?'),
     };
   }
 
@@ -392,6 +442,7 @@ export class SqliteStore implements Store {
         c.chainPem,
         c.spkiSha256,
         Date.now(),
+        c.crlShard,
       );
       if (this.stmt.completeOrder.run(id, orderId).changes !== 1) {
         throw new ConflictError(`order ${orderId} is not processing`);
@@ -421,8 +472,99 @@ export class SqliteStore implements Store {
     return row ? toCertificate(row) : null;
   }
 
-  async revokeCertificate(id: string, reason: number, at: Date): Promise<boolean> {
-    return this.stmt.revoke.run(at.getTime(), reason, id).changes === 1 ? this.durable(true) : false;
+  async revokeCertificate(id: string, r: Revocation): Promise<boolean> {
+    const revoked = this.db.transaction(() => {
+      if (this.stmt.revoke.run(r.at.getTime(), r.reason, r.invalidityDate?.getTime() ?? null, id).changes !== 1) return false;
+      const cert = this.stmt.certificateById.get(id)!;
+      if (r.ocsp) {
+        this.stmt.saveOcsp.run({ id, der: Buffer.from(r.ocsp.der), thisUpdate: r.ocsp.thisUpdate.getTime(), nextUpdate: r.ocsp.nextUpdate.getTime(), revoked: 1 });
+      }
+      if (r.blockKey) this.stmt.blockKey.run(cert.spki_sha256, id, r.at.getTime());
+      const now = Date.now();
+      this.stmt.markDirty.run(cert.issuer_id, cert.crl_shard, now);
+      this.stmt.markDirty.run(cert.issuer_id, FULL_CRL, now);
+      return true;
+    })();
+    return revoked ? this.durable(true) : false;
+  }
+
+  async isKeyBlocked(spkiSha256: string): Promise<boolean> {
+    return this.stmt.keyBlocked.get(spkiSha256) !== undefined;
+  }
+
+  // --- OCSP and CRLs
+
+  async getCertificateStatus(issuerId: string, serial: string): Promise<CertificateStatus | null> {
+    const r = this.stmt.certificateStatus.get(serial, issuerId);
+    if (!r) return null;
+    return {
+      id: r.id,
+      serial: r.serial,
+      issuerId: r.issuer_id,
+      notAfter: new Date(r.not_after),
+      revokedAt: r.revoked_at === null ? null : new Date(r.revoked_at),
+      revocationReason: r.revocation_reason,
+      ocsp:
+        r.ocsp_der === null
+          ? null
+          : { der: new Uint8Array(r.ocsp_der), thisUpdate: new Date(r.this_update!), nextUpdate: new Date(r.next_update!), revoked: r.ocsp_revoked === 1 },
+    };
+  }
+
+  async saveOcspResponse(certificateId: string, response: SignedOcspResponse, signedAsRevoked: boolean): Promise<boolean> {
+    const changed = this.stmt.saveOcsp.run({
+      id: certificateId,
+      der: Buffer.from(response.der),
+      thisUpdate: response.thisUpdate.getTime(),
+      nextUpdate: response.nextUpdate.getTime(),
+      revoked: signedAsRevoked ? 1 : 0,
+    }).changes;
+    return changed === 1 ? this.durable(true) : false;
+  }
+
+  async listOcspDue(refreshBefore: Date, expiredAfter: Date, limit: number): Promise<CertificateRecord[]> {
+    return this.stmt.ocspDue.all(expiredAfter.getTime(), refreshBefore.getTime(), limit).map(toCertificate);
+  }
+
+  async listRevoked(issuerId: string, shard: number, notAfterAfter: Date): Promise<RevokedEntry[]> {
+    const rows = shard === FULL_CRL ? this.stmt.revokedAll.all(issuerId, notAfterAfter.getTime()) : this.stmt.revokedInShard.all(issuerId, shard, notAfterAfter.getTime());
+    return rows.map((r) => ({
+      serial: r.serial,
+      revokedAt: new Date(r.revoked_at),
+      reason: r.revocation_reason,
+      invalidityDate: r.invalidity_date === null ? null : new Date(r.invalidity_date),
+    }));
+  }
+
+  async allocateCrlNumber(issuerId: string): Promise<number> {
+    return this.durable(this.stmt.bumpCrlNumber.get(issuerId)!.last_number);
+  }
+
+  async saveCrl(crl: StoredCrl): Promise<void> {
+    this.stmt.saveCrl.run({
+      issuerId: crl.issuerId,
+      shard: crl.shard,
+      number: crl.number,
+      thisUpdate: crl.thisUpdate.getTime(),
+      nextUpdate: crl.nextUpdate.getTime(),
+      der: Buffer.from(crl.der),
+    });
+    await this.durable(undefined);
+  }
+
+  async getCrl(issuerId: string, shard: number): Promise<StoredCrl | null> {
+    const r = this.stmt.getCrl.get(issuerId, shard);
+    if (!r) return null;
+    return { issuerId: r.issuer_id, shard: r.shard, number: r.number, thisUpdate: new Date(r.this_update), nextUpdate: new Date(r.next_update), der: new Uint8Array(r.der) };
+  }
+
+  async listDirtyCrlShards(): Promise<{ issuerId: string; shard: number; markedAt: Date }[]> {
+    return this.stmt.dirtyShards.all().map((r) => ({ issuerId: r.issuer_id, shard: r.shard, markedAt: new Date(r.marked_at) }));
+  }
+
+  async clearDirtyCrlShard(issuerId: string, shard: number, upTo: Date): Promise<void> {
+    this.stmt.clearDirty.run(issuerId, shard, upTo.getTime());
+    await this.durable(undefined);
   }
 
   // --- lifecycle

@@ -1,0 +1,137 @@
+/**
+ * CRLs (RFC 5280 §5), per issuer: one CRL per shard (the URL each certificate's CRL Distribution
+ * Point names, with a matching critical Issuing Distribution Point) plus a full CRL. Each is
+ * signed by the issuer with a CRL number that only grows, and stored, so every instance serves
+ * the same bytes. Shards a revocation touched are re-published within `revocationDelayMs`; every
+ * CRL is re-published when half its lifetime has passed. Entries leave once the certificate expired.
+ */
+import type { Logger } from 'pino';
+import { AsnSerializer } from '@peculiar/asn1-schema';
+import { RevokedCertificate, TBSCertList, Time, Version, type Extension } from '@peculiar/asn1-x509';
+import type { Issuer } from '../ca/issuer.js';
+import { toArrayBuffer, wrapSigned } from '../ca/certificate-builder.js';
+import { authorityKeyIdentifier, crlNumber, crlReason, invalidityDate, issuingDistributionPoint } from '../ca/extensions.js';
+import type { Store } from '../store/store.js';
+import { FULL_CRL, type RevokedEntry, type StoredCrl } from '../store/types.js';
+import { wholeSeconds } from './ocsp-messages.js';
+
+export interface CrlServiceOptions {
+  store: Store;
+  issuers(): Issuer[];
+  shards: number;
+  lifetimeMs: number;
+  revocationDelayMs: number;
+  shardUrl(issuerId: string, shard: number): string;
+  log: Logger;
+}
+
+export class CrlService {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  /** One publication at a time per CRL, so numbers and stored bytes stay in step. */
+  private readonly inFlight = new Map<string, Promise<StoredCrl>>();
+
+  constructor(private readonly o: CrlServiceOptions) {}
+
+  /** Builds, signs and stores the CRL of one shard (or FULL_CRL) of an issuer. */
+  publish(issuer: Issuer, shard: number): Promise<StoredCrl> {
+    const key = `${issuer.id}/${shard}`;
+    const pending = this.inFlight.get(key);
+    if (pending) return pending.then(() => this.publish(issuer, shard));
+    const work = this.build(issuer, shard).finally(() => this.inFlight.delete(key));
+    this.inFlight.set(key, work);
+    return work;
+  }
+
+  /** The stored CRL, publishing it first if there is none or it is past its nextUpdate. */
+  async get(issuer: Issuer, shard: number): Promise<StoredCrl> {
+    const stored = await this.o.store.getCrl(issuer.id, shard);
+    if (stored && stored.nextUpdate.getTime() > Date.now()) return stored;
+    return this.publish(issuer, shard);
+  }
+
+  /** Publishes dirty shards and CRLs past half their lifetime; runs every revocationDelay. */
+  async tick(): Promise<void> {
+    const started = new Date();
+    const issuers = new Map(this.o.issuers().map((i) => [i.id, i]));
+    for (const dirty of await this.o.store.listDirtyCrlShards()) {
+      const issuer = issuers.get(dirty.issuerId);
+      if (!issuer) continue;
+      await this.publish(issuer, dirty.shard);
+      await this.o.store.clearDirtyCrlShard(dirty.issuerId, dirty.shard, started);
+    }
+    const refreshBefore = started.getTime() + this.o.lifetimeMs / 2;
+    for (const issuer of issuers.values()) {
+      for (const shard of [FULL_CRL, ...Array.from({ length: this.o.shards }, (_, i) => i)]) {
+        const stored = await this.o.store.getCrl(issuer.id, shard);
+        if (!stored || stored.nextUpdate.getTime() < refreshBefore) await this.publish(issuer, shard);
+      }
+    }
+  }
+
+  /** Wakes the publisher now (after a revocation in this process). */
+  kick(): void {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.schedule(0);
+    }
+  }
+
+  start(): void {
+    this.schedule(0);
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.running;
+  }
+
+  private schedule(delay: number): void {
+    this.timer = setTimeout(() => {
+      this.running = this.tick()
+        .catch((e) => this.o.log.error({ err: (e as Error).message }, 'CRL publication failed'))
+        .finally(() => {
+          if (this.timer) this.schedule(this.o.revocationDelayMs);
+        });
+    }, delay);
+    this.timer.unref();
+  }
+
+  private async build(issuer: Issuer, shard: number): Promise<StoredCrl> {
+    const now = wholeSeconds(new Date());
+    const nextUpdate = wholeSeconds(new Date(now.getTime() + this.o.lifetimeMs));
+    const entries = await this.o.store.listRevoked(issuer.id, shard, now);
+    const number = await this.o.store.allocateCrlNumber(issuer.id);
+    const extensions: Extension[] = [authorityKeyIdentifier(issuer.keyId), crlNumber(number)];
+    if (shard !== FULL_CRL) extensions.push(issuingDistributionPoint(this.o.shardUrl(issuer.id, shard)));
+    const tbs = new TBSCertList({
+      version: Version.v2,
+      signature: issuer.signer.scheme.identifier(),
+      issuer: issuer.subject,
+      thisUpdate: new Time(now),
+      nextUpdate: new Time(nextUpdate),
+      crlExtensions: extensions,
+    });
+    if (entries.length > 0) tbs.revokedCertificates = entries.map(entryOf);
+    const tbsDer = new Uint8Array(AsnSerializer.toASN(tbs).toBER(false));
+    const der = wrapSigned(tbsDer, issuer.signer.scheme.identifier(), await issuer.signer.sign(tbsDer));
+    const crl: StoredCrl = { issuerId: issuer.id, shard, number, thisUpdate: now, nextUpdate, der };
+    await this.o.store.saveCrl(crl);
+    this.o.log.debug({ issuer: issuer.id, shard, number, entries: entries.length }, 'CRL published');
+    return crl;
+  }
+}
+
+function entryOf(e: RevokedEntry): RevokedCertificate {
+  const extensions: Extension[] = [];
+  // RFC 5280 §5.3.1: reasonCode unspecified (0) SHOULD be absent.
+  if (e.reason !== 0) extensions.push(crlReason(e.reason));
+  if (e.invalidityDate) extensions.push(invalidityDate(wholeSeconds(e.invalidityDate)));
+  const entry = new RevokedCertificate({
+    userCertificate: toArrayBuffer(Buffer.from(e.serial, 'hex')),
+    revocationDate: new Time(wholeSeconds(e.revokedAt)),
+  });
+  if (extensions.length > 0) entry.crlEntryExtensions = extensions;
+  return entry;
+}

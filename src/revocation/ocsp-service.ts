@@ -1,0 +1,175 @@
+/**
+ * The OCSP responder (RFC 6960 with the RFC 5019 profile). Responses are pre-signed: each
+ * certificate's answer is signed ahead of time, stored beside it, refreshed when half its
+ * validity has passed and re-signed in the revocation's own transaction. The hot path — one
+ * SHA-1 CertID, no nonce — reads the stored answer and signs nothing. Nonces (RFC 8954),
+ * SHA-256 CertIDs and multi-certificate requests are signed on demand.
+ */
+import type { Logger } from 'pino';
+import { OctetString } from '@peculiar/asn1-schema';
+import { CertID } from '@peculiar/asn1-ocsp';
+import { AlgorithmIdentifier, type Extension } from '@peculiar/asn1-x509';
+import type { Store } from '../store/store.js';
+import type { CertificateRecord, CertificateStatus, SignedOcspResponse } from '../store/types.js';
+import {
+  HASH_OIDS,
+  OCSPResponseStatus,
+  OcspFailure,
+  ocspErrorResponse,
+  parseOcspRequest,
+  serialOfCertId,
+  signOcspResponse,
+  wholeSeconds,
+  type CertState,
+  type SingleAnswer,
+} from './ocsp-messages.js';
+import type { OcspResponder } from './ocsp-responder-cert.js';
+
+export interface OcspAnswer {
+  der: Uint8Array;
+  /** Set for answers that may be cached by HTTP intermediaries (no nonce). */
+  cache?: { thisUpdate: Date; nextUpdate: Date };
+}
+
+export interface OcspServiceOptions {
+  store: Store;
+  /** The current responder of each issuer (it may be renewed while running). */
+  responderFor(issuerId: string): OcspResponder | undefined;
+  responders(): OcspResponder[];
+  responseLifetimeMs: number;
+  log: Logger;
+}
+
+/** Unknown serials are answered with a short validity, so a later issuance is seen soon. */
+const UNKNOWN_LIFETIME_MS = 60_000;
+const REFRESH_BATCH = 500;
+
+export class OcspService {
+  private refreshTimer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly o: OcspServiceOptions) {}
+
+  async answer(requestDer: Uint8Array): Promise<OcspAnswer> {
+    let parsed;
+    try {
+      parsed = parseOcspRequest(requestDer);
+    } catch (e) {
+      if (e instanceof OcspFailure) return { der: ocspErrorResponse(e.status) };
+      throw e;
+    }
+    const targets: { certId: CertID; responder: OcspResponder }[] = [];
+    for (const certId of parsed.certIds) {
+      const responder = this.matchIssuer(certId);
+      if (!responder) return { der: ocspErrorResponse(OCSPResponseStatus.unauthorized) };
+      targets.push({ certId, responder });
+    }
+    const responder = targets[0]!.responder;
+    if (targets.some((t) => t.responder !== responder)) {
+      // One response has one signer; CertIDs of different issuers cannot share it.
+      return { der: ocspErrorResponse(OCSPResponseStatus.malformedRequest) };
+    }
+    const statuses = await Promise.all(targets.map((t) => this.o.store.getCertificateStatus(responder.issuer.id, serialOfCertId(t.certId))));
+
+    const single = targets.length === 1 && !parsed.nonce && targets[0]!.certId.hashAlgorithm.algorithm === HASH_OIDS.sha1;
+    const status = statuses[0];
+    if (single && status) {
+      const stored = await this.presigned(status, responder);
+      return { der: stored.der, cache: stored };
+    }
+
+    const now = new Date();
+    const lifetime = statuses.every((s) => s) ? this.o.responseLifetimeMs : UNKNOWN_LIFETIME_MS;
+    const answers: SingleAnswer[] = targets.map((t, i) => ({ certId: t.certId, state: stateOf(statuses[i] ?? null) }));
+    const der = await signOcspResponse(responder, answers, now, new Date(now.getTime() + lifetime), parsed.nonce as Extension | undefined);
+    return parsed.nonce ? { der } : { der, cache: { thisUpdate: wholeSeconds(now), nextUpdate: wholeSeconds(new Date(now.getTime() + lifetime)) } };
+  }
+
+  /** The stored response if it is current for the certificate's state, else a fresh one (stored). */
+  private async presigned(status: CertificateStatus, responder: OcspResponder): Promise<SignedOcspResponse> {
+    const stored = status.ocsp;
+    const revoked = status.revokedAt !== null;
+    if (stored && stored.revoked === revoked && stored.nextUpdate.getTime() > Date.now()) return stored;
+    const fresh = await this.sign(responder, status.serial, stateOf(status));
+    await this.o.store.saveOcspResponse(status.id, fresh, revoked);
+    return fresh;
+  }
+
+  /** Signs the SHA-1 CertID response for one certificate of this responder's issuer. */
+  async sign(responder: OcspResponder, serial: string, state: CertState): Promise<SignedOcspResponse> {
+    const now = new Date();
+    const nextUpdate = new Date(now.getTime() + this.o.responseLifetimeMs);
+    const der = await signOcspResponse(responder, [{ certId: certIdFor(responder, serial), state }], now, nextUpdate);
+    return { der, thisUpdate: wholeSeconds(now), nextUpdate: wholeSeconds(nextUpdate) };
+  }
+
+  /** Pre-signs a newly issued certificate's `good` response. */
+  async presign(cert: CertificateRecord): Promise<void> {
+    const responder = this.o.responderFor(cert.issuerId);
+    if (!responder) return;
+    const response = await this.sign(responder, cert.serial, { status: 'good' });
+    await this.o.store.saveOcspResponse(cert.id, response, false);
+  }
+
+  /** Signs the revoked-state response a revocation stores in its own transaction. */
+  async signRevoked(cert: CertificateRecord, revokedAt: Date, reason: number): Promise<SignedOcspResponse | null> {
+    const responder = this.o.responderFor(cert.issuerId);
+    return responder ? this.sign(responder, cert.serial, { status: 'revoked', revokedAt, reason }) : null;
+  }
+
+  /** Refreshes responses older than half their lifetime, in bounded batches, until stopped. */
+  startRefresher(intervalMs = 30_000): void {
+    const run = async () => {
+      try {
+        await this.refreshDue();
+      } catch (e) {
+        this.o.log.error({ err: (e as Error).message }, 'OCSP refresh failed');
+      }
+      this.refreshTimer = setTimeout(run, intervalMs);
+      this.refreshTimer.unref();
+    };
+    this.refreshTimer = setTimeout(run, 0);
+    this.refreshTimer.unref();
+  }
+
+  stop(): void {
+    if (this.refreshTimer) clearTimeout(this.refreshTimer);
+  }
+
+  async refreshDue(): Promise<number> {
+    const now = Date.now();
+    const due = await this.o.store.listOcspDue(new Date(now + this.o.responseLifetimeMs / 2), new Date(now), REFRESH_BATCH);
+    for (const cert of due) {
+      const responder = this.o.responderFor(cert.issuerId);
+      if (!responder) continue;
+      const revoked = cert.revokedAt !== null;
+      const state: CertState = revoked ? { status: 'revoked', revokedAt: cert.revokedAt!, reason: cert.revocationReason } : { status: 'good' };
+      await this.o.store.saveOcspResponse(cert.id, await this.sign(responder, cert.serial, state), revoked);
+    }
+    return due.length;
+  }
+
+  private matchIssuer(certId: CertID): OcspResponder | undefined {
+    const alg = certId.hashAlgorithm.algorithm === HASH_OIDS.sha1 ? 'sha1' : 'sha256';
+    const name = Buffer.from(certId.issuerNameHash.buffer);
+    const key = Buffer.from(certId.issuerKeyHash.buffer);
+    return this.o.responders().find((r) => r.issuerHashes[alg].nameHash.equals(name) && r.issuerHashes[alg].keyHash.equals(key));
+  }
+}
+
+function stateOf(status: CertificateStatus | null): CertState {
+  if (!status) return { status: 'unknown' };
+  if (status.revokedAt) return { status: 'revoked', revokedAt: status.revokedAt, reason: status.revocationReason };
+  return { status: 'good' };
+}
+
+/** The SHA-1 CertID (RFC 5019 §2.1.1) of a serial under the responder's issuer. */
+function certIdFor(responder: OcspResponder, serial: string): CertID {
+  const hashes = responder.issuerHashes.sha1;
+  const serialBytes = Buffer.from(serial, 'hex');
+  return new CertID({
+    hashAlgorithm: new AlgorithmIdentifier({ algorithm: HASH_OIDS.sha1, parameters: new Uint8Array([0x05, 0x00]).buffer }),
+    issuerNameHash: new OctetString(hashes.nameHash),
+    issuerKeyHash: new OctetString(hashes.keyHash),
+    serialNumber: serialBytes.buffer.slice(serialBytes.byteOffset, serialBytes.byteOffset + serialBytes.byteLength),
+  });
+}

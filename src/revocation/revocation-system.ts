@@ -1,0 +1,92 @@
+/**
+ * Wires revocation information together: a delegated OCSP responder per issuer (renewed while
+ * running), the OCSP service with its refresher, and the CRL publisher.
+ */
+import type { Logger } from 'pino';
+import type { Links } from '../acme/links.js';
+import type { Issuer } from '../ca/issuer.js';
+import type { RevocationHooks } from '../domain/revocation.js';
+import type { Store } from '../store/store.js';
+import type { CertificateRecord } from '../store/types.js';
+import { CrlService } from './crl-service.js';
+import { ensureOcspResponder, type OcspResponder } from './ocsp-responder-cert.js';
+import { OcspService } from './ocsp-service.js';
+
+export interface RevocationSettings {
+  dataDir: string;
+  passphrase: string;
+  ocspResponseLifetimeMs: number;
+  ocspResponderValidityMs: number;
+  crlShards: number;
+  crlLifetimeMs: number;
+  crlRevocationDelayMs: number;
+}
+
+export interface RevocationSystem {
+  ocsp: OcspService;
+  crl: CrlService;
+  hooks: RevocationHooks;
+  /** Pre-signs a new certificate's OCSP answer in the background. */
+  onIssued(cert: CertificateRecord): void;
+  issuer(id: string): Issuer | undefined;
+  stop(): Promise<void>;
+}
+
+const RESPONDER_CHECK_MS = 3_600_000;
+
+export async function startRevocation(
+  settings: RevocationSettings,
+  issuers: Issuer[],
+  store: Store,
+  links: Links,
+  log: Logger,
+): Promise<RevocationSystem> {
+  const responders = new Map<string, OcspResponder>();
+  const refreshResponders = async () => {
+    for (const issuer of issuers) {
+      responders.set(issuer.id, await ensureOcspResponder(settings.dataDir, issuer, settings.passphrase, settings.ocspResponderValidityMs));
+    }
+  };
+  await refreshResponders();
+  const responderTimer = setInterval(() => {
+    refreshResponders().catch((e) => log.error({ err: (e as Error).message }, 'OCSP responder renewal failed'));
+  }, RESPONDER_CHECK_MS);
+  responderTimer.unref();
+
+  const ocsp = new OcspService({
+    store,
+    responderFor: (id) => responders.get(id),
+    responders: () => [...responders.values()],
+    responseLifetimeMs: settings.ocspResponseLifetimeMs,
+    log,
+  });
+  const crl = new CrlService({
+    store,
+    issuers: () => issuers,
+    shards: settings.crlShards,
+    lifetimeMs: settings.crlLifetimeMs,
+    revocationDelayMs: settings.crlRevocationDelayMs,
+    shardUrl: links.crlShard,
+    log,
+  });
+  ocsp.startRefresher();
+  crl.start();
+
+  return {
+    ocsp,
+    crl,
+    hooks: {
+      signRevokedOcsp: (cert, at, reason) => ocsp.signRevoked(cert, at, reason),
+      revoked: () => crl.kick(),
+    },
+    onIssued: (cert) => {
+      ocsp.presign(cert).catch((e) => log.warn({ serial: cert.serial, err: (e as Error).message }, 'OCSP pre-signing failed; it will be signed on demand'));
+    },
+    issuer: (id) => issuers.find((i) => i.id === id),
+    stop: async () => {
+      clearInterval(responderTimer);
+      ocsp.stop();
+      await crl.stop();
+    },
+  };
+}
