@@ -16,6 +16,7 @@ export const PATHS = {
   authz: '/authz/:id',
   challenge: '/chall/:id',
   certificate: '/cert/:id',
+  renewalInfo: '/renewal-info/:certId',
 } as const;
 
 /** Revocation information paths (OCSP, RFC 6960/5019; CRLs, RFC 5280), on both listeners. */
@@ -51,6 +52,8 @@ export class Links {
   authz = (id: string): string => `${this.baseUrl}/authz/${id}`;
   challenge = (id: string): string => `${this.baseUrl}/chall/${id}`;
   certificate = (id: string): string => `${this.baseUrl}/cert/${id}`;
+  /** RFC 9773 §4.1: the renewalInfo resource; a certificate's URL is this plus `/<certID>`. */
+  renewalInfo = (): string => `${this.baseUrl}/renewal-info`;
   ocsp = (): string => this.revocationBaseUrl + REVOCATION_PATHS.ocsp;
   crlShard = (issuerId: string, shard: number): string => `${this.revocationBaseUrl}/crl/${issuerId}/${shard}.crl`;
   crlFull = (issuerId: string): string => `${this.revocationBaseUrl}/crl/${issuerId}/full.crl`;

@@ -3,17 +3,15 @@
  * revokeCert (revoked OCSP answer, key block for keyCompromise, CRL shards to re-publish) in one
  * transaction; a running server publishes the CRLs within its crlRevocationDelay.
  */
-import { parseArgs } from 'node:util';
 import { join } from 'node:path';
 import { AcmeProblem } from '../acme/problem.js';
 import { openCa } from '../ca/ca-directory.js';
 import { resolvePassphrase } from '../ca/passphrase.js';
-import { loadConfig, type FlagValues } from '../config/load.js';
-import { SETTINGS } from '../config/settings.js';
 import { RevocationService } from '../domain/revocation.js';
 import { ensureOcspResponder, type OcspResponder } from '../revocation/ocsp-responder-cert.js';
 import { OcspService } from '../revocation/ocsp-service.js';
-import { createLogger } from '../server.js';
+import { createLogger } from '../ops/logger.js';
+import { parseCommand } from './settings-args.js';
 import { SqliteStore } from '../store/sqlite/sqlite-store.js';
 
 /** Reason names an operator may type (RFC 5280 §5.3.1), with their codes. */
@@ -30,21 +28,14 @@ const USAGE = `Usage: anvil revoke --serial <hex> --reason <name|code> [--invali
 Reasons: ${Object.entries(OPERATOR_REASONS).map(([n, c]) => `${n} (${c})`).join(', ')}`;
 
 export async function revokeCommand(args: string[]): Promise<number> {
-  const options: Record<string, { type: 'string' | 'boolean' }> = {
-    serial: { type: 'string' },
-    reason: { type: 'string' },
-    'invalidity-date': { type: 'string' },
-    config: { type: 'string' },
-    help: { type: 'boolean' },
-  };
-  for (const s of SETTINGS) options[s.flag.slice(2)] = { type: s.kind === 'bool' ? 'boolean' : 'string' };
-  let values: Record<string, string | boolean | undefined>;
+  let parsed;
   try {
-    ({ values } = parseArgs({ args, options, strict: true }));
+    parsed = parseCommand(args, { serial: { type: 'string' }, reason: { type: 'string' }, 'invalidity-date': { type: 'string' } });
   } catch (e) {
     process.stderr.write(`anvil revoke: ${(e as Error).message}\n${USAGE}\n`);
     return 2;
   }
+  const { values } = parsed;
   if (values.help) {
     process.stdout.write(USAGE + '\n');
     return 0;
@@ -68,11 +59,7 @@ export async function revokeCommand(args: string[]): Promise<number> {
       return 2;
     }
   }
-
-  const flags: FlagValues = {};
-  for (const s of SETTINGS) if (values[s.flag.slice(2)] !== undefined) flags[s.flag] = values[s.flag.slice(2)];
-  if (typeof values.config === 'string') flags['--config'] = values.config;
-  const config = loadConfig({ flags, env: process.env });
+  const config = parsed.config();
   const passphrase = resolvePassphrase(process.env, config.keyPassphraseFile, config.dataDir).passphrase;
   const ca = await openCa(config.dataDir, passphrase);
   const store = new SqliteStore(join(config.dataDir, 'anvil.db'), { durability: config.sqliteDurability });

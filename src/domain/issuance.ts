@@ -109,10 +109,12 @@ export class IssuanceService {
       issuerId: issuer.id,
       accountId: order.accountId,
       orderId: order.id,
-      profile: `${profile.name}@${profile.hash.slice(0, 16)}`,
+      profile: profile.name,
+      profileHash: profile.hash,
       identifiers: order.identifiers,
       notBefore,
       notAfter,
+      ...renewalWindowOf(profile, notBefore, notAfter),
       der,
       chainPem: issuer.chainPem,
       spkiSha256: sha256Hex(csr.spkiDer),
@@ -121,6 +123,15 @@ export class IssuanceService {
     this.deps.onIssued?.(certificate);
     this.deps.log.info({ orderId: order.id, serial: serialText, issuer: issuer.id, profile: profile.name }, 'certificate issued');
   }
+}
+
+/** The ARI window (RFC 9773) a profile asks for, fixed at issuance so later profile edits leave it alone. */
+function renewalWindowOf(profile: Profile, notBefore: Date, notAfter: Date): { renewalStart: Date; renewalEnd: Date } {
+  const lifetime = notAfter.getTime() - notBefore.getTime();
+  return {
+    renewalStart: new Date(notBefore.getTime() + Math.round(lifetime * profile.renewalWindow.start)),
+    renewalEnd: new Date(notBefore.getTime() + Math.round(lifetime * profile.renewalWindow.end)),
+  };
 }
 
 /** The CSR must request exactly the order's identifiers with a key the profile allows (§7.4). */

@@ -4,11 +4,12 @@
  * one challenge per usable type, all created in one store transaction.
  */
 import { randomBytes } from 'node:crypto';
-import { combineIdentifierProblems, problems, type Subproblem } from '../acme/problem.js';
+import { combineIdentifierProblems, problems, type Identifier, type Subproblem } from '../acme/problem.js';
 import type { Profile } from '../profiles/profile.js';
 import type { Store } from '../store/store.js';
 import type { AccountRecord, NewAuthz, OrderRecord } from '../store/types.js';
 import type { ValidatorRegistry } from '../validators/validator.js';
+import { identifierPolicyRefusals } from './identifier-policy.js';
 import { identifierKey, orderIdentifier, parseOrderIdentifiers, type RequestedIdentifier } from './identifiers.js';
 
 export interface OrderPolicy {
@@ -19,6 +20,8 @@ export interface OrderPolicy {
 
 export interface OrderDependencies {
   store: Store;
+  /** Checks newOrder's `replaces` (RFC 9773 §5) and returns the replaced certificate's id. */
+  checkReplaces(account: AccountRecord, identifiers: Identifier[], replaces: unknown): Promise<string>;
   validators: ValidatorRegistry;
   policy: OrderPolicy;
   /** The profile an order names, or the default when it names none; throws invalidProfile. */
@@ -37,10 +40,14 @@ export class OrderService {
     }
     const body = payload as Record<string, unknown>;
     const profile = this.deps.resolveProfile(body.profile, account);
-    const requested = parseOrderIdentifiers(body.identifiers, profile.maxIdentifiers);
+    const requested = parseOrderIdentifiers(body.identifiers, profile.identifiers.maxPerOrder);
+    const refusals = identifierPolicyRefusals(requested, profile);
+    if (refusals.length > 0) throw combineIdentifierProblems(`profile ${profile.name} does not allow these identifiers`, refusals);
     const challengeTypes = this.challengeTypesFor(requested, profile);
     const now = Date.now();
     const { notBefore, notAfter } = validityWindow(body, profile, now);
+    const identifiers = requested.map(orderIdentifier);
+    const replaces = body.replaces === undefined ? null : await this.deps.checkReplaces(account, identifiers, body.replaces);
 
     const { policy, store } = this.deps;
     const reused =
@@ -60,8 +67,9 @@ export class OrderService {
 
     return store.createOrder({
       accountId: account.id,
-      identifiers: requested.map(orderIdentifier),
+      identifiers,
       profile: profile.name,
+      replaces,
       notBefore,
       notAfter,
       expiresAt: new Date(now + policy.orderLifetimeMs),

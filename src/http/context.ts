@@ -6,6 +6,7 @@ import type { AccountService } from '../domain/accounts.js';
 import type { AuthorizationService } from '../domain/authorizations.js';
 import type { IssuanceService } from '../domain/issuance.js';
 import type { OrderService } from '../domain/orders.js';
+import type { RenewalInfoService } from '../domain/renewal-info.js';
 import type { RevocationService } from '../domain/revocation.js';
 import type { Store } from '../store/store.js';
 
@@ -26,6 +27,7 @@ export interface HttpContext {
   authorizations: AuthorizationService;
   issuance: IssuanceService;
   revocation: RevocationService;
+  renewalInfo: RenewalInfoService;
   directoryMeta(): DirectoryMeta;
   maxRequestBytes: number;
   log: Logger;

@@ -17,7 +17,11 @@ export interface ProfileSet {
   readonly defaultProfile: Profile;
 }
 
-export function loadProfiles(dir: string, defaultName: string): ProfileSet {
+/**
+ * Loads and validates every profile in `dir`. `check` applies rules that need the running
+ * server's context (registered challenge types, known issuers) and throws `field …: …`.
+ */
+export function loadProfiles(dir: string, defaultName: string, check: (p: Profile) => void = () => undefined): ProfileSet {
   let files: string[];
   try {
     files = readdirSync(dir).filter((f) => ['.yaml', '.yml', '.json'].includes(extname(f))).sort();
@@ -38,7 +42,9 @@ export function loadProfiles(dir: string, defaultName: string): ProfileSet {
       throw new ProfileError(`${path}: not valid YAML/JSON: ${(e as Error).message}`);
     }
     try {
-      byName.set(name, parseProfile(name, content, bytes));
+      const profile = parseProfile(name, content, bytes);
+      check(profile);
+      byName.set(name, profile);
     } catch (e) {
       throw new ProfileError(`${path}: ${(e as Error).message}`);
     }
@@ -46,4 +52,41 @@ export function loadProfiles(dir: string, defaultName: string): ProfileSet {
   const defaultProfile = byName.get(defaultName);
   if (!defaultProfile) throw new ProfileError(`${dir}: the default profile ${defaultName} is not defined (files: ${files.join(', ') || 'none'})`);
   return { byName, defaultProfile };
+}
+
+/**
+ * The live profile set. Reloading (SIGHUP, `anvil profiles reload`, the admin API) validates the
+ * whole directory first; a bad file leaves the running set untouched and the error is returned.
+ * Certificates already issued are never changed: each records the profile hash it was issued under.
+ */
+export class ProfileRegistry {
+  private set: ProfileSet;
+
+  constructor(
+    private readonly dir: string,
+    private readonly defaultName: string,
+    private readonly check: (p: Profile) => void = () => undefined,
+  ) {
+    this.set = loadProfiles(dir, defaultName, check);
+  }
+
+  get(name: string): Profile | undefined {
+    return this.set.byName.get(name);
+  }
+
+  get defaultProfile(): Profile {
+    return this.set.defaultProfile;
+  }
+
+  all(): Profile[] {
+    return [...this.set.byName.values()];
+  }
+
+  /** Re-reads the directory; on success swaps the set in and returns the names, else throws. */
+  reload(): { loaded: string[]; changed: string[] } {
+    const next = loadProfiles(this.dir, this.defaultName, this.check);
+    const changed = [...next.byName.values()].filter((p) => this.set.byName.get(p.name)?.hash !== p.hash).map((p) => p.name);
+    this.set = next;
+    return { loaded: [...next.byName.keys()], changed };
+  }
 }

@@ -16,6 +16,7 @@ import type {
   NewCertificate,
   NewOrder,
   OrderRecord,
+  RenewalTrigger,
   RevokedEntry,
   Revocation,
   SignedOcspResponse,
@@ -100,6 +101,12 @@ export interface Store {
    */
   revokeCertificate(id: string, revocation: Revocation): Promise<boolean>;
   isKeyBlocked(spkiSha256: string): Promise<boolean>;
+
+  // --- renewal information (RFC 9773)
+  /** The valid order that replaced this certificate (by `replaces`), if any. */
+  findReplacingOrder(certificateId: string): Promise<string | null>;
+  setRenewalTrigger(trigger: RenewalTrigger): Promise<void>;
+  listRenewalTriggers(): Promise<RenewalTrigger[]>;
 
   // --- OCSP and CRLs
   getCertificateStatus(issuerId: string, serial: string): Promise<CertificateStatus | null>;

@@ -20,6 +20,8 @@ export interface AccountRecord {
   thumbprint: string;
   contact: string[];
   termsOfServiceAgreed: boolean;
+  /** The External Account Binding key id the account was created with (RFC 8555 §7.3.4), if any. */
+  externalAccountId: string | null;
   createdAt: Date;
 }
 
@@ -31,6 +33,7 @@ export interface NewAccount {
   thumbprint: string;
   contact: string[];
   termsOfServiceAgreed: boolean;
+  externalAccountId?: string | null;
 }
 
 export interface ChallengeRecord {
@@ -90,6 +93,8 @@ export interface OrderRecord {
   createdAt: Date;
   error: ProblemDocument | null;
   certificateId: string | null;
+  /** ARI (RFC 9773 §5): the certificate this order replaces, by store id. */
+  replaces: string | null;
   authorizations: OrderAuthzSummary[];
 }
 
@@ -100,6 +105,7 @@ export interface NewOrder {
   notBefore: Date | null;
   notAfter: Date | null;
   expiresAt: Date;
+  replaces: string | null;
   /** Valid authorizations of this account reused by the order. */
   reusedAuthzIds: string[];
   /** Authorizations created with the order. */
@@ -114,9 +120,14 @@ export interface CertificateRecord {
   accountId: string;
   orderId: string;
   profile: string;
+  /** SHA-256 of the profile file the certificate was issued under. */
+  profileHash: string;
   identifiers: Identifier[];
   notBefore: Date;
   notAfter: Date;
+  /** The ARI suggested window computed at issuance from the profile. */
+  renewalStart: Date;
+  renewalEnd: Date;
   /** DER of the leaf. */
   der: Uint8Array;
   /** PEM of the chain after the leaf (intermediates), as issued. */
@@ -137,9 +148,12 @@ export interface NewCertificate {
   accountId: string;
   orderId: string;
   profile: string;
+  profileHash: string;
   identifiers: Identifier[];
   notBefore: Date;
   notAfter: Date;
+  renewalStart: Date;
+  renewalEnd: Date;
   der: Uint8Array;
   chainPem: string;
   spkiSha256: string;
@@ -201,4 +215,11 @@ export interface StoredCrl {
   thisUpdate: Date;
   nextUpdate: Date;
   der: Uint8Array;
+}
+
+/** An operator's fleet-wide renewal signal: certificates issued before `at` should renew now. */
+export interface RenewalTrigger {
+  scope: 'profile' | 'issuer';
+  name: string;
+  at: Date;
 }

@@ -20,6 +20,7 @@ function order(stored: OrderRecord['status'], authzs: Pick<OrderAuthzSummary, 's
     createdAt: earlier,
     error: null,
     certificateId: null,
+    replaces: null,
     authorizations: authzs.map((a, i) => ({ id: String(i), ...a })),
   };
 }

@@ -12,6 +12,7 @@ export function directory(ctx: HttpContext): RequestHandler {
       newOrder: l.newOrder(),
       revokeCert: l.revokeCert(),
       keyChange: l.keyChange(),
+      renewalInfo: l.renewalInfo(),
       meta: {
         ...(meta.termsOfService ? { termsOfService: meta.termsOfService } : {}),
         ...(meta.website ? { website: meta.website } : {}),

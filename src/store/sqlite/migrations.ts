@@ -131,6 +131,25 @@ const MIGRATIONS: { version: number; sql: string }[] = [
       );
     `,
   },
+  {
+    // Profiles and ARI: the profile version each certificate was issued under, its suggested
+    // renewal window, the certificate an order replaces, and operator-triggered fleet renewals.
+    version: 3,
+    sql: `
+      ALTER TABLE accounts ADD COLUMN external_account_id TEXT;
+      ALTER TABLE certificates ADD COLUMN profile_hash TEXT NOT NULL DEFAULT '';
+      ALTER TABLE certificates ADD COLUMN renewal_start INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE certificates ADD COLUMN renewal_end INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE orders ADD COLUMN replaces TEXT REFERENCES certificates(id);
+      CREATE INDEX orders_by_replaces ON orders(replaces) WHERE replaces IS NOT NULL;
+      CREATE TABLE renewal_triggers (
+        scope TEXT NOT NULL,
+        name TEXT NOT NULL,
+        triggered_at INTEGER NOT NULL,
+        PRIMARY KEY (scope, name)
+      );
+    `,
+  },
 ];
 
 /** Applies every migration newer than the database's version; returns the resulting version. */

@@ -17,6 +17,7 @@ export interface AccountRow {
   contact: string;
   tos_agreed: number;
   created_at: number;
+  external_account_id: string | null;
 }
 
 export interface OrderRow {
@@ -31,6 +32,7 @@ export interface OrderRow {
   created_at: number;
   error: string | null;
   certificate_id: string | null;
+  replaces: string | null;
 }
 
 export interface AuthzRow {
@@ -73,6 +75,9 @@ export interface CertificateRow {
   revocation_reason: number | null;
   crl_shard: number;
   invalidity_date: number | null;
+  profile_hash: string;
+  renewal_start: number;
+  renewal_end: number;
 }
 
 export interface CertificateStatusRow {
@@ -115,6 +120,7 @@ export function toAccount(r: AccountRow): AccountRecord {
     thumbprint: r.thumbprint,
     contact: JSON.parse(r.contact) as string[],
     termsOfServiceAgreed: r.tos_agreed === 1,
+    externalAccountId: r.external_account_id,
     createdAt: date(r.created_at),
   };
 }
@@ -132,6 +138,7 @@ export function toOrder(r: OrderRow, authorizations: OrderAuthzSummary[]): Order
     createdAt: date(r.created_at),
     error: r.error === null ? null : (JSON.parse(r.error) as ProblemDocument),
     certificateId: r.certificate_id,
+    replaces: r.replaces,
     authorizations,
   };
 }
@@ -170,9 +177,12 @@ export function toCertificate(r: CertificateRow): CertificateRecord {
     accountId: r.account_id,
     orderId: r.order_id,
     profile: r.profile,
+    profileHash: r.profile_hash,
     identifiers: JSON.parse(r.identifiers) as Identifier[],
     notBefore: date(r.not_before),
     notAfter: date(r.not_after),
+    renewalStart: date(r.renewal_start),
+    renewalEnd: date(r.renewal_end),
     der: new Uint8Array(r.der.buffer, r.der.byteOffset, r.der.byteLength),
     chainPem: r.chain_pem,
     spkiSha256: r.spki_sha256,

@@ -20,6 +20,7 @@ import type {
   NewOrder,
   OrderAuthzSummary,
   OrderRecord,
+  RenewalTrigger,
   RevokedEntry,
   Revocation,
   SignedOcspResponse,
@@ -77,7 +78,7 @@ export class SqliteStore implements Store {
     const db = this.db;
     this.stmt = {
       insertAccount: db.prepare(
-        'INSERT INTO accounts (id, status, jwk, thumbprint, contact, tos_agreed, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+        'INSERT INTO accounts (id, status, jwk, thumbprint, contact, tos_agreed, created_at, external_account_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
       ),
       accountById: db.prepare<[string], AccountRow>('SELECT * FROM accounts WHERE id = ?'),
       accountByThumbprint: db.prepare<[string], AccountRow>('SELECT * FROM accounts WHERE thumbprint = ?'),
@@ -88,8 +89,8 @@ export class SqliteStore implements Store {
       ),
       changeKey: db.prepare("UPDATE accounts SET jwk = ?, thumbprint = ? WHERE id = ? AND thumbprint = ? AND status = 'valid'"),
       insertOrder: db.prepare(
-        `INSERT INTO orders (id, account_id, status, identifiers, profile, not_before, not_after, expires_at, created_at)
-         VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO orders (id, account_id, status, identifiers, profile, not_before, not_after, expires_at, created_at, replaces)
+         VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?)`,
       ),
       insertAuthz: db.prepare(
         `INSERT INTO authzs (id, account_id, identifier_type, identifier_value, wildcard, status, expires_at, created_at, validated_at)
@@ -143,7 +144,8 @@ export class SqliteStore implements Store {
       reserveSerial: db.prepare('INSERT INTO serials (serial, issuer_id, order_id, reserved_at) VALUES (?, ?, ?, ?)'),
       insertCertificate: db.prepare(
         `INSERT INTO certificates (id, serial, issuer_id, account_id, order_id, profile, identifiers, not_before, not_after,
-         der, chain_pem, spki_sha256, issued_at, crl_shard) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         der, chain_pem, spki_sha256, issued_at, crl_shard, profile_hash, renewal_start, renewal_end)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       completeOrder: db.prepare(
         "UPDATE orders SET status = 'valid', certificate_id = ? WHERE id = ? AND status = 'processing'",
@@ -196,6 +198,11 @@ export class SqliteStore implements Store {
            next_update = excluded.next_update, der = excluded.der WHERE excluded.number > crls.number`,
       ),
       getCrl: db.prepare<[string, number], CrlRow>('SELECT * FROM crls WHERE issuer_id = ? AND shard = ?'),
+      replacedBy: db.prepare<[string], { id: string }>("SELECT id FROM orders WHERE replaces = ? AND status = 'valid' LIMIT 1"),
+      setTrigger: db.prepare(
+        'INSERT INTO renewal_triggers (scope, name, triggered_at) VALUES (?, ?, ?) ON CONFLICT (scope, name) DO UPDATE SET triggered_at = excluded.triggered_at',
+      ),
+      triggers: db.prepare<[], { scope: string; name: string; triggered_at: number }>('SELECT * FROM renewal_triggers'),
       dirtyShards: db.prepare<[], { issuer_id: string; shard: number; marked_at: number }>('SELECT * FROM crl_dirty'),
       clearDirty: db.prepare('DELETE FROM crl_dirty WHERE issuer_id = ? AND shard = ? AND marked_at <= ?'),
     };
@@ -219,6 +226,7 @@ export class SqliteStore implements Store {
         JSON.stringify(account.contact),
         account.termsOfServiceAgreed ? 1 : 0,
         Date.now(),
+        account.externalAccountId ?? null,
       );
     } catch (e) {
       if (isUniqueViolation(e)) {
@@ -282,6 +290,7 @@ export class SqliteStore implements Store {
         order.notAfter?.getTime() ?? null,
         order.expiresAt.getTime(),
         now,
+        order.replaces,
       );
       let position = 0;
       for (const authzId of order.reusedAuthzIds) this.stmt.linkAuthz.run(id, position++, authzId);
@@ -443,6 +452,9 @@ export class SqliteStore implements Store {
         c.spkiSha256,
         Date.now(),
         c.crlShard,
+        c.profileHash,
+        c.renewalStart.getTime(),
+        c.renewalEnd.getTime(),
       );
       if (this.stmt.completeOrder.run(id, orderId).changes !== 1) {
         throw new ConflictError(`order ${orderId} is not processing`);
@@ -486,6 +498,19 @@ export class SqliteStore implements Store {
       return true;
     })();
     return revoked ? this.durable(true) : false;
+  }
+
+  async findReplacingOrder(certificateId: string): Promise<string | null> {
+    return this.stmt.replacedBy.get(certificateId)?.id ?? null;
+  }
+
+  async setRenewalTrigger(trigger: RenewalTrigger): Promise<void> {
+    this.stmt.setTrigger.run(trigger.scope, trigger.name, trigger.at.getTime());
+    await this.durable(undefined);
+  }
+
+  async listRenewalTriggers(): Promise<RenewalTrigger[]> {
+    return this.stmt.triggers.all().map((r) => ({ scope: r.scope as RenewalTrigger['scope'], name: r.name, at: new Date(r.triggered_at) }));
   }
 
   async isKeyBlocked(spkiSha256: string): Promise<boolean> {

@@ -1,0 +1,152 @@
+/**
+ * Wires Anvil's parts once: profiles, validators, domain services, revocation, and the HTTP
+ * applications that expose them. Everything a request can reach is built here.
+ */
+import type { Logger } from 'pino';
+import type { Express } from 'express';
+import { Links } from './acme/links.js';
+import { MemoryNonceService } from './acme/nonces.js';
+import { problems } from './acme/problem.js';
+import type { CaMaterial } from './ca/ca-directory.js';
+import type { Issuer } from './ca/issuer.js';
+import type { Config } from './config/load.js';
+import { AccountService } from './domain/accounts.js';
+import { AuthorizationService } from './domain/authorizations.js';
+import { IssuanceService } from './domain/issuance.js';
+import { OrderService } from './domain/orders.js';
+import { RenewalInfoService } from './domain/renewal-info.js';
+import { RevocationService } from './domain/revocation.js';
+import { ValidationQueue } from './domain/validation-queue.js';
+import { createAcmeApp, createRevocationApp } from './http/app.js';
+import type { HttpContext } from './http/context.js';
+import { revocationRoutes } from './http/revocation-routes.js';
+import type { Profile } from './profiles/profile.js';
+import { ProfileRegistry } from './profiles/profile-set.js';
+import { startRevocation, type RevocationSystem } from './revocation/revocation-system.js';
+import type { Store } from './store/store.js';
+import type { AccountRecord } from './store/types.js';
+import { Http01Validator } from './validators/http-01.js';
+import { DnsResolver } from './validators/resolver.js';
+import { ValidatorRegistry } from './validators/validator.js';
+
+export interface AnvilParts {
+  acmeApp: Express;
+  revocationApp: Express;
+  profiles: ProfileRegistry;
+  revocation: RevocationSystem;
+  /** Re-runs work a crash interrupted: orders left processing, validations left running. */
+  recover(): Promise<{ orders: number; validations: number }>;
+  stop(): Promise<void>;
+}
+
+export interface Endpoints {
+  baseUrl: string;
+  revocationBaseUrl: string | undefined;
+}
+
+export async function buildAnvil(
+  config: Config,
+  ca: CaMaterial,
+  passphrase: string,
+  store: Store,
+  endpoints: Endpoints,
+  profilesDir: string,
+  log: Logger,
+): Promise<AnvilParts> {
+  const links = new Links(endpoints.baseUrl, endpoints.revocationBaseUrl);
+
+  const validators = new ValidatorRegistry();
+  validators.register(new Http01Validator({ port: config.http01Port, resolver: new DnsResolver(config.dnsResolvers) }));
+
+  const issuerById = (id: string): Issuer | undefined => ca.issuers.find((i) => i.id === id);
+  const profiles = new ProfileRegistry(profilesDir, config.defaultProfile, (p) => checkProfileContext(p, validators, issuerById));
+  const issuerFor = (profile: Profile): Issuer => (profile.issuer === 'active' ? ca.active : (issuerById(profile.issuer) ?? ca.active));
+
+  const revocation = await startRevocation({ ...config, passphrase }, ca.issuers, store, links, log);
+  const queue = new ValidationQueue({
+    store,
+    validators,
+    log,
+    concurrency: config.validationConcurrency,
+    timeoutMs: config.validationTimeoutMs,
+    validAuthzLifetimeMs: config.validAuthzLifetimeMs,
+  });
+  const issuance = new IssuanceService({
+    store,
+    profile: (name) => profiles.get(name),
+    issuerFor,
+    revocationUrls: (issuerId, shard) => ({ ocsp: links.ocsp(), crl: links.crlShard(issuerId, shard) }),
+    crlShards: config.crlShards,
+    onIssued: revocation.onIssued,
+    log,
+  });
+  const renewalInfo = new RenewalInfoService({ store, issuers: () => ca.issuers, isIssuerRetiring: () => false });
+
+  const ctx: HttpContext = {
+    links,
+    nonces: new MemoryNonceService(),
+    store,
+    accounts: new AccountService(store, { termsOfService: config.termsOfService, externalAccountRequired: config.externalAccountRequired }),
+    orders: new OrderService({
+      store,
+      validators,
+      policy: {
+        orderLifetimeMs: config.orderLifetimeMs,
+        pendingAuthzLifetimeMs: config.pendingAuthzLifetimeMs,
+        authzReuseWindowMs: config.authzReuseWindowMs,
+      },
+      resolveProfile: (name, account) => resolveProfile(profiles, name, account),
+      checkReplaces: (account, identifiers, replaces) => renewalInfo.checkReplaces(account, identifiers, replaces),
+    }),
+    authorizations: new AuthorizationService(store, queue),
+    issuance,
+    revocation: new RevocationService(store, revocation.hooks),
+    renewalInfo,
+    directoryMeta: () => ({
+      ...(config.termsOfService ? { termsOfService: config.termsOfService } : {}),
+      ...(config.website ? { website: config.website } : {}),
+      externalAccountRequired: config.externalAccountRequired,
+      profiles: Object.fromEntries(profiles.all().map((p) => [p.name, p.description])),
+    }),
+    maxRequestBytes: config.maxRequestBytes,
+    log,
+  };
+  const revocationRouter = revocationRoutes({
+    ocsp: revocation.ocsp,
+    crl: revocation.crl,
+    issuer: revocation.issuer,
+    crlShards: config.crlShards,
+    log,
+  });
+
+  return {
+    acmeApp: createAcmeApp(ctx, revocationRouter),
+    revocationApp: createRevocationApp(revocationRouter),
+    profiles,
+    revocation,
+    recover: async () => ({ orders: await issuance.recover(), validations: await queue.resume() }),
+    stop: async () => {
+      await queue.drain(10_000);
+      await revocation.stop();
+    },
+  };
+}
+
+/** Profile rules that depend on this server: its challenge types and its issuers. */
+function checkProfileContext(p: Profile, validators: ValidatorRegistry, issuer: (id: string) => Issuer | undefined): void {
+  const unknown = p.challenges.filter((t) => !validators.get(t));
+  if (unknown.length > 0) throw new Error(`field challenges: ${unknown.join(', ')} not available (this server offers ${validators.types().join(', ')})`);
+  if (p.issuer !== 'active' && !issuer(p.issuer)) throw new Error(`field issuer: no issuer ${p.issuer} in the CA manifest`);
+}
+
+/** draft-ietf-acme-profiles §4: an unknown or not-permitted profile is invalidProfile. */
+function resolveProfile(profiles: ProfileRegistry, name: unknown, account: AccountRecord): Profile {
+  if (name === undefined) return profiles.defaultProfile;
+  if (typeof name !== 'string') throw problems.malformed('"profile" must be a string');
+  const profile = profiles.get(name);
+  if (!profile) throw problems.invalidProfile(`profile ${JSON.stringify(name)} is not offered; see the directory's meta.profiles`);
+  if (profile.access === 'eab' && !account.externalAccountId) {
+    throw problems.invalidProfile(`profile ${name} is only for accounts bound through External Account Binding`);
+  }
+  return profile;
+}

@@ -1,0 +1,41 @@
+/**
+ * Command-line parsing shared by the subcommands: every `anvil serve` setting is accepted as a
+ * flag (so `--data-dir`, `--config` etc. work everywhere), plus the command's own options.
+ */
+import { parseArgs } from 'node:util';
+import { loadConfig, type Config, type FlagValues } from '../config/load.js';
+import { CONFIG_FLAG, SETTINGS } from '../config/settings.js';
+
+export type OptionSpec = Record<string, { type: 'string' | 'boolean' }>;
+
+export interface ParsedCommand {
+  values: Record<string, string | boolean | undefined>;
+  /** Loaded lazily, so `--help` never fails on a bad setting. */
+  config(): Config;
+}
+
+export function parseCommand(args: string[], own: OptionSpec): ParsedCommand {
+  const options: OptionSpec = { config: { type: 'string' }, help: { type: 'boolean' }, ...own };
+  for (const s of SETTINGS) options[s.flag.slice(2)] = { type: s.kind === 'bool' ? 'boolean' : 'string' };
+  const { values } = parseArgs({ args, options, allowPositionals: false, strict: true });
+  return {
+    values,
+    config: () => {
+      const flags: FlagValues = {};
+      for (const s of SETTINGS) if (values[s.flag.slice(2)] !== undefined) flags[s.flag] = values[s.flag.slice(2)];
+      if (typeof values.config === 'string') flags[CONFIG_FLAG.flag] = values.config;
+      return loadConfig({ flags, env: process.env });
+    },
+  };
+}
+
+/** The settings part of a command's help text. */
+export function settingsHelp(): string {
+  const lines = [`  ${CONFIG_FLAG.flag} <file>  (${CONFIG_FLAG.env})`, `      ${CONFIG_FLAG.doc}`];
+  for (const s of SETTINGS) {
+    const value = s.kind === 'bool' ? '' : ' <value>';
+    lines.push(`  ${s.flag}${value}  (${s.env}; file key ${s.key}${'default' in s ? `; default ${s.default}` : ''})`);
+    lines.push(`      ${s.doc}`);
+  }
+  return lines.join('\n');
+}
