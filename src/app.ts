@@ -25,9 +25,10 @@ import { ProfileRegistry } from './profiles/profile-set.js';
 import { startRevocation, type RevocationSystem } from './revocation/revocation-system.js';
 import type { Store } from './store/store.js';
 import type { AccountRecord } from './store/types.js';
-import { Http01Validator } from './validators/http-01.js';
-import { DnsResolver } from './validators/resolver.js';
-import { ValidatorRegistry } from './validators/validator.js';
+import { isIP } from 'node:net';
+import { ExternalAccounts } from './domain/external-accounts.js';
+import { buildValidatorRegistry } from './validators/build-registry.js';
+import { loadValidatorsConfig } from './validators/validators-config.js';
 
 export interface AnvilParts {
   acmeApp: Express;
@@ -55,11 +56,17 @@ export async function buildAnvil(
 ): Promise<AnvilParts> {
   const links = new Links(endpoints.baseUrl, endpoints.revocationBaseUrl);
 
-  const validators = new ValidatorRegistry();
-  validators.register(new Http01Validator({ port: config.http01Port, resolver: new DnsResolver(config.dnsResolvers) }));
+  const validatorsConfig = loadValidatorsConfig(config.validatorsConfig, links.directory());
+  const { registry: validators, known: knownChallenges } = await buildValidatorRegistry(
+    { ...config, defaultIssuerDomainName: defaultIssuerDomainName(endpoints.baseUrl) },
+    validatorsConfig,
+    store,
+    log,
+  );
 
   const issuerById = (id: string): Issuer | undefined => ca.issuers.find((i) => i.id === id);
-  const profiles = new ProfileRegistry(profilesDir, config.defaultProfile, (p) => checkProfileContext(p, validators, issuerById));
+  const profiles = new ProfileRegistry(profilesDir, config.defaultProfile, (p) => checkProfileContext(p, knownChallenges, issuerById));
+  const externalAccounts = new ExternalAccounts(store, passphrase);
   const issuerFor = (profile: Profile): Issuer => (profile.issuer === 'active' ? ca.active : (issuerById(profile.issuer) ?? ca.active));
 
   const revocation = await startRevocation({ ...config, passphrase }, ca.issuers, store, links, log);
@@ -70,6 +77,7 @@ export async function buildAnvil(
     concurrency: config.validationConcurrency,
     timeoutMs: config.validationTimeoutMs,
     validAuthzLifetimeMs: config.validAuthzLifetimeMs,
+    accountUrl: links.account,
   });
   const issuance = new IssuanceService({
     store,
@@ -86,7 +94,11 @@ export async function buildAnvil(
     links,
     nonces: new MemoryNonceService(),
     store,
-    accounts: new AccountService(store, { termsOfService: config.termsOfService, externalAccountRequired: config.externalAccountRequired }),
+    accounts: new AccountService(
+      store,
+      { termsOfService: config.termsOfService, externalAccountRequired: config.externalAccountRequired, newAccountUrl: links.newAccount() },
+      externalAccounts,
+    ),
     orders: new OrderService({
       store,
       validators,
@@ -97,11 +109,20 @@ export async function buildAnvil(
       },
       resolveProfile: (name, account) => resolveProfile(profiles, name, account),
       checkReplaces: (account, identifiers, replaces) => renewalInfo.checkReplaces(account, identifiers, replaces),
+      eabPolicy: (account) => externalAccounts.policyFor(account),
+      validAuthzLifetimeMs: config.validAuthzLifetimeMs,
     }),
-    authorizations: new AuthorizationService(store, queue),
+    authorizations: new AuthorizationService(store, queue, validators),
     issuance,
     revocation: new RevocationService(store, revocation.hooks),
     renewalInfo,
+    describeChallenge: (accountId) => {
+      const context = { accountUrl: links.account(accountId) };
+      return (c) => {
+        const v = validators.get(c.type);
+        return { fields: v?.describe?.(context) ?? {}, tokenless: v?.tokenless === true };
+      };
+    },
     directoryMeta: () => ({
       ...(config.termsOfService ? { termsOfService: config.termsOfService } : {}),
       ...(config.website ? { website: config.website } : {}),
@@ -132,10 +153,16 @@ export async function buildAnvil(
   };
 }
 
+/** dns-persist-01's default issuer domain name: the base URL's host when it is a DNS name. */
+function defaultIssuerDomainName(baseUrl: string): string {
+  const host = new URL(baseUrl).hostname;
+  return isIP(host.replace(/^\[|\]$/g, '')) === 0 && host.includes('.') ? host.toLowerCase() : 'anvil.internal';
+}
+
 /** Profile rules that depend on this server: its challenge types and its issuers. */
-function checkProfileContext(p: Profile, validators: ValidatorRegistry, issuer: (id: string) => Issuer | undefined): void {
-  const unknown = p.challenges.filter((t) => !validators.get(t));
-  if (unknown.length > 0) throw new Error(`field challenges: ${unknown.join(', ')} not available (this server offers ${validators.types().join(', ')})`);
+function checkProfileContext(p: Profile, known: Set<string>, issuer: (id: string) => Issuer | undefined): void {
+  const unknown = p.challenges.filter((t) => !known.has(t));
+  if (unknown.length > 0) throw new Error(`field challenges: unknown challenge type ${unknown.join(', ')} (known: ${[...known].join(', ')})`);
   if (p.issuer !== 'active' && !issuer(p.issuer)) throw new Error(`field issuer: no issuer ${p.issuer} in the CA manifest`);
 }
 

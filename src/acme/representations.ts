@@ -32,15 +32,23 @@ export function orderJson(o: OrderRecord, links: Links, now = Date.now()): Recor
   return body;
 }
 
-export function challengeJson(c: ChallengeRecord, links: Links): Record<string, unknown> {
-  const body: Record<string, unknown> = { type: c.type, url: links.challenge(c.id), status: c.status, token: c.token };
+/** Type-specific additions to a challenge object (from its validator). */
+export type ChallengeDescriber = (c: ChallengeRecord) => { fields?: Record<string, unknown>; tokenless?: boolean };
+
+const plain: ChallengeDescriber = () => ({});
+
+export function challengeJson(c: ChallengeRecord, links: Links, describe: ChallengeDescriber = plain): Record<string, unknown> {
+  const extra = describe(c);
+  const body: Record<string, unknown> = { type: c.type, url: links.challenge(c.id), status: c.status };
+  if (!extra.tokenless) body.token = c.token;
+  Object.assign(body, extra.fields);
   if (c.validatedAt) body.validated = c.validatedAt.toISOString();
   if (c.error) body.error = c.error;
   if (c.validationRecord) body.validationRecord = c.validationRecord;
   return body;
 }
 
-export function authzJson(a: AuthzRecord, links: Links, now = Date.now()): Record<string, unknown> {
+export function authzJson(a: AuthzRecord, links: Links, describe: ChallengeDescriber = plain, now = Date.now()): Record<string, unknown> {
   const status = authzStatus(a, now);
   // §7.1.4: a pending authorization lists what the client can still do; a final one lists
   // the challenge(s) that were attempted.
@@ -49,7 +57,7 @@ export function authzJson(a: AuthzRecord, links: Links, now = Date.now()): Recor
     identifier: a.identifier,
     status,
     expires: a.expiresAt.toISOString(),
-    challenges: (shown.length > 0 ? shown : a.challenges).map((c) => challengeJson(c, links)),
+    challenges: (shown.length > 0 ? shown : a.challenges).map((c) => challengeJson(c, links, describe)),
   };
   if (a.wildcard) body.wildcard = true;
   return body;

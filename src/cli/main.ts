@@ -2,6 +2,7 @@
 /**
  * The `anvil` command. Subcommands are registered in a table, each in its own module.
  */
+import { eabCommand } from './eab.js';
 import { profilesCommand } from './profiles.js';
 import { renewFleetCommand } from './renew-fleet.js';
 import { revokeCommand } from './revoke.js';
@@ -16,6 +17,7 @@ const COMMANDS: Record<string, Command> = {
   serve: { summary: 'run the ACME CA server', run: serveCommand },
   revoke: { summary: 'revoke a certificate by serial (operator)', run: revokeCommand },
   profiles: { summary: 'check the profiles directory, or make the running server reload it', run: profilesCommand },
+  eab: { summary: 'create, list and revoke External Account Binding credentials', run: eabCommand },
   'renew-fleet': { summary: 'ask every certificate of a profile or issuer to renew now (ARI)', run: renewFleetCommand },
 };
 

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadProfiles } from '../profiles/profile-set.js';
 import { BUNDLED_PROFILES_DIR } from '../server.js';
-import { BUILT_IN_CHALLENGE_TYPES } from '../validators/built-in.js';
+import { BUILT_IN_CHALLENGE_TYPES } from '../validators/build-registry.js';
 import { PID_FILE } from './serve.js';
 import { parseCommand } from './settings-args.js';
 

@@ -6,10 +6,10 @@ import { parseArgs } from 'node:util';
 import { loadConfig, type Config, type FlagValues } from '../config/load.js';
 import { CONFIG_FLAG, SETTINGS } from '../config/settings.js';
 
-export type OptionSpec = Record<string, { type: 'string' | 'boolean' }>;
+export type OptionSpec = Record<string, { type: 'string' | 'boolean'; multiple?: boolean }>;
 
 export interface ParsedCommand {
-  values: Record<string, string | boolean | undefined>;
+  values: Record<string, string | boolean | (string | boolean)[] | undefined>;
   /** Loaded lazily, so `--help` never fails on a bad setting. */
   config(): Config;
 }
@@ -22,7 +22,10 @@ export function parseCommand(args: string[], own: OptionSpec): ParsedCommand {
     values,
     config: () => {
       const flags: FlagValues = {};
-      for (const s of SETTINGS) if (values[s.flag.slice(2)] !== undefined) flags[s.flag] = values[s.flag.slice(2)];
+      for (const s of SETTINGS) {
+        const v = values[s.flag.slice(2)];
+        if (v !== undefined && !Array.isArray(v)) flags[s.flag] = v;
+      }
       if (typeof values.config === 'string') flags[CONFIG_FLAG.flag] = values.config;
       return loadConfig({ flags, env: process.env });
     },

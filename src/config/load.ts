@@ -34,6 +34,7 @@ export interface Config {
   validationConcurrency: number;
   maxRequestBytes: number;
   sqliteDurability: 'group' | 'full' | 'normal';
+  validatorsConfig: string | undefined;
   revocationListen: { host: string; port: number } | undefined;
   revocationBaseUrl: string | undefined;
   ocspResponseLifetimeMs: number;
@@ -173,6 +174,7 @@ export function loadConfig({ flags, env }: LoadInput): Config {
     validationConcurrency: get('validationConcurrency'),
     maxRequestBytes: get('maxRequestBytes'),
     sqliteDurability: get('sqliteDurability'),
+    validatorsConfig: get('validatorsConfig'),
     revocationListen: get('revocationListen'),
     revocationBaseUrl: get('revocationBaseUrl'),
     ocspResponseLifetimeMs: get('ocspResponseLifetime'),

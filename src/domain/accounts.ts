@@ -19,6 +19,13 @@ import { checkContacts } from './contacts.js';
 export interface AccountPolicy {
   termsOfService: string | undefined;
   externalAccountRequired: boolean;
+  /** The newAccount URL, which an externalAccountBinding must name. */
+  newAccountUrl: string;
+}
+
+/** Checks an externalAccountBinding and returns its key id (see external-accounts.ts). */
+export interface BindingVerifier {
+  verifyBinding(binding: unknown, accountJwk: JsonWebKeyPublic, newAccountUrl: string): Promise<string>;
 }
 
 function asObject(payload: unknown, what: string): Record<string, unknown> {
@@ -32,6 +39,7 @@ export class AccountService {
   constructor(
     private readonly store: Store,
     private readonly policy: AccountPolicy,
+    private readonly bindings: BindingVerifier,
   ) {}
 
   /** newAccount (§7.3): returns the existing account for a known key, or creates one. */
@@ -46,6 +54,8 @@ export class AccountService {
     if (this.policy.externalAccountRequired && body.externalAccountBinding === undefined) {
       throw problems.externalAccountRequired('this CA requires an external account binding to create an account');
     }
+    const externalAccountId =
+      body.externalAccountBinding === undefined ? null : await this.bindings.verifyBinding(body.externalAccountBinding, jwk, this.policy.newAccountUrl);
     if (body.termsOfServiceAgreed !== undefined && typeof body.termsOfServiceAgreed !== 'boolean') {
       throw problems.malformed('"termsOfServiceAgreed" must be a boolean');
     }
@@ -57,7 +67,7 @@ export class AccountService {
     }
     const contact = checkContacts(body.contact);
     try {
-      return { account: await this.store.createAccount({ jwk, thumbprint, contact, termsOfServiceAgreed: agreed }), created: true };
+      return { account: await this.store.createAccount({ jwk, thumbprint, contact, termsOfServiceAgreed: agreed, externalAccountId }), created: true };
     } catch (e) {
       // A concurrent newAccount with the same key won the race: answer as for an existing account.
       if (e instanceof ConflictError && e.existingId) {

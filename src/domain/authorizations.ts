@@ -5,16 +5,18 @@
 import { problems } from '../acme/problem.js';
 import type { Store } from '../store/store.js';
 import type { AuthzRecord, ChallengeRecord } from '../store/types.js';
+import type { ValidatorRegistry } from '../validators/validator.js';
 import { authzStatus } from './status.js';
 
 export interface ChallengeQueue {
-  enqueue(challengeId: string): void;
+  enqueue(challengeId: string, response?: unknown): void;
 }
 
 export class AuthorizationService {
   constructor(
     private readonly store: Store,
     private readonly queue: ChallengeQueue,
+    private readonly validators: ValidatorRegistry,
   ) {}
 
   /** POST to an authorization: `{"status": "deactivated"}` deactivates it (§7.5.2). */
@@ -46,7 +48,9 @@ export class AuthorizationService {
     const now = Date.now();
     const status = authzStatus(authz, now);
     if (status !== 'pending') throw problems.malformed(`the authorization is ${status}; its challenges can no longer be answered`);
-    if (await this.store.startChallenge(challenge.id, new Date(now))) this.queue.enqueue(challenge.id);
+    const validator = this.validators.get(challenge.type);
+    const response = validator?.acceptResponse ? validator.acceptResponse(payload as Record<string, unknown>) : undefined;
+    if (await this.store.startChallenge(challenge.id, new Date(now))) this.queue.enqueue(challenge.id, response);
     return (await this.store.getChallenge(challenge.id))!;
   }
 }

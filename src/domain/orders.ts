@@ -7,7 +7,8 @@ import { randomBytes } from 'node:crypto';
 import { combineIdentifierProblems, problems, type Identifier, type Subproblem } from '../acme/problem.js';
 import type { Profile } from '../profiles/profile.js';
 import type { Store } from '../store/store.js';
-import type { AccountRecord, NewAuthz, OrderRecord } from '../store/types.js';
+import type { AccountRecord, EabPolicy, NewAuthz, OrderRecord } from '../store/types.js';
+import { eabPolicyRefusals, inPolicy } from './external-accounts.js';
 import type { ValidatorRegistry } from '../validators/validator.js';
 import { identifierPolicyRefusals } from './identifier-policy.js';
 import { identifierKey, orderIdentifier, parseOrderIdentifiers, type RequestedIdentifier } from './identifiers.js';
@@ -26,6 +27,9 @@ export interface OrderDependencies {
   policy: OrderPolicy;
   /** The profile an order names, or the default when it names none; throws invalidProfile. */
   resolveProfile(name: unknown, account: AccountRecord): Profile;
+  /** The name policy of the account's external account binding, if it has one. */
+  eabPolicy(account: AccountRecord): Promise<EabPolicy | null>;
+  validAuthzLifetimeMs: number;
 }
 
 /** How long before its expiry a valid authorization is no longer handed to a new order. */
@@ -40,10 +44,16 @@ export class OrderService {
     }
     const body = payload as Record<string, unknown>;
     const profile = this.deps.resolveProfile(body.profile, account);
+    const eab = await this.deps.eabPolicy(account);
+    if (eab && eab.profiles.length > 0 && !eab.profiles.includes(profile.name)) {
+      throw problems.invalidProfile(`profile ${profile.name} is not allowed by this account's external account binding (allowed: ${eab.profiles.join(', ')})`);
+    }
     const requested = parseOrderIdentifiers(body.identifiers, profile.identifiers.maxPerOrder);
-    const refusals = identifierPolicyRefusals(requested, profile);
-    if (refusals.length > 0) throw combineIdentifierProblems(`profile ${profile.name} does not allow these identifiers`, refusals);
-    const challengeTypes = this.challengeTypesFor(requested, profile);
+    const refusals = [...identifierPolicyRefusals(requested, profile), ...(eab ? eabPolicyRefusals(eab, requested) : [])];
+    if (refusals.length > 0) throw combineIdentifierProblems(`the order contains identifiers this account may not have`, refusals);
+    // Names inside an EAB policy that pre-authorizes need no challenge (RFC 8555 §7.1.4 allows valid authorizations).
+    const preauthorized = (r: RequestedIdentifier) => eab !== null && eab.preauthorize && inPolicy(eab, r) && (eab.dnsSuffixes.length > 0 || eab.ipRanges.length > 0);
+    const challengeTypes = this.challengeTypesFor(requested.filter((r) => !preauthorized(r)), profile);
     const now = Date.now();
     const { notBefore, notAfter } = validityWindow(body, profile, now);
     const identifiers = requested.map(orderIdentifier);
@@ -57,13 +67,17 @@ export class OrderService {
     const reusedKeys = new Set(reused.map((a) => identifierKey({ identifier: a.identifier, wildcard: a.wildcard })));
     const newAuthzs: NewAuthz[] = requested
       .filter((r) => !reusedKeys.has(identifierKey(r)))
-      .map((r) => ({
-        identifier: r.identifier,
-        wildcard: r.wildcard,
-        status: 'pending',
-        expiresAt: new Date(now + policy.pendingAuthzLifetimeMs),
-        challenges: challengeTypes.get(identifierKey(r))!.map((type) => ({ type, token: randomBytes(32).toString('base64url') })),
-      }));
+      .map((r) =>
+        preauthorized(r)
+          ? { identifier: r.identifier, wildcard: r.wildcard, status: 'valid', expiresAt: new Date(now + this.deps.validAuthzLifetimeMs), challenges: [] }
+          : {
+              identifier: r.identifier,
+              wildcard: r.wildcard,
+              status: 'pending',
+              expiresAt: new Date(now + policy.pendingAuthzLifetimeMs),
+              challenges: challengeTypes.get(identifierKey(r))!.map((type) => ({ type, token: randomBytes(32).toString('base64url') })),
+            },
+      );
 
     return store.createOrder({
       accountId: account.id,

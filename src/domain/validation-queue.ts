@@ -16,19 +16,23 @@ export interface ValidationQueueOptions {
   concurrency: number;
   timeoutMs: number;
   validAuthzLifetimeMs: number;
+  accountUrl(accountId: string): string;
 }
 
 export class ValidationQueue {
   private readonly waiting: string[] = [];
   private readonly queued = new Set<string>();
+  /** Responses posted to challenges (e.g. a token), kept in memory only: never stored or logged. */
+  private readonly responses = new Map<string, unknown>();
   private running = 0;
   private idleWaiters: (() => void)[] = [];
   private stopped = false;
 
   constructor(private readonly o: ValidationQueueOptions) {}
 
-  enqueue(challengeId: string): void {
+  enqueue(challengeId: string, response?: unknown): void {
     if (this.stopped || this.queued.has(challengeId)) return;
+    if (response !== undefined) this.responses.set(challengeId, response);
     this.queued.add(challengeId);
     this.waiting.push(challengeId);
     this.pump();
@@ -64,6 +68,7 @@ export class ValidationQueue {
         .finally(() => {
           this.running--;
           this.queued.delete(id);
+          this.responses.delete(id);
           if (this.running === 0 && this.waiting.length === 0) {
             for (const w of this.idleWaiters.splice(0)) w();
           }
@@ -93,7 +98,9 @@ export class ValidationQueue {
           token: challenge.token,
           keyAuthorization: `${challenge.token}.${account.thumbprint}`,
           accountId: account.id,
+          accountUrl: this.o.accountUrl(account.id),
           accountThumbprint: account.thumbprint,
+          response: this.responses.get(challengeId),
           signal: AbortSignal.timeout(this.o.timeoutMs),
         });
       } catch (e) {

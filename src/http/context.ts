@@ -1,6 +1,7 @@
 /** What the HTTP edge needs from the rest of the server, wired once in app.ts. */
 import type { Logger } from 'pino';
 import type { Links } from '../acme/links.js';
+import type { ChallengeDescriber } from '../acme/representations.js';
 import type { NonceService } from '../acme/nonces.js';
 import type { AccountService } from '../domain/accounts.js';
 import type { AuthorizationService } from '../domain/authorizations.js';
@@ -28,6 +29,8 @@ export interface HttpContext {
   issuance: IssuanceService;
   revocation: RevocationService;
   renewalInfo: RenewalInfoService;
+  /** Type-specific challenge fields for the account's challenges (RFC 8555 §8). */
+  describeChallenge(accountId: string): ChallengeDescriber;
   directoryMeta(): DirectoryMeta;
   maxRequestBytes: number;
   log: Logger;

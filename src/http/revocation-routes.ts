@@ -64,7 +64,7 @@ export function revocationRoutes(ctx: RevocationHttpContext): Router {
     sendOcsp(res, await ctx.ocsp.answer(new Uint8Array(Buffer.from(b64, 'base64'))), true);
   });
 
-  r.get(REVOCATION_PATHS.ocsp, (_req, res) => sendOcspError(res, OCSPResponseStatus.malformedRequest));
+  r.get([REVOCATION_PATHS.ocsp, `${REVOCATION_PATHS.ocsp}/`], (_req, res) => sendOcspError(res, OCSPResponseStatus.malformedRequest));
 
   r.get(REVOCATION_PATHS.crl, async (req, res) => {
     const issuer = ctx.issuer(String(req.params.issuer));
@@ -83,12 +83,14 @@ export function revocationRoutes(ctx: RevocationHttpContext): Router {
 
   // Errors on these routes must not become ACME problem documents.
   r.use((err: unknown, req: Request, res: Response, _next: NextFunction) => {
-    const tooLarge = (err as { type?: string }).type === 'entity.too.large';
-    if (!tooLarge) ctx.log.error({ err: (err as Error)?.message, path: req.path }, 'revocation endpoint failed');
+    // Client faults (oversize body, undecodable path) are malformedRequest, not internal errors.
+    const status = (err as { status?: number }).status;
+    const clientFault = err instanceof URIError || (typeof status === 'number' && status >= 400 && status < 500);
+    if (!clientFault) ctx.log.error({ err: (err as Error)?.message, path: req.path }, 'revocation endpoint failed');
     if (req.path.startsWith(REVOCATION_PATHS.ocsp)) {
-      sendOcspError(res, tooLarge ? OCSPResponseStatus.malformedRequest : OCSPResponseStatus.internalError);
+      sendOcspError(res, clientFault ? OCSPResponseStatus.malformedRequest : OCSPResponseStatus.internalError);
     } else {
-      res.status(500).type('text/plain').send('internal error\n');
+      res.status(clientFault ? 400 : 500).type('text/plain').send(clientFault ? 'bad request\n' : 'internal error\n');
     }
   });
   return r;

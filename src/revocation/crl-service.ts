@@ -3,7 +3,8 @@
  * Point names, with a matching critical Issuing Distribution Point) plus a full CRL. Each is
  * signed by the issuer with a CRL number that only grows, and stored, so every instance serves
  * the same bytes. Shards a revocation touched are re-published within `revocationDelayMs`; every
- * CRL is re-published when half its lifetime has passed. Entries leave once the certificate expired.
+ * CRL is re-published when half its lifetime has passed. An entry leaves after it has appeared on one
+ * CRL issued after the certificate expired (RFC 5280 §3.3).
  */
 import type { Logger } from 'pino';
 import { AsnSerializer } from '@peculiar/asn1-schema';
@@ -101,7 +102,10 @@ export class CrlService {
   private async build(issuer: Issuer, shard: number): Promise<StoredCrl> {
     const now = wholeSeconds(new Date());
     const nextUpdate = wholeSeconds(new Date(now.getTime() + this.o.lifetimeMs));
-    const entries = await this.o.store.listRevoked(issuer.id, shard, now);
+    // RFC 5280 §3.3: an entry stays until it has appeared on one CRL issued after the certificate
+    // expired, i.e. it is dropped only if it had already expired when the previous CRL was issued.
+    const previous = await this.o.store.getCrl(issuer.id, shard);
+    const entries = await this.o.store.listRevoked(issuer.id, shard, previous ? previous.thisUpdate : now);
     const number = await this.o.store.allocateCrlNumber(issuer.id);
     const extensions: Extension[] = [authorityKeyIdentifier(issuer.keyId), crlNumber(number)];
     if (shard !== FULL_CRL) extensions.push(issuingDistributionPoint(this.o.shardUrl(issuer.id, shard)));

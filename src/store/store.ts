@@ -10,6 +10,7 @@ import type {
   AuthzRecord,
   CertificateRecord,
   CertificateStatus,
+  EabCredential,
   ChallengeRecord,
   JsonWebKeyPublic,
   NewAccount,
@@ -127,6 +128,15 @@ export interface Store {
   listDirtyCrlShards(): Promise<{ issuerId: string; shard: number; markedAt: Date }[]>;
   /** Clears a dirty mark if it was made at or before `upTo` (a later revocation keeps it). */
   clearDirtyCrlShard(issuerId: string, shard: number, upTo: Date): Promise<void>;
+
+  // --- external account binding and workload tokens
+  createEab(credential: Omit<EabCredential, 'createdAt' | 'revokedAt'>): Promise<EabCredential>;
+  getEab(kid: string): Promise<EabCredential | null>;
+  listEab(): Promise<EabCredential[]>;
+  /** Marks a credential revoked; false if unknown or already revoked. */
+  revokeEab(kid: string): Promise<boolean>;
+  /** Records a token's jti; false when the same issuer's jti was used before (a replay). */
+  useTokenOnce(issuer: string, jti: string, expiresAt: Date): Promise<boolean>;
 
   // --- lifecycle
   /** Throws if the store cannot serve reads and writes. */

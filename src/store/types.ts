@@ -223,3 +223,24 @@ export interface RenewalTrigger {
   name: string;
   at: Date;
 }
+
+/** What an External Account Binding credential lets its accounts do (RFC 8555 §7.3.4 + Anvil policy). */
+export interface EabPolicy {
+  /** DNS names must end with one of these; empty with empty ipRanges = no name restriction. */
+  dnsSuffixes: string[];
+  ipRanges: string[];
+  /** Profiles the accounts may use; empty = any. */
+  profiles: string[];
+  /** Authorizations for names inside the policy start valid, without a challenge. */
+  preauthorize: boolean;
+}
+
+export interface EabCredential {
+  kid: string;
+  /** The HMAC key sealed with the key passphrase (ca/secret-box). */
+  hmacKeySealed: Uint8Array;
+  policy: EabPolicy;
+  note: string;
+  createdAt: Date;
+  revokedAt: Date | null;
+}

@@ -8,12 +8,22 @@ import { problems } from '../acme/problem.js';
 export interface AddressLookup {
   /** IPv6 then IPv4 addresses of the name; throws a `dns` problem when there are none. */
   addresses(name: string): Promise<string[]>;
-  txt(name: string): Promise<string[][]>;
 }
+
+export interface TxtLookup {
+  /**
+   * TXT records of a name (each as its character-strings), following CNAMEs by hand when the
+   * resolver returns the alias without its target's records; `queried` lists the names asked.
+   */
+  txtFollowingCnames(name: string): Promise<{ values: string[][]; queried: string[] }>;
+}
+
+/** Longest CNAME chain followed (RFC 1034 has no limit; resolvers commonly stop near 8–16). */
+const MAX_CNAME_HOPS = 8;
 
 const NO_DATA = new Set(['ENODATA', 'ENOTFOUND', 'NOTFOUND', 'ENONAME']);
 
-export class DnsResolver implements AddressLookup {
+export class DnsResolver implements AddressLookup, TxtLookup {
   private readonly resolver: Resolver;
 
   constructor(servers: string[], timeoutMs = 3000, tries = 2) {
@@ -29,10 +39,21 @@ export class DnsResolver implements AddressLookup {
     return all;
   }
 
-  async txt(name: string): Promise<string[][]> {
-    const r = await this.query(() => this.resolver.resolveTxt(name));
-    if (r.error) throw problems.dns(`DNS TXT lookup of ${name} failed: ${r.error}`);
-    return r.values;
+  async txtFollowingCnames(name: string): Promise<{ values: string[][]; queried: string[] }> {
+    const queried: string[] = [];
+    let current = name;
+    for (let hop = 0; hop <= MAX_CNAME_HOPS; hop++) {
+      queried.push(current);
+      const txt = await this.query(() => this.resolver.resolveTxt(current));
+      if (txt.error) throw problems.dns(`DNS TXT lookup of ${current} failed: ${txt.error}`);
+      if (txt.values.length > 0) return { values: txt.values, queried };
+      const alias = await this.query(() => this.resolver.resolveCname(current));
+      if (alias.error) throw problems.dns(`DNS CNAME lookup of ${current} failed: ${alias.error}`);
+      const target = alias.values[0];
+      if (!target) return { values: [], queried };
+      current = target.replace(/\.$/, '');
+    }
+    throw problems.dns(`more than ${MAX_CNAME_HOPS} CNAMEs from ${name}`);
   }
 
   private async query<T>(fn: () => Promise<T[]>): Promise<{ values: T[]; error?: string }> {

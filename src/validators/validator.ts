@@ -13,9 +13,18 @@ export interface ValidationRequest {
   /** token || '.' || base64url(JWK thumbprint) (RFC 8555 §8.1). */
   keyAuthorization: string;
   accountId: string;
+  /** The account URL (RFC 8555 §7.3), e.g. for dns-persist-01's accounturi. */
+  accountUrl: string;
   accountThumbprint: string;
+  /** What the client posted to the challenge, for types that take a response (e.g. tkauth-01). */
+  response?: unknown;
   /** Aborted when the validation's time is up. */
   signal: AbortSignal;
+}
+
+/** What a validator may add to its challenge objects (RFC 8555 §8: type-specific fields). */
+export interface ChallengeContext {
+  accountUrl: string;
 }
 
 /** What the validator did (addresses, URLs, hostnames): stored with the challenge. */
@@ -37,6 +46,15 @@ export interface Validator {
   supports(identifier: Identifier, wildcard: boolean): boolean;
   /** Resolves with the records on success; throws ValidationFailure (or any AcmeProblem) on failure. */
   validate(request: ValidationRequest): Promise<ValidationRecord[]>;
+  /** Type-specific fields of the challenge object. */
+  describe?(context: ChallengeContext): Record<string, unknown>;
+  /** True for types whose challenge object carries no `token` (e.g. dns-persist-01). */
+  readonly tokenless?: boolean;
+  /**
+   * Checks the payload a client posts to the challenge and returns what `validate` receives as
+   * `response`; throws a malformed problem for a wrong shape. Types without it accept `{}` only.
+   */
+  acceptResponse?(payload: Record<string, unknown>): unknown;
 }
 
 export class ValidatorRegistry {

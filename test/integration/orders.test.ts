@@ -95,8 +95,19 @@ describe('newOrder (§7.4)', () => {
     );
   });
 
-  test('a wildcard (*.a.test) is refused with rejectedIdentifier while no challenge can prove it', async () => {
-    await assertRefused(dns('*.a.test'), 'rejectedIdentifier');
+  test('a wildcard (*.a.test) is offered only challenges that can prove it (dns-01, dns-persist-01), never http-01', async () => {
+    const res = await newOrder(acme, dns('*.a.test'));
+    assertOk(res, 201, dir);
+    const authz = await postAsGet(acme, res.json.authorizations[0]);
+    assert.equal(authz.json.wildcard, true);
+    assert.deepEqual(authz.json.identifier, { type: 'dns', value: 'a.test' });
+    const types = authz.json.challenges.map((c: any) => c.type).sort();
+    assert.deepEqual(types, ['dns-01', 'dns-persist-01']);
+  });
+
+  test('a wildcard is refused with rejectedIdentifier under a profile that allows none (shortlived)', async () => {
+    const doc = assertProblem(await newOrder(acme, dns('*.b.test'), { profile: 'shortlived' }), 400, 'rejectedIdentifier', dir);
+    assert.match(doc.detail, /wildcard/);
   });
 
   test('notBefore or notAfter that is not an RFC 3339 date-time is refused as malformed', async () => {

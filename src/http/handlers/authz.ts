@@ -20,7 +20,7 @@ export function authorization(ctx: HttpContext): RequestHandler {
     const authz = await ownAuthz(ctx, res, typeof req.params.id === 'string' ? req.params.id : undefined);
     const updated = await ctx.authorizations.update(authz, verifiedRequest(res).payload);
     if (updated.challenges.some((c) => c.status === 'processing')) res.setHeader('Retry-After', PROCESSING_RETRY_AFTER);
-    res.json(authzJson(updated, ctx.links));
+    res.json(authzJson(updated, ctx.links, ctx.describeChallenge(authz.accountId)));
   };
 }
 
@@ -33,6 +33,6 @@ export function challenge(ctx: HttpContext): RequestHandler {
     const updated = await ctx.authorizations.respond(authz, found, verifiedRequest(res).payload);
     addLink(res, `<${ctx.links.authz(authz.id)}>;rel="up"`);
     if (updated.status === 'processing') res.setHeader('Retry-After', PROCESSING_RETRY_AFTER);
-    res.json(challengeJson(updated, ctx.links));
+    res.json(challengeJson(updated, ctx.links, ctx.describeChallenge(authz.accountId)));
   };
 }

@@ -150,6 +150,28 @@ const MIGRATIONS: { version: number; sql: string }[] = [
       );
     `,
   },
+  {
+    // Internal identity: External Account Binding credentials (HMAC keys sealed, never plain)
+    // with their name policies, and the jti of every workload-identity token used.
+    version: 4,
+    sql: `
+      CREATE TABLE eab_credentials (
+        kid TEXT PRIMARY KEY,
+        hmac_key_sealed BLOB NOT NULL,
+        policy TEXT NOT NULL,
+        note TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        revoked_at INTEGER
+      );
+      CREATE TABLE used_tokens (
+        issuer TEXT NOT NULL,
+        jti TEXT NOT NULL,
+        expires_at INTEGER NOT NULL,
+        PRIMARY KEY (issuer, jti)
+      );
+      CREATE INDEX used_tokens_by_expiry ON used_tokens(expires_at);
+    `,
+  },
 ];
 
 /** Applies every migration newer than the database's version; returns the resulting version. */

@@ -5,6 +5,8 @@ import type {
   AuthzRecord,
   CertificateRecord,
   ChallengeRecord,
+  EabCredential,
+  EabPolicy,
   OrderAuthzSummary,
   OrderRecord,
 } from '../types.js';
@@ -107,6 +109,26 @@ export interface CrlRow {
   this_update: number;
   next_update: number;
   der: Buffer;
+}
+
+export interface EabRow {
+  kid: string;
+  hmac_key_sealed: Buffer;
+  policy: string;
+  note: string;
+  created_at: number;
+  revoked_at: number | null;
+}
+
+export function toEab(r: EabRow): EabCredential {
+  return {
+    kid: r.kid,
+    hmacKeySealed: new Uint8Array(r.hmac_key_sealed),
+    policy: JSON.parse(r.policy) as EabPolicy,
+    note: r.note,
+    createdAt: new Date(r.created_at),
+    revokedAt: r.revoked_at === null ? null : new Date(r.revoked_at),
+  };
 }
 
 const date = (ms: number): Date => new Date(ms);

@@ -14,6 +14,7 @@ import type {
   CertificateRecord,
   CertificateStatus,
   ChallengeRecord,
+  EabCredential,
   JsonWebKeyPublic,
   NewAccount,
   NewCertificate,
@@ -43,6 +44,8 @@ import {
   type OrderRow,
   type CertificateStatusRow,
   type CrlRow,
+  type EabRow,
+  toEab,
   type RevokedRow,
 } from './rows.js';
 
@@ -203,6 +206,12 @@ export class SqliteStore implements Store {
         'INSERT INTO renewal_triggers (scope, name, triggered_at) VALUES (?, ?, ?) ON CONFLICT (scope, name) DO UPDATE SET triggered_at = excluded.triggered_at',
       ),
       triggers: db.prepare<[], { scope: string; name: string; triggered_at: number }>('SELECT * FROM renewal_triggers'),
+      insertEab: db.prepare('INSERT INTO eab_credentials (kid, hmac_key_sealed, policy, note, created_at) VALUES (?, ?, ?, ?, ?)'),
+      eabByKid: db.prepare<[string], EabRow>('SELECT * FROM eab_credentials WHERE kid = ?'),
+      allEab: db.prepare<[], EabRow>('SELECT * FROM eab_credentials ORDER BY created_at'),
+      revokeEab: db.prepare('UPDATE eab_credentials SET revoked_at = ? WHERE kid = ? AND revoked_at IS NULL'),
+      useToken: db.prepare('INSERT OR IGNORE INTO used_tokens (issuer, jti, expires_at) VALUES (?, ?, ?)'),
+      forgetTokens: db.prepare('DELETE FROM used_tokens WHERE expires_at < ?'),
       dirtyShards: db.prepare<[], { issuer_id: string; shard: number; marked_at: number }>('SELECT * FROM crl_dirty'),
       clearDirty: db.prepare('DELETE FROM crl_dirty WHERE issuer_id = ? AND shard = ? AND marked_at <= ?'),
     };
@@ -590,6 +599,40 @@ export class SqliteStore implements Store {
   async clearDirtyCrlShard(issuerId: string, shard: number, upTo: Date): Promise<void> {
     this.stmt.clearDirty.run(issuerId, shard, upTo.getTime());
     await this.durable(undefined);
+  }
+
+  // --- external account binding and workload tokens
+
+  async createEab(c: Omit<EabCredential, 'createdAt' | 'revokedAt'>): Promise<EabCredential> {
+    try {
+      this.stmt.insertEab.run(c.kid, Buffer.from(c.hmacKeySealed), JSON.stringify(c.policy), c.note, Date.now());
+    } catch (e) {
+      if (isUniqueViolation(e)) throw new ConflictError(`EAB key id ${c.kid} exists`, c.kid);
+      throw e;
+    }
+    return this.durable(toEab(this.stmt.eabByKid.get(c.kid)!));
+  }
+
+  async getEab(kid: string): Promise<EabCredential | null> {
+    const row = this.stmt.eabByKid.get(kid);
+    return row ? toEab(row) : null;
+  }
+
+  async listEab(): Promise<EabCredential[]> {
+    return this.stmt.allEab.all().map(toEab);
+  }
+
+  async revokeEab(kid: string): Promise<boolean> {
+    return this.stmt.revokeEab.run(Date.now(), kid).changes === 1 ? this.durable(true) : false;
+  }
+
+  async useTokenOnce(issuer: string, jti: string, expiresAt: Date): Promise<boolean> {
+    const fresh = this.db.transaction(() => {
+      // Forget jtis whose tokens expired long ago: they can no longer be replayed anyway.
+      this.stmt.forgetTokens.run(Date.now() - 3_600_000);
+      return this.stmt.useToken.run(issuer, jti, expiresAt.getTime()).changes === 1;
+    })();
+    return fresh ? this.durable(true) : false;
   }
 
   // --- lifecycle
