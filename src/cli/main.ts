@@ -7,6 +7,7 @@ import { profilesCommand } from './profiles.js';
 import { renewFleetCommand } from './renew-fleet.js';
 import { revokeCommand } from './revoke.js';
 import { serveCommand } from './serve.js';
+import { tokenCertCommand } from './token-cert.js';
 
 interface Command {
   summary: string;
@@ -18,6 +19,7 @@ const COMMANDS: Record<string, Command> = {
   revoke: { summary: 'revoke a certificate by serial (operator)', run: revokeCommand },
   profiles: { summary: 'check the profiles directory, or make the running server reload it', run: profilesCommand },
   eab: { summary: 'create, list and revoke External Account Binding credentials', run: eabCommand },
+  'token-cert': { summary: 'obtain a certificate with a workload-identity token (tkauth-01), for CI jobs', run: tokenCertCommand },
   'renew-fleet': { summary: 'ask every certificate of a profile or issuer to renew now (ARI)', run: renewFleetCommand },
 };
 
