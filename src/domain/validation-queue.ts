@@ -5,7 +5,7 @@
  * at start (a crash mid-validation) are validated again.
  */
 import type { Logger } from 'pino';
-import { AcmeProblem, problems } from '../acme/problem.js';
+import { AcmeProblem, problems, type AcmeErrorType } from '../acme/problem.js';
 import type { Store } from '../store/store.js';
 import { ValidationFailure, type ValidationRecord, type ValidatorRegistry } from '../validators/validator.js';
 
@@ -105,8 +105,11 @@ export class ValidationQueue {
         });
       } catch (e) {
         if (e instanceof ValidationFailure) records = e.records;
-        failure = e instanceof AcmeProblem ? e : problems.serverInternal('validation failed unexpectedly');
-        if (!(e instanceof AcmeProblem)) log.error({ challengeId, err: (e as Error).message }, 'validator threw a non-ACME error');
+        failure = toProblem(e);
+        if (!failure) {
+          log.error({ challengeId, type: challenge.type, err: (e as Error)?.message }, 'validator threw an error without an ACME type');
+          failure = problems.serverInternal('validation failed unexpectedly');
+        }
       }
     }
     const stamped = records.map((r) => ({ ...r, validatedAt: new Date(started).toISOString() }));
@@ -121,4 +124,19 @@ export class ValidationQueue {
       'validation finished',
     );
   }
+}
+
+const VALIDATION_ERROR_TYPES = new Set(['unauthorized', 'incorrectResponse', 'connection', 'dns', 'tls', 'rejectedIdentifier', 'caa']);
+
+/**
+ * An AcmeProblem as is; an Error from an operator module carrying `acmeType` (one of the
+ * validation error types) becomes that problem; anything else is not a validation verdict.
+ */
+function toProblem(e: unknown): AcmeProblem | undefined {
+  if (e instanceof AcmeProblem) return e;
+  const type = (e as { acmeType?: unknown })?.acmeType;
+  if (e instanceof Error && typeof type === 'string' && VALIDATION_ERROR_TYPES.has(type)) {
+    return new AcmeProblem(type as AcmeErrorType, e.message.slice(0, 500));
+  }
+  return undefined;
 }
