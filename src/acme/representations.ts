@@ -29,6 +29,7 @@ export function orderJson(o: OrderRecord, links: Links, now = Date.now()): Recor
   if (o.notAfter) body.notAfter = o.notAfter.toISOString();
   if (o.error) body.error = o.error;
   if (o.certificateId) body.certificate = links.certificate(o.certificateId);
+  if (o.replacesCertId) body.replaces = o.replacesCertId;
   return body;
 }
 

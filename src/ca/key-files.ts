@@ -1,7 +1,7 @@
 /**
  * Private keys at rest: PKCS#8 encrypted with a passphrase (PBES2, AES-256-CBC), never plaintext.
  */
-import { createPrivateKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { KeyType } from './algorithms.js';
 
@@ -41,4 +41,9 @@ export function readEncryptedKey(path: string, passphrase: string): KeyObject {
   } catch {
     throw new Error(`cannot decrypt ${path}: wrong key passphrase?`);
   }
+}
+
+/** The DER SubjectPublicKeyInfo of a (private or public) key. */
+export function spkiOf(key: KeyObject): Uint8Array {
+  return new Uint8Array(createPublicKey(key).export({ type: 'spki', format: 'der' }));
 }

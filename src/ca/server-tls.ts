@@ -9,7 +9,6 @@ import { isIP } from 'node:net';
 import { join } from 'node:path';
 import type { Identifier } from '../acme/problem.js';
 import { buildCertificate, derToPem, nameOf, randomSerial } from './certificate-builder.js';
-import { spkiOf } from './ca-directory.js';
 import {
   authorityKeyIdentifier,
   basicConstraints,
@@ -20,7 +19,7 @@ import {
   subjectKeyIdentifier,
 } from './extensions.js';
 import type { Issuer } from './issuer.js';
-import { generateKey, writeEncryptedKey } from './key-files.js';
+import { generateKey, spkiOf, writeEncryptedKey } from './key-files.js';
 
 /** Lifetime of the listener certificate Anvil issues itself. */
 const LIFETIME = { validityMs: 90 * 24 * 3_600_000, backdateMs: 3_600_000, renewBeforeMs: 30 * 24 * 3_600_000 };

@@ -22,7 +22,7 @@ export interface OrderPolicy {
 export interface OrderDependencies {
   store: Store;
   /** Checks newOrder's `replaces` (RFC 9773 §5) and returns the replaced certificate's id. */
-  checkReplaces(account: AccountRecord, identifiers: Identifier[], replaces: unknown): Promise<string>;
+  checkReplaces(account: AccountRecord, identifiers: Identifier[], replaces: unknown): Promise<{ certificateId: string; certId: string }>;
   validators: ValidatorRegistry;
   policy: OrderPolicy;
   /** The profile an order names, or the default when it names none; throws invalidProfile. */

@@ -65,7 +65,7 @@ export class RenewalInfoService {
     if (await this.mustRenewNow(cert)) {
       return { start: new Date(now - 3_600_000), end: new Date(now - 60_000), retryAfterSeconds };
     }
-    if (await this.deps.store.findReplacingOrder(cert.id)) {
+    if (await this.deps.store.findReplacingOrder(cert.id, true)) {
       return { start: new Date(cert.notAfter.getTime() - 60_000), end: cert.notAfter, retryAfterSeconds: MAX_RETRY_S };
     }
     return { start: cert.renewalStart, end: cert.renewalEnd, retryAfterSeconds };
@@ -75,7 +75,7 @@ export class RenewalInfoService {
    * Checks newOrder's `replaces` (RFC 9773 §5): a certificate this CA issued to this account,
    * sharing an identifier with the new order, not already replaced by an issued order.
    */
-  async checkReplaces(account: AccountRecord, identifiers: Identifier[], replaces: unknown): Promise<string> {
+  async checkReplaces(account: AccountRecord, identifiers: Identifier[], replaces: unknown): Promise<{ certificateId: string; certId: string }> {
     if (typeof replaces !== 'string') throw problems.malformed('"replaces" must be a certificate identifier string');
     const cert = await this.lookup(replaces);
     if (!cert) throw problems.malformed('"replaces" names no certificate issued by this CA');
@@ -84,10 +84,11 @@ export class RenewalInfoService {
     if (!cert.identifiers.some((i) => wanted.has(`${i.type}:${i.value}`))) {
       throw problems.malformed('"replaces" names a certificate that shares no identifier with this order');
     }
-    if (await this.deps.store.findReplacingOrder(cert.id)) {
-      throw problems.alreadyReplaced(`certificate ${cert.serial} has already been replaced`);
+    // RFC 9773 §5: refused once another order that is not invalid replaces it.
+    if (await this.deps.store.findReplacingOrder(cert.id, false)) {
+      throw problems.alreadyReplaced(`certificate ${cert.serial} is already being replaced by another order`);
     }
-    return cert.id;
+    return { certificateId: cert.id, certId: replaces };
   }
 
   private async mustRenewNow(cert: CertificateRecord): Promise<boolean> {

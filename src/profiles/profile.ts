@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import { BlockList, isIP } from 'node:net';
 import { z } from 'zod';
 import { ALL_LEAF_KEY_TYPES, type KeyType } from '../ca/algorithms.js';
-import { EKU_OIDS, KEY_USAGE_FLAGS, type EkuName, type KeyUsageName } from '../ca/extensions.js';
+import type { EkuName, KeyUsageName } from '../ca/extensions.js';
 import { parseDuration } from '../config/settings.js';
 
 export interface IdentifierPolicy {
@@ -50,6 +50,9 @@ export interface Profile {
   hash: string;
 }
 
+const LEAF_KEY_USAGES = ['digitalSignature', 'nonRepudiation', 'keyEncipherment', 'dataEncipherment', 'keyAgreement'] as const satisfies readonly KeyUsageName[];
+const LEAF_EKUS = ['serverAuth', 'clientAuth', 'codeSigning', 'emailProtection', 'timeStamping'] as const satisfies readonly EkuName[];
+
 const duration = (what: string) =>
   z.string().refine((v) => parseDuration(v) !== undefined, { message: `${what} must be a duration such as 1h, 24h, 7d` });
 
@@ -83,9 +86,10 @@ const ProfileFile = z
     validity: duration('validity'),
     backdate: duration('backdate').default('1m'),
     keyTypes: z.array(z.enum(ALL_LEAF_KEY_TYPES)).min(1).default([...ALL_LEAF_KEY_TYPES]),
-    keyUsage: z.array(z.enum(Object.keys(KEY_USAGE_FLAGS) as [KeyUsageName, ...KeyUsageName[]])).min(1).default(['digitalSignature']),
+    // End-entity key usages only: keyCertSign/cRLSign belong to CA certificates (RFC 5280 §4.2.1.3).
+    keyUsage: z.array(z.enum(LEAF_KEY_USAGES)).min(1).default(['digitalSignature']),
     rsaKeyEncipherment: z.boolean().default(true),
-    extendedKeyUsage: z.array(z.enum(Object.keys(EKU_OIDS) as [EkuName, ...EkuName[]])).default(['serverAuth']),
+    extendedKeyUsage: z.array(z.enum(LEAF_EKUS)).default(['serverAuth']),
     commonName: z.enum(['first', 'none']).default('first'),
     challenges: z.array(z.string().min(1)).min(1).default(['http-01']),
     identifiers: z

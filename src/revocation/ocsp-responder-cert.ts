@@ -9,7 +9,6 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync 
 import { join } from 'node:path';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { Name, SubjectPublicKeyInfo } from '@peculiar/asn1-x509';
-import { spkiOf } from '../ca/ca-directory.js';
 import { buildCertificate, derToPem, nameOf, randomSerial } from '../ca/certificate-builder.js';
 import {
   authorityKeyIdentifier,
@@ -21,7 +20,7 @@ import {
   subjectKeyIdentifier,
 } from '../ca/extensions.js';
 import type { Issuer } from '../ca/issuer.js';
-import { generateKey, readEncryptedKey, writeEncryptedKey } from '../ca/key-files.js';
+import { generateKey, readEncryptedKey, spkiOf, writeEncryptedKey } from '../ca/key-files.js';
 import { KeyObjectSigner, type Signer } from '../ca/signer.js';
 
 /** How an OCSP CertID (RFC 6960 §4.1.1) identifies an issuer, per hash algorithm. */

@@ -104,8 +104,11 @@ export interface Store {
   isKeyBlocked(spkiSha256: string): Promise<boolean>;
 
   // --- renewal information (RFC 9773)
-  /** The valid order that replaced this certificate (by `replaces`), if any. */
-  findReplacingOrder(certificateId: string): Promise<string | null>;
+  /**
+   * An order that replaces this certificate (by `replaces`): with `issuedOnly`, one that is valid;
+   * otherwise any that is not invalid (RFC 9773 §5).
+   */
+  findReplacingOrder(certificateId: string, issuedOnly: boolean): Promise<string | null>;
   setRenewalTrigger(trigger: RenewalTrigger): Promise<void>;
   listRenewalTriggers(): Promise<RenewalTrigger[]>;
 

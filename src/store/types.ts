@@ -93,8 +93,10 @@ export interface OrderRecord {
   createdAt: Date;
   error: ProblemDocument | null;
   certificateId: string | null;
-  /** ARI (RFC 9773 §5): the certificate this order replaces, by store id. */
+  /** ARI (RFC 9773 §5): the certificate this order replaces, by store id... */
   replaces: string | null;
+  /** ...and as the client named it (the CertID), reflected in the order object. */
+  replacesCertId: string | null;
   authorizations: OrderAuthzSummary[];
 }
 
@@ -105,7 +107,7 @@ export interface NewOrder {
   notBefore: Date | null;
   notAfter: Date | null;
   expiresAt: Date;
-  replaces: string | null;
+  replaces: { certificateId: string; certId: string } | null;
   /** Valid authorizations of this account reused by the order. */
   reusedAuthzIds: string[];
   /** Authorizations created with the order. */

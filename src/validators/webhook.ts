@@ -8,6 +8,7 @@
 import { request } from 'node:https';
 import type { Identifier } from '../acme/problem.js';
 import { AcmeProblem, problems } from '../acme/problem.js';
+import { CircuitBreaker } from '../ops/circuit-breaker.js';
 import { ValidationFailure, type ValidationRecord, type ValidationRequest, type Validator } from './validator.js';
 
 export interface WebhookOptions {
@@ -24,41 +25,6 @@ export interface WebhookOptions {
   headers: Record<string, string>;
   wildcards: boolean;
   identifierTypes: string[];
-}
-
-/** Opens after `threshold` consecutive failures; half-opens (one trial) after `cooldownMs`. */
-export class CircuitBreaker {
-  private failures = 0;
-  private openedAt: number | undefined;
-
-  constructor(
-    private readonly threshold: number,
-    private readonly cooldownMs: number,
-  ) {}
-
-  /** False while open; after the cooldown one caller is let through to test the endpoint. */
-  allow(now = Date.now()): boolean {
-    if (this.openedAt === undefined) return true;
-    if (now - this.openedAt >= this.cooldownMs) {
-      this.openedAt = now; // half-open: this trial decides; others wait another cooldown
-      return true;
-    }
-    return false;
-  }
-
-  success(): void {
-    this.failures = 0;
-    this.openedAt = undefined;
-  }
-
-  failure(now = Date.now()): void {
-    this.failures++;
-    if (this.failures >= this.threshold) this.openedAt = now;
-  }
-
-  get open(): boolean {
-    return this.openedAt !== undefined;
-  }
 }
 
 interface Answer {

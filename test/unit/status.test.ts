@@ -21,6 +21,7 @@ function order(stored: OrderRecord['status'], authzs: Pick<OrderAuthzSummary, 's
     error: null,
     certificateId: null,
     replaces: null,
+    replacesCertId: null,
     authorizations: authzs.map((a, i) => ({ id: String(i), ...a })),
   };
 }

@@ -172,6 +172,11 @@ const MIGRATIONS: { version: number; sql: string }[] = [
       CREATE INDEX used_tokens_by_expiry ON used_tokens(expires_at);
     `,
   },
+  {
+    // RFC 9773 §5: an order reflects `replaces` exactly as the client sent it.
+    version: 5,
+    sql: `ALTER TABLE orders ADD COLUMN replaces_cert_id TEXT;`,
+  },
 ];
 
 /** Applies every migration newer than the database's version; returns the resulting version. */

@@ -35,6 +35,7 @@ export interface OrderRow {
   error: string | null;
   certificate_id: string | null;
   replaces: string | null;
+  replaces_cert_id: string | null;
 }
 
 export interface AuthzRow {
@@ -161,6 +162,7 @@ export function toOrder(r: OrderRow, authorizations: OrderAuthzSummary[]): Order
     error: r.error === null ? null : (JSON.parse(r.error) as ProblemDocument),
     certificateId: r.certificate_id,
     replaces: r.replaces,
+    replacesCertId: r.replaces_cert_id,
     authorizations,
   };
 }

@@ -92,8 +92,8 @@ export class SqliteStore implements Store {
       ),
       changeKey: db.prepare("UPDATE accounts SET jwk = ?, thumbprint = ? WHERE id = ? AND thumbprint = ? AND status = 'valid'"),
       insertOrder: db.prepare(
-        `INSERT INTO orders (id, account_id, status, identifiers, profile, not_before, not_after, expires_at, created_at, replaces)
-         VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT INTO orders (id, account_id, status, identifiers, profile, not_before, not_after, expires_at, created_at, replaces, replaces_cert_id)
+         VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       insertAuthz: db.prepare(
         `INSERT INTO authzs (id, account_id, identifier_type, identifier_value, wildcard, status, expires_at, created_at, validated_at)
@@ -202,6 +202,13 @@ export class SqliteStore implements Store {
       ),
       getCrl: db.prepare<[string, number], CrlRow>('SELECT * FROM crls WHERE issuer_id = ? AND shard = ?'),
       replacedBy: db.prepare<[string], { id: string }>("SELECT id FROM orders WHERE replaces = ? AND status = 'valid' LIMIT 1"),
+      // The "not invalid" rule of domain/status.ts, in SQL (as in the orders list).
+      replacingOrder: db.prepare<[{ cert: string; now: number }], { id: string }>(
+        `SELECT o.id FROM orders o WHERE o.replaces = @cert AND o.status != 'invalid'
+         AND NOT (o.status = 'pending' AND (o.expires_at <= @now OR EXISTS (
+           SELECT 1 FROM order_authzs oa JOIN authzs a ON a.id = oa.authz_id WHERE oa.order_id = o.id
+           AND (a.status IN ('invalid', 'deactivated', 'revoked') OR a.expires_at <= @now)))) LIMIT 1`,
+      ),
       setTrigger: db.prepare(
         'INSERT INTO renewal_triggers (scope, name, triggered_at) VALUES (?, ?, ?) ON CONFLICT (scope, name) DO UPDATE SET triggered_at = excluded.triggered_at',
       ),
@@ -299,7 +306,8 @@ export class SqliteStore implements Store {
         order.notAfter?.getTime() ?? null,
         order.expiresAt.getTime(),
         now,
-        order.replaces,
+        order.replaces?.certificateId ?? null,
+        order.replaces?.certId ?? null,
       );
       let position = 0;
       for (const authzId of order.reusedAuthzIds) this.stmt.linkAuthz.run(id, position++, authzId);
@@ -509,8 +517,9 @@ export class SqliteStore implements Store {
     return revoked ? this.durable(true) : false;
   }
 
-  async findReplacingOrder(certificateId: string): Promise<string | null> {
-    return this.stmt.replacedBy.get(certificateId)?.id ?? null;
+  async findReplacingOrder(certificateId: string, issuedOnly: boolean): Promise<string | null> {
+    const row = issuedOnly ? this.stmt.replacedBy.get(certificateId) : this.stmt.replacingOrder.get({ cert: certificateId, now: Date.now() });
+    return row?.id ?? null;
   }
 
   async setRenewalTrigger(trigger: RenewalTrigger): Promise<void> {

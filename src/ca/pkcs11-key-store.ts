@@ -1,0 +1,171 @@
+/**
+ * CA keys in a PKCS#11 token (an HSM; SoftHSM2 in tests) through pkcs11js. Keys are generated on
+ * the token as sensitive and non-extractable, so they never leave it; signing runs with
+ * C_SignAsync on libuv's thread pool, one operation at a time per session (PKCS#11 sessions are
+ * not re-entrant), so a slow token never blocks the event loop and a caller can time out.
+ */
+import { createHash } from 'node:crypto';
+import { AsnConvert, AsnProp, AsnPropTypes, AsnType, AsnTypeTypes, OctetString } from '@peculiar/asn1-schema';
+import { ECDSASigValue } from '@peculiar/asn1-ecc';
+import { AlgorithmIdentifier, SubjectPublicKeyInfo } from '@peculiar/asn1-x509';
+import pkcs11js from 'pkcs11js';
+import { OID, signatureSchemeFor, type KeyType, type SignatureScheme } from './algorithms.js';
+import { toArrayBuffer } from './certificate-builder.js';
+import type { Signer } from './signer.js';
+
+export interface Pkcs11Settings {
+  module: string;
+  tokenLabel: string;
+  pin: string;
+}
+
+/** Where a key lives on the token: its CKA_LABEL and CKA_ID. */
+export interface Pkcs11KeyRef {
+  label: string;
+  id: string;
+}
+
+const CURVES: Record<string, { oid: string; digest: 'sha256' | 'sha384'; size: number }> = {
+  'ecdsa-p256': { oid: OID.p256, digest: 'sha256', size: 32 },
+  'ecdsa-p384': { oid: OID.p384, digest: 'sha384', size: 48 },
+};
+
+/** One logged-in session per token, shared by every key on it. */
+export class Pkcs11Token {
+  private readonly lib = new pkcs11js.PKCS11();
+  private readonly session: Buffer;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  constructor(readonly settings: Pkcs11Settings) {
+    this.lib.load(settings.module);
+    this.lib.C_Initialize();
+    const slot = this.lib.C_GetSlotList(true).find((s) => this.lib.C_GetTokenInfo(s).label.trim() === settings.tokenLabel);
+    if (!slot) throw new Error(`no PKCS#11 token labelled ${JSON.stringify(settings.tokenLabel)} in ${settings.module}`);
+    this.session = this.lib.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
+    try {
+      this.lib.C_Login(this.session, pkcs11js.CKU_USER, settings.pin);
+    } catch (e) {
+      if (!String((e as Error).message).includes('CKR_USER_ALREADY_LOGGED_IN')) throw new Error('PKCS#11 login failed (check the PIN)');
+    }
+  }
+
+  /** Generates a non-extractable EC key pair on the token; returns its reference and SPKI. */
+  generate(keyType: KeyType, label: string): { ref: Pkcs11KeyRef; spkiDer: Uint8Array } {
+    const curve = CURVES[keyType];
+    if (!curve) throw new Error(`PKCS#11 keys of type ${keyType} are not supported (use ecdsa-p256 or ecdsa-p384)`);
+    const id = createHash('sha256').update(label).update(String(Date.now())).digest().subarray(0, 16);
+    const params = Buffer.from(AsnConvert.serialize(new ObjectIdentifierParam(curve.oid)));
+    const keys = this.lib.C_GenerateKeyPair(
+      this.session,
+      { mechanism: pkcs11js.CKM_EC_KEY_PAIR_GEN },
+      [
+        { type: pkcs11js.CKA_TOKEN, value: true },
+        { type: pkcs11js.CKA_VERIFY, value: true },
+        { type: pkcs11js.CKA_EC_PARAMS, value: params },
+        { type: pkcs11js.CKA_LABEL, value: label },
+        { type: pkcs11js.CKA_ID, value: id },
+      ],
+      [
+        { type: pkcs11js.CKA_TOKEN, value: true },
+        { type: pkcs11js.CKA_SIGN, value: true },
+        { type: pkcs11js.CKA_PRIVATE, value: true },
+        { type: pkcs11js.CKA_SENSITIVE, value: true },
+        { type: pkcs11js.CKA_EXTRACTABLE, value: false },
+        { type: pkcs11js.CKA_LABEL, value: label },
+        { type: pkcs11js.CKA_ID, value: id },
+      ],
+    );
+    return { ref: { label, id: id.toString('hex') }, spkiDer: this.spkiOf(keys.publicKey, curve.oid) };
+  }
+
+  /** A signer for a key already on the token, with its SPKI (to check against the certificate). */
+  signer(ref: Pkcs11KeyRef, keyType: KeyType): { signer: Signer; spkiDer: Uint8Array } {
+    const curve = CURVES[keyType];
+    if (!curve) throw new Error(`PKCS#11 keys of type ${keyType} are not supported`);
+    const privateKey = this.find(pkcs11js.CKO_PRIVATE_KEY, ref);
+    const publicKey = this.find(pkcs11js.CKO_PUBLIC_KEY, ref);
+    const token = this;
+    const scheme: SignatureScheme = signatureSchemeFor(keyType);
+    return {
+      spkiDer: this.spkiOf(publicKey, curve.oid),
+      signer: {
+        kind: 'pkcs11',
+        keyType,
+        scheme,
+        sign: (data: Uint8Array) => token.signDigest(privateKey, createHash(curve.digest).update(data).digest(), curve.size),
+      },
+    };
+  }
+
+  /** Marks a key for destruction: PKCS#11 deletion of the private key object (C_DestroyObject). */
+  destroy(ref: Pkcs11KeyRef): void {
+    this.lib.C_DestroyObject(this.session, this.find(pkcs11js.CKO_PRIVATE_KEY, ref));
+  }
+
+  close(): void {
+    try {
+      this.lib.C_Logout(this.session);
+      this.lib.C_CloseSession(this.session);
+      this.lib.C_Finalize();
+    } catch {
+      // closing is best effort
+    }
+  }
+
+  private signDigest(key: Buffer, digest: Buffer, size: number): Promise<Uint8Array> {
+    // Debian's SoftHSM2 2.6 lacks CKM_ECDSA_SHA256: sign the digest with CKM_ECDSA and DER-encode r||s.
+    const run = async () => {
+      this.lib.C_SignInit(this.session, { mechanism: pkcs11js.CKM_ECDSA }, key);
+      const raw = await this.lib.C_SignAsync(this.session, digest, Buffer.alloc(size * 2));
+      return rawToDer(raw, size);
+    };
+    const result = this.queue.then(run, run);
+    this.queue = result.catch(() => undefined);
+    return result;
+  }
+
+  private find(cls: number, ref: Pkcs11KeyRef): Buffer {
+    this.lib.C_FindObjectsInit(this.session, [
+      { type: pkcs11js.CKA_CLASS, value: cls },
+      { type: pkcs11js.CKA_LABEL, value: ref.label },
+      { type: pkcs11js.CKA_ID, value: Buffer.from(ref.id, 'hex') },
+    ]);
+    const handle = this.lib.C_FindObjects(this.session);
+    this.lib.C_FindObjectsFinal(this.session);
+    if (!handle) throw new Error(`PKCS#11 key ${ref.label} (${ref.id}) not found on token ${this.settings.tokenLabel}`);
+    return handle;
+  }
+
+  private spkiOf(publicKey: Buffer, curveOid: string): Uint8Array {
+    const [attr] = this.lib.C_GetAttributeValue(this.session, publicKey, [{ type: pkcs11js.CKA_EC_POINT }]);
+    // CKA_EC_POINT is the DER OCTET STRING of the uncompressed point (PKCS#11 v2.40 §2.3.3).
+    const point = AsnConvert.parse(toArrayBuffer(new Uint8Array(attr!.value as Buffer)), OctetString);
+    const spki = new SubjectPublicKeyInfo({
+      algorithm: new AlgorithmIdentifier({ algorithm: OID.ecPublicKey, parameters: AsnConvert.serialize(new ObjectIdentifierParam(curveOid)) }),
+      subjectPublicKey: point.buffer,
+    });
+    return new Uint8Array(AsnConvert.serialize(spki));
+  }
+}
+
+/** An OBJECT IDENTIFIER value (for CKA_EC_PARAMS and the SPKI curve parameter). */
+class ObjectIdentifierParam {
+  value: string;
+  constructor(value = '') {
+    this.value = value;
+  }
+}
+AsnProp({ type: AsnPropTypes.ObjectIdentifier })(ObjectIdentifierParam.prototype, 'value');
+AsnType({ type: AsnTypeTypes.Choice })(ObjectIdentifierParam);
+
+/** ECDSA r||s (fixed size) to the DER ECDSA-Sig-Value X.509 carries (RFC 3279 §2.2.3). */
+function rawToDer(raw: Buffer, size: number): Uint8Array {
+  const integer = (bytes: Buffer) => {
+    let i = 0;
+    while (i < bytes.length - 1 && bytes[i] === 0) i++;
+    const trimmed = bytes.subarray(i);
+    return toArrayBuffer(trimmed[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), trimmed]) : trimmed);
+  };
+  const value = new ECDSASigValue({ r: integer(raw.subarray(0, size)), s: integer(raw.subarray(size, size * 2)) });
+  return new Uint8Array(AsnConvert.serialize(value));
+}
