@@ -7,7 +7,9 @@ import type { Express } from 'express';
 import { Links } from './acme/links.js';
 import { MemoryNonceService } from './acme/nonces.js';
 import { problems } from './acme/problem.js';
-import type { CaMaterial } from './ca/ca-directory.js';
+import { loadCa, type CaMaterial } from './ca/ca-directory.js';
+import type { SignerGuardOptions } from './ca/guarded-signer.js';
+import type { KeyStores } from './ca/key-stores.js';
 import type { Issuer } from './ca/issuer.js';
 import type { Config } from './config/load.js';
 import { AccountService } from './domain/accounts.js';
@@ -35,6 +37,8 @@ export interface AnvilParts {
   revocationApp: Express;
   profiles: ProfileRegistry;
   revocation: RevocationSystem;
+  /** Picks up CA manifest changes (an issuer rotation): new issuers get OCSP responders. */
+  reloadCa(): Promise<void>;
   /** Re-runs work a crash interrupted: orders left processing, validations left running. */
   recover(): Promise<{ orders: number; validations: number }>;
   stop(): Promise<void>;
@@ -48,6 +52,8 @@ export interface Endpoints {
 export async function buildAnvil(
   config: Config,
   ca: CaMaterial,
+  keys: KeyStores,
+  guard: SignerGuardOptions,
   passphrase: string,
   store: Store,
   endpoints: Endpoints,
@@ -69,7 +75,7 @@ export async function buildAnvil(
   const externalAccounts = new ExternalAccounts(store, passphrase);
   const issuerFor = (profile: Profile): Issuer => (profile.issuer === 'active' ? ca.active : (issuerById(profile.issuer) ?? ca.active));
 
-  const revocation = await startRevocation({ ...config, passphrase }, ca.issuers, store, links, log);
+  const revocation = await startRevocation({ ...config, passphrase }, () => ca.issuers, store, links, log);
   const queue = new ValidationQueue({
     store,
     validators,
@@ -88,7 +94,7 @@ export async function buildAnvil(
     onIssued: revocation.onIssued,
     log,
   });
-  const renewalInfo = new RenewalInfoService({ store, issuers: () => ca.issuers, isIssuerRetiring: () => false });
+  const renewalInfo = new RenewalInfoService({ store, issuers: () => ca.issuers, isIssuerRetiring: (id) => ca.statusOf(id) === 'retiring' });
 
   const ctx: HttpContext = {
     links,
@@ -116,6 +122,8 @@ export async function buildAnvil(
     issuance,
     revocation: new RevocationService(store, revocation.hooks),
     renewalInfo,
+    alternateChains: (issuerId) => issuerById(issuerId)?.alternateChainPems ?? [],
+    trustBundle: () => ca.bundle(),
     describeChallenge: (accountId) => {
       const context = { accountUrl: links.account(accountId) };
       return (c) => {
@@ -127,6 +135,7 @@ export async function buildAnvil(
       ...(config.termsOfService ? { termsOfService: config.termsOfService } : {}),
       ...(config.website ? { website: config.website } : {}),
       externalAccountRequired: config.externalAccountRequired,
+      caaIdentities: validatorsConfig.dnsPersistIssuerDomainNames ?? [defaultIssuerDomainName(endpoints.baseUrl)],
       profiles: Object.fromEntries(profiles.all().map((p) => [p.name, p.description])),
     }),
     maxRequestBytes: config.maxRequestBytes,
@@ -145,6 +154,10 @@ export async function buildAnvil(
     revocationApp: createRevocationApp(revocationRouter),
     profiles,
     revocation,
+    reloadCa: async () => {
+      loadCa(config.dataDir, keys, guard, ca);
+      await revocation.refreshResponders();
+    },
     recover: async () => ({ orders: await issuance.recover(), validations: await queue.resume() }),
     stop: async () => {
       await queue.drain(10_000);

@@ -2,14 +2,13 @@
  * Starts and stops Anvil: opens the data directory (CA, store), binds the listeners, wires the
  * parts (app.ts), recovers work interrupted by a crash, and shuts down gracefully.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, unwatchFile, watchFile } from 'node:fs';
 import type { Server } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { buildAnvil, type AnvilParts } from './app.js';
-import { openCa } from './ca/ca-directory.js';
-import { resolvePassphrase } from './ca/passphrase.js';
+import { openConfiguredCa } from './ca/open-ca.js';
 import type { Config } from './config/load.js';
 import { closeServer, defaultBaseUrl, listenAcme, listenPlain, plainBaseUrl } from './http/listeners.js';
 import { createLogger } from './ops/logger.js';
@@ -26,6 +25,8 @@ export interface RunningServer {
   rootPemPath: string;
   log: Logger;
   parts: AnvilParts;
+  /** Re-reads the CA manifest (after `anvil ca rotate`); failures keep the running hierarchy. */
+  reloadCa(): Promise<boolean>;
   /** Re-reads the profiles directory; a bad file keeps the running set and is reported. */
   reloadProfiles(): { ok: true; loaded: string[]; changed: string[] } | { ok: false; error: string };
   /** Stops accepting, drains in-flight requests and validations (bounded), closes the store. */
@@ -34,14 +35,15 @@ export interface RunningServer {
 
 export async function startServer(config: Config, env: NodeJS.ProcessEnv, log: Logger = createLogger(config.logLevel)): Promise<RunningServer> {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
-  const secret = resolvePassphrase(env, config.keyPassphraseFile, config.dataDir);
-  if (secret.devFile) {
+  const opened = await openConfiguredCa(config, env);
+  const { ca } = opened;
+  const secret = { passphrase: opened.passphrase };
+  if (opened.devPassphraseFile) {
     log.warn(
-      { file: secret.devFile },
+      { file: opened.devPassphraseFile },
       'DEVELOPMENT MODE: CA keys are encrypted with a generated passphrase stored beside them. Set ANVIL_KEY_PASSPHRASE or --key-passphrase-file for any real use.',
     );
   }
-  const ca = await openCa(config.dataDir, secret.passphrase);
   if (ca.created) log.warn({ root: ca.rootPemPath, issuer: ca.active.id }, 'created a development CA (root + intermediate)');
   const store = new SqliteStore(join(config.dataDir, 'anvil.db'), { durability: config.sqliteDurability });
 
@@ -54,7 +56,7 @@ export async function startServer(config: Config, env: NodeJS.ProcessEnv, log: L
     const baseUrl = config.baseUrl ?? defaultBaseUrl(config, acmeServer);
     const revocationBaseUrl = config.revocationBaseUrl ?? (revocationServer ? plainBaseUrl(revocationServer) : undefined);
 
-    const parts = await buildAnvil(config, ca, secret.passphrase, store, { baseUrl, revocationBaseUrl }, config.profilesDir ?? BUNDLED_PROFILES_DIR, log);
+    const parts = await buildAnvil(config, ca, opened.keys, opened.guard, secret.passphrase, store, { baseUrl, revocationBaseUrl }, config.profilesDir ?? BUNDLED_PROFILES_DIR, log);
     acmeServer.on('request', parts.acmeApp);
     revocationServer?.on('request', parts.revocationApp);
 
@@ -63,6 +65,24 @@ export async function startServer(config: Config, env: NodeJS.ProcessEnv, log: L
     const directoryUrl = `${baseUrl}/directory`;
     log.info({ directoryUrl, root: ca.rootPemPath, issuer: ca.active.id, profiles: parts.profiles.all().map((p) => p.name) }, 'anvil is serving');
 
+    const reloadCa = async () => {
+      try {
+        const before = ca.bundleVersion;
+        await parts.reloadCa();
+        if (ca.bundleVersion !== before) log.info({ active: ca.active.id, issuers: ca.issuers.map((i) => `${i.id}:${i.status}`), bundleVersion: ca.bundleVersion }, 'CA manifest reloaded');
+        return true;
+      } catch (e) {
+        log.error({ err: (e as Error).message }, 'CA manifest reload failed; the running hierarchy stays in force');
+        return false;
+      }
+    };
+    // Rotations by `anvil ca rotate` (here or on another instance sharing the data) are picked up
+    // within a couple of seconds even without a SIGHUP.
+    const manifestFile = join(ca.caDir, 'manifest.json');
+    watchFile(manifestFile, { interval: 2000, persistent: false }, (now, before) => {
+      if (now.mtimeMs !== before.mtimeMs) void reloadCa();
+    });
+
     let closing: Promise<void> | undefined;
     return {
       baseUrl,
@@ -70,6 +90,7 @@ export async function startServer(config: Config, env: NodeJS.ProcessEnv, log: L
       rootPemPath: ca.rootPemPath,
       log,
       parts,
+      reloadCa,
       reloadProfiles: () => {
         try {
           const result = parts.profiles.reload();
@@ -82,9 +103,11 @@ export async function startServer(config: Config, env: NodeJS.ProcessEnv, log: L
       },
       close: () =>
         (closing ??= (async () => {
+          unwatchFile(manifestFile);
           await Promise.all(servers.map(closeServer));
           await parts.stop();
           await store.close();
+          opened.keys.close();
           log.info('anvil stopped');
         })()),
     };

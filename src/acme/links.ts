@@ -16,7 +16,10 @@ export const PATHS = {
   authz: '/authz/:id',
   challenge: '/chall/:id',
   certificate: '/cert/:id',
+  certificateAlternate: '/cert/:id/:alt',
   renewalInfo: '/renewal-info/:certId',
+  trustBundle: '/trust-bundle',
+  trustBundlePem: '/trust-bundle.pem',
 } as const;
 
 /** Revocation information paths (OCSP, RFC 6960/5019; CRLs, RFC 5280), on both listeners. */
@@ -52,6 +55,9 @@ export class Links {
   authz = (id: string): string => `${this.baseUrl}/authz/${id}`;
   challenge = (id: string): string => `${this.baseUrl}/chall/${id}`;
   certificate = (id: string): string => `${this.baseUrl}/cert/${id}`;
+  /** RFC 8555 §7.4.2: alternate chains of a certificate, numbered from 1. */
+  certificateAlternate = (id: string, n: number): string => `${this.baseUrl}/cert/${id}/${n}`;
+  trustBundle = (): string => this.baseUrl + PATHS.trustBundle;
   /** RFC 9773 §4.1: the renewalInfo resource; a certificate's URL is this plus `/<certID>`. */
   renewalInfo = (): string => `${this.baseUrl}/renewal-info`;
   ocsp = (): string => this.revocationBaseUrl + REVOCATION_PATHS.ocsp;

@@ -3,7 +3,7 @@
  * cross-certificates (the same intermediate key and subject signed by another root).
  */
 import { AsnConvert } from '@peculiar/asn1-schema';
-import { GeneralName, GeneralSubtree, NameConstraints, type Name, Extension, id_ce_nameConstraints } from '@peculiar/asn1-x509';
+import { GeneralName, GeneralSubtree, GeneralSubtrees, NameConstraints, type Name, Extension, id_ce_nameConstraints } from '@peculiar/asn1-x509';
 import { OctetString } from '@peculiar/asn1-schema';
 import { buildCertificate, randomSerial } from './certificate-builder.js';
 import { authorityKeyIdentifier, basicConstraints, keyIdentifierOf, keyUsage, subjectKeyIdentifier } from './extensions.js';
@@ -67,6 +67,6 @@ export function issueIntermediate(subject: CaSubject, by: CaSigner, o: Intermedi
 
 function nameConstraints(dns: string[]): Extension {
   const permitted = dns.map((d) => new GeneralSubtree({ base: new GeneralName({ dNSName: d.replace(/^\./, '') }) }));
-  const value = new NameConstraints({ permittedSubtrees: permitted });
+  const value = new NameConstraints({ permittedSubtrees: new GeneralSubtrees(permitted) });
   return new Extension({ extnID: id_ce_nameConstraints, critical: true, extnValue: new OctetString(AsnConvert.serialize(value)) });
 }

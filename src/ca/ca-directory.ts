@@ -1,161 +1,247 @@
 /**
- * The CA's files in the data directory: a manifest naming the root and the issuers, their
- * certificates, and their private keys encrypted at rest. On first start a development hierarchy
- * (root + one intermediate) is created here.
- *
- *   <data>/root.pem                 the root to trust (handed to clients and openssl)
- *   <data>/ca/manifest.json         which files hold which CA, and each issuer's status
- *   <data>/ca/<id>.pem              CA certificates
- *   <data>/ca/<id>.key.pem          encrypted PKCS#8 private keys
+ * The CA's hierarchy on disk and in memory. `<data>/ca/manifest.json` (see manifest.ts) names the
+ * roots and issuers, their certificates (`<data>/ca/*.pem`) and where their keys live (encrypted
+ * files beside them, or a PKCS#11 token). `<data>/root.pem` is the primary root for clients;
+ * `<data>/trust-bundle.pem` holds every root relying parties should trust (old and new during a
+ * root rotation). Loading keeps the signers of unchanged issuers, so a reload never drops one.
  */
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { createPublicKey, type KeyObject } from 'node:crypto';
-import { AsnConvert } from '@peculiar/asn1-schema';
-import { Certificate } from '@peculiar/asn1-x509';
+import { X509Certificate } from 'node:crypto';
 import type { KeyType } from './algorithms.js';
-import { buildCertificate, derToPem, nameOf, randomSerial, serialHex, toArrayBuffer } from './certificate-builder.js';
-import { authorityKeyIdentifier, basicConstraints, keyIdentifierOf, keyUsage, subjectKeyIdentifier } from './extensions.js';
+import { issueIntermediate, issueRoot } from './ca-certs.js';
+import { derToPem, nameOf, randomSerial, serialHex } from './certificate-builder.js';
+import { keyIdentifierOf } from './extensions.js';
+import { GuardedSigner, type SignerGuardOptions } from './guarded-signer.js';
 import { makeIssuer, type Issuer } from './issuer.js';
-import { generateKey, readEncryptedKey, writeEncryptedKey } from './key-files.js';
-import { KeyObjectSigner } from './signer.js';
+import type { KeyStoreKind, KeyStores } from './key-stores.js';
+import { manifestExists, readManifest, writeManifest, type HierarchyDefaults, type IssuerStatus, type Manifest, type RootEntry } from './manifest.js';
+import { AsnConvert } from '@peculiar/asn1-schema';
+import { Certificate, type Name } from '@peculiar/asn1-x509';
+import { toArrayBuffer } from './certificate-builder.js';
 
-export type IssuerStatus = 'active' | 'retiring' | 'archived';
+export type { IssuerStatus } from './manifest.js';
 
-interface ManifestEntry {
+export interface RootInfo {
   id: string;
-  certFile: string;
-  keyFile: string;
+  der: Uint8Array;
+  pem: string;
+  status: RootEntry['status'];
+  hasKey: boolean;
 }
 
-interface Manifest {
-  version: 1;
-  root: ManifestEntry;
-  issuers: (ManifestEntry & { status: IssuerStatus })[];
+export interface TrustBundle {
+  version: number;
+  roots: { id: string; status: string; pem: string }[];
+  issuers: { id: string; status: IssuerStatus; pem: string }[];
 }
 
+/** The loaded hierarchy. Fields are replaced in place on reload, so holders see the new state. */
 export interface CaMaterial {
+  caDir: string;
   rootPemPath: string;
   rootPem: string;
-  rootDer: Uint8Array;
+  roots: RootInfo[];
+  /** Issuers that still sign (active and retiring); archived ones are not loaded. */
   issuers: Issuer[];
-  /** The issuer new certificates are signed by. */
   active: Issuer;
-  /** True when this start created the hierarchy. */
+  bundleVersion: number;
   created: boolean;
+  statusOf(issuerId: string): IssuerStatus | undefined;
+  bundle(): TrustBundle;
 }
 
-const HOUR = 3_600_000;
-const YEAR = 365 * 24 * HOUR;
+const YEAR = 365 * 24 * 3_600_000;
 
-export interface InitOptions {
+export interface HierarchyOptions {
   rootKeyType?: KeyType;
-  intermediateKeyType?: KeyType;
   rootValidityMs?: number;
+  intermediateKeyType?: KeyType;
   intermediateValidityMs?: number;
+  intermediateKeyStore?: KeyStoreKind;
+  /** Organisation shown in the names, e.g. "Example Corp". */
+  organization?: string;
+  /** Creates a second root and cross-signs the intermediate with it (an alternate chain). */
+  alternateRoot?: boolean;
+  permittedDns?: string[];
   label?: string;
 }
 
-/** Loads the CA from the data directory, creating a development hierarchy on first use. */
-export async function openCa(dataDir: string, passphrase: string, init: InitOptions = {}): Promise<CaMaterial> {
+/** Opens the CA, creating a development hierarchy (with an alternate root) on first use. */
+export async function openCa(dataDir: string, keys: KeyStores, guard: SignerGuardOptions, init: HierarchyOptions = { alternateRoot: true }): Promise<CaMaterial> {
   const caDir = join(dataDir, 'ca');
-  const manifestPath = join(caDir, 'manifest.json');
   let created = false;
-  if (!existsSync(manifestPath)) {
-    await createHierarchy(dataDir, caDir, passphrase, init);
+  if (!manifestExists(caDir)) {
+    await createHierarchy(dataDir, keys, { ...init, label: init.label ?? `Development ${serialHex(randomSerial()).slice(0, 8)}` });
     created = true;
   }
-  const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as Manifest;
-  const rootDer = readDer(join(caDir, manifest.root.certFile));
-  const issuers = manifest.issuers
-    .filter((i) => i.status !== 'archived')
-    .map((entry) => {
-      const key = readEncryptedKey(join(caDir, entry.keyFile), passphrase);
-      const certDer = readDer(join(caDir, entry.certFile));
-      assertKeyMatches(certDer, key, entry.certFile);
-      return { entry, issuer: makeIssuer(entry.id, certDer, new KeyObjectSigner(key)) };
-    });
-  const active = issuers.find((i) => i.entry.status === 'active');
-  if (!active) throw new Error(`${manifestPath} names no active issuer`);
-  return {
+  const material = loadCa(dataDir, keys, guard);
+  material.created = created;
+  return material;
+}
+
+/** Reads the manifest into memory; issuers whose id and certificate are unchanged keep `previous`'s signer. */
+export function loadCa(dataDir: string, keys: KeyStores, guard: SignerGuardOptions, previous?: CaMaterial): CaMaterial {
+  const caDir = join(dataDir, 'ca');
+  const manifest = readManifest(caDir);
+  const roots: RootInfo[] = manifest.roots.map((r) => {
+    const der = readCertDer(join(caDir, r.certFile));
+    return { id: r.id, der, pem: derToPem(der), status: r.status, hasKey: r.key !== null };
+  });
+  const rootById = new Map(roots.map((r) => [r.id, r]));
+  const issuers: Issuer[] = [];
+  for (const entry of manifest.issuers) {
+    if (entry.status === 'archived') continue;
+    const certDer = readCertDer(join(caDir, entry.certFile));
+    const kept = previous?.issuers.find((i) => i.id === entry.id && Buffer.from(i.certDer).equals(Buffer.from(certDer)));
+    const alternates = entry.alternates.map((a) => derToPem(readCertDer(join(caDir, a.certFile))));
+    if (kept) {
+      issuers.push({ ...kept, status: entry.status, alternateChainPems: alternates });
+      continue;
+    }
+    const loaded = keys.load(entry.key, entry.keyType);
+    assertSameKey(certDer, loaded.spkiDer, entry.certFile);
+    const root = rootById.get(entry.rootId);
+    if (!root) throw new Error(`issuer ${entry.id} names unknown root ${entry.rootId}`);
+    issuers.push(makeIssuer(entry.id, certDer, new GuardedSigner(loaded.signer, guard), { status: entry.status, alternateChainPems: alternates }));
+  }
+  const active = issuers.find((i) => i.status === 'active');
+  if (!active) throw new Error(`${join(caDir, 'manifest.json')} names no active issuer`);
+  const primary = roots.find((r) => r.status === 'active') ?? roots[0]!;
+  writeFileSync(join(dataDir, 'root.pem'), primary.pem);
+  writeFileSync(join(dataDir, 'trust-bundle.pem'), roots.map((r) => r.pem).join(''));
+  const statuses = new Map(manifest.issuers.map((i) => [i.id, i.status]));
+  const material: CaMaterial = {
+    caDir,
     rootPemPath: join(dataDir, 'root.pem'),
-    rootPem: derToPem(rootDer),
-    rootDer,
-    issuers: issuers.map((i) => i.issuer),
-    active: active.issuer,
-    created,
+    rootPem: primary.pem,
+    roots,
+    issuers,
+    active,
+    bundleVersion: manifest.bundleVersion,
+    created: false,
+    statusOf: (id) => statuses.get(id),
+    bundle: () => ({
+      version: manifest.bundleVersion,
+      roots: roots.map((r) => ({ id: r.id, status: r.status, pem: r.pem })),
+      issuers: issuers.map((i) => ({ id: i.id, status: i.status, pem: i.certPem })),
+    }),
   };
+  if (previous) {
+    Object.assign(previous, material, { created: previous.created });
+    return previous;
+  }
+  return material;
 }
 
-async function createHierarchy(dataDir: string, caDir: string, passphrase: string, o: InitOptions): Promise<void> {
+/** Creates a root (and optionally an alternate root) and one active intermediate. */
+export async function createHierarchy(dataDir: string, keys: KeyStores, o: HierarchyOptions): Promise<Manifest> {
+  const caDir = join(dataDir, 'ca');
   mkdirSync(caDir, { recursive: true, mode: 0o700 });
-  const now = Date.now();
-  const label = o.label ?? serialHex(randomSerial()).slice(0, 8);
-
-  const rootKey = generateKey(o.rootKeyType ?? 'ecdsa-p384');
-  const rootSpki = spkiOf(rootKey);
-  const rootName = nameOf([['O', 'Anvil'], ['CN', `Anvil Development Root ${label}`]]);
-  const rootKeyId = keyIdentifierOf(rootSpki);
-  const rootSigner = new KeyObjectSigner(rootKey);
-  const rootDer = await buildCertificate({
-    serial: randomSerial(),
-    issuer: rootName,
-    subject: rootName,
-    notBefore: new Date(now - HOUR),
-    notAfter: new Date(now + (o.rootValidityMs ?? 10 * YEAR)),
-    spkiDer: rootSpki,
-    extensions: [basicConstraints(true), keyUsage(['keyCertSign', 'cRLSign']), subjectKeyIdentifier(rootKeyId)],
-    signer: rootSigner,
-  });
-
-  const intKey = generateKey(o.intermediateKeyType ?? 'ecdsa-p256');
-  const intSpki = spkiOf(intKey);
-  const intId = `int-${Buffer.from(keyIdentifierOf(intSpki)).toString('hex').slice(0, 12)}`;
-  const intDer = await buildCertificate({
-    serial: randomSerial(),
-    issuer: rootName,
-    subject: nameOf([['O', 'Anvil'], ['CN', `Anvil Development Intermediate ${label}`]]),
-    notBefore: new Date(now - HOUR),
-    notAfter: new Date(now + (o.intermediateValidityMs ?? 5 * YEAR)),
-    spkiDer: intSpki,
-    extensions: [
-      basicConstraints(true, 0),
-      keyUsage(['digitalSignature', 'keyCertSign', 'cRLSign']),
-      subjectKeyIdentifier(keyIdentifierOf(intSpki)),
-      authorityKeyIdentifier(rootKeyId),
-    ],
-    signer: rootSigner,
-  });
-
-  writeEncryptedKey(join(caDir, 'root.key.pem'), rootKey, passphrase);
-  writeFileSync(join(caDir, 'root.pem'), derToPem(rootDer));
-  writeEncryptedKey(join(caDir, `${intId}.key.pem`), intKey, passphrase);
-  writeFileSync(join(caDir, `${intId}.pem`), derToPem(intDer));
-  writeFileSync(join(dataDir, 'root.pem'), derToPem(rootDer));
-  const manifest: Manifest = {
-    version: 1,
-    root: { id: 'root', certFile: 'root.pem', keyFile: 'root.key.pem' },
-    issuers: [{ id: intId, certFile: `${intId}.pem`, keyFile: `${intId}.key.pem`, status: 'active' }],
-  };
-  // The manifest is written last and atomically: its presence means the hierarchy is complete.
-  const tmp = join(caDir, 'manifest.json.tmp');
-  writeFileSync(tmp, JSON.stringify(manifest, null, 2) + '\n');
-  renameSync(tmp, join(caDir, 'manifest.json'));
+  const org = o.organization ?? 'Anvil';
+  const label = o.label ? ` ${o.label}` : '';
+  const rootIds = o.alternateRoot ? ['root', 'root-alt'] : ['root'];
+  const roots: { entry: RootEntry; name: Name; spkiDer: Uint8Array; signer: import('./signer.js').Signer }[] = [];
+  for (const id of rootIds) {
+    const name = nameOf([['O', org], ['CN', `${org} ${id === 'root' ? 'Root' : 'Alternate Root'}${label}`]]);
+    const keyType = o.rootKeyType ?? 'ecdsa-p384';
+    const key = keys.generate('file', keyType, id);
+    const der = await issueRoot({ name, spkiDer: key.spkiDer }, key.signer, o.rootValidityMs ?? 10 * YEAR);
+    writeFileSync(join(caDir, `${id}.pem`), derToPem(der));
+    roots.push({ entry: { id, certFile: `${id}.pem`, key: key.ref, keyType, status: 'active' }, name, spkiDer: key.spkiDer, signer: key.signer });
+  }
+  const defaults: HierarchyDefaults = {};
+  if (o.organization) defaults.organization = o.organization;
+  if (o.intermediateKeyType) defaults.intermediateKeyType = o.intermediateKeyType;
+  if (o.intermediateValidityMs) defaults.intermediateValidityMs = o.intermediateValidityMs;
+  if (o.intermediateKeyStore) defaults.intermediateKeyStore = o.intermediateKeyStore;
+  if (o.permittedDns) defaults.permittedDns = o.permittedDns;
+  const manifest: Manifest = { version: 2, bundleVersion: 1, defaults, roots: roots.map((r) => r.entry), issuers: [] };
+  await addIssuer(caDir, manifest, keys, roots[0]!, roots.slice(1), o);
+  writeManifest(caDir, manifest);
+  return manifest;
 }
 
-export function spkiOf(key: KeyObject): Uint8Array {
-  return new Uint8Array(createPublicKey(key).export({ type: 'spki', format: 'der' }));
+/** A new active intermediate under the primary root (cross-signed by the others); the previous active one retires. */
+export async function rotateIssuer(dataDir: string, keys: KeyStores, o: HierarchyOptions): Promise<{ retired: string[]; created: string }> {
+  const caDir = join(dataDir, 'ca');
+  const manifest = readManifest(caDir);
+  const signing = manifest.roots
+    .filter((r) => r.status === 'active')
+    .map((r) => {
+      if (!r.key) throw new Error(`the key of root ${r.id} is not in the data directory; bring it back (anvil ca import-root-key) to rotate`);
+      const der = readCertDer(join(caDir, r.certFile));
+      const loaded = keys.load(r.key, r.keyType);
+      return { entry: r, name: subjectOf(der), spkiDer: loaded.spkiDer, signer: loaded.signer };
+    });
+  if (signing.length === 0) throw new Error('no active root to sign a new intermediate');
+  const retired = manifest.issuers.filter((i) => i.status === 'active').map((i) => i.id);
+  for (const issuer of manifest.issuers) if (issuer.status === 'active') issuer.status = 'retiring';
+  // Options not given keep what `anvil init` chose (organisation, key type and store, constraints).
+  const created = await addIssuer(caDir, manifest, keys, signing[0]!, signing.slice(1), { ...manifest.defaults, ...definedOnly(o) });
+  manifest.bundleVersion++;
+  writeManifest(caDir, manifest);
+  return { retired, created };
 }
 
-function readDer(path: string): Uint8Array {
+async function addIssuer(
+  caDir: string,
+  manifest: Manifest,
+  keys: KeyStores,
+  root: { entry: RootEntry; name: Name; spkiDer: Uint8Array; signer: import('./signer.js').Signer },
+  crossRoots: { entry: RootEntry; name: Name; spkiDer: Uint8Array; signer: import('./signer.js').Signer }[],
+  o: HierarchyOptions,
+): Promise<string> {
+  const org = o.organization ?? 'Anvil';
+  const keyType = o.intermediateKeyType ?? 'ecdsa-p256';
+  const storeKind = o.intermediateKeyStore ?? 'file';
+  const provisional = `int-${serialHex(randomSerial()).slice(0, 12)}`;
+  const key = keys.generate(storeKind, keyType, provisional);
+  const id = `int-${Buffer.from(keyIdentifierOf(key.spkiDer)).toString('hex').slice(0, 12)}`;
+  const subject = { name: nameOf([['O', org], ['CN', `${org} Intermediate ${id.slice(4)}`]]), spkiDer: key.spkiDer };
+  const options = { validityMs: o.intermediateValidityMs ?? 5 * YEAR, ...(o.permittedDns ? { permittedDns: o.permittedDns } : {}) };
+  const der = await issueIntermediate(subject, root, { ...options, notAfterCap: notAfterOf(readCertDer(join(caDir, root.entry.certFile))) });
+  writeFileSync(join(caDir, `${id}.pem`), derToPem(der));
+  const alternates = [];
+  for (const cross of crossRoots) {
+    const crossDer = await issueIntermediate(subject, cross, { ...options, notAfterCap: notAfterOf(readCertDer(join(caDir, cross.entry.certFile))) });
+    const file = `${id}.cross-${cross.entry.id}.pem`;
+    writeFileSync(join(caDir, file), derToPem(crossDer));
+    alternates.push({ certFile: file, rootId: cross.entry.id });
+  }
+  manifest.issuers.push({ id, certFile: `${id}.pem`, key: key.ref, keyType, status: 'active', rootId: root.entry.id, alternates });
+  return id;
+}
+
+function definedOnly<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+export function readCertDer(path: string): Uint8Array {
   const pem = readFileSync(path, 'utf8');
   const b64 = /-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/.exec(pem)?.[1];
   if (!b64) throw new Error(`${path} holds no certificate`);
   return new Uint8Array(Buffer.from(b64.replace(/\s+/g, ''), 'base64'));
 }
 
-function assertKeyMatches(certDer: Uint8Array, key: KeyObject, certFile: string): void {
+function subjectOf(der: Uint8Array): Name {
+  return AsnConvert.parse(toArrayBuffer(der), Certificate).tbsCertificate.subject;
+}
+
+function notAfterOf(der: Uint8Array): Date {
+  return new Date(new X509Certificate(Buffer.from(der)).validTo);
+}
+
+function assertSameKey(certDer: Uint8Array, spkiDer: Uint8Array, certFile: string): void {
   const cert = AsnConvert.parse(toArrayBuffer(certDer), Certificate);
   const certSpki = Buffer.from(AsnConvert.serialize(cert.tbsCertificate.subjectPublicKeyInfo));
-  if (!certSpki.equals(Buffer.from(spkiOf(key)))) throw new Error(`the key for ${certFile} does not match its certificate`);
+  if (!certSpki.equals(Buffer.from(spkiDer))) throw new Error(`the key for ${certFile} does not match its certificate`);
 }
+
+/** Writes a file atomically (temporary file, then rename). */
+export function writeAtomic(path: string, content: string | Uint8Array): void {
+  writeFileSync(`${path}.tmp`, content, { mode: 0o600 });
+  renameSync(`${path}.tmp`, path);
+}
+
+export { existsSync };

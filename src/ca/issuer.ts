@@ -5,6 +5,7 @@ import { AsnConvert } from '@peculiar/asn1-schema';
 import { Certificate, type Name } from '@peculiar/asn1-x509';
 import { derToPem, toArrayBuffer } from './certificate-builder.js';
 import { keyIdentifierOf } from './extensions.js';
+import type { IssuerStatus } from './manifest.js';
 import type { Signer } from './signer.js';
 
 export interface Issuer {
@@ -19,9 +20,17 @@ export interface Issuer {
   readonly signer: Signer;
   /** PEM served after a leaf: this issuer's certificate and any further intermediates (not the root). */
   readonly chainPem: string;
+  /** Alternate chains after a leaf: the same issuer cross-certified by other roots. */
+  readonly alternateChainPems: string[];
+  readonly status: IssuerStatus;
 }
 
-export function makeIssuer(id: string, certDer: Uint8Array, signer: Signer, upperChainPem = ''): Issuer {
+export function makeIssuer(
+  id: string,
+  certDer: Uint8Array,
+  signer: Signer,
+  o: { status?: IssuerStatus; alternateChainPems?: string[]; upperChainPem?: string } = {},
+): Issuer {
   const cert = AsnConvert.parse(toArrayBuffer(certDer), Certificate);
   const spki = new Uint8Array(AsnConvert.serialize(cert.tbsCertificate.subjectPublicKeyInfo));
   const certPem = derToPem(certDer);
@@ -33,6 +42,8 @@ export function makeIssuer(id: string, certDer: Uint8Array, signer: Signer, uppe
     keyId: keyIdentifierOf(spki),
     notAfter: cert.tbsCertificate.validity.notAfter.getTime(),
     signer,
-    chainPem: certPem + upperChainPem,
+    chainPem: certPem + (o.upperChainPem ?? ''),
+    alternateChainPems: o.alternateChainPems ?? [],
+    status: o.status ?? 'active',
   };
 }

@@ -34,10 +34,20 @@ export interface IssuerEntry {
   keyDestroyedAt?: string;
 }
 
+/** Choices made at `anvil init` that later rotations keep unless told otherwise. */
+export interface HierarchyDefaults {
+  organization?: string;
+  intermediateKeyType?: KeyType;
+  intermediateValidityMs?: number;
+  intermediateKeyStore?: 'file' | 'pkcs11';
+  permittedDns?: string[];
+}
+
 export interface Manifest {
   version: 2;
   /** Grows with every change of roots or issuers: agents refetch the trust bundle when it moves. */
   bundleVersion: number;
+  defaults?: HierarchyDefaults;
   roots: RootEntry[];
   issuers: IssuerEntry[];
 }

@@ -2,6 +2,7 @@
 /**
  * The `anvil` command. Subcommands are registered in a table, each in its own module.
  */
+import { caCommand, initCommand } from './ca.js';
 import { eabCommand } from './eab.js';
 import { profilesCommand } from './profiles.js';
 import { renewFleetCommand } from './renew-fleet.js';
@@ -16,6 +17,8 @@ interface Command {
 
 const COMMANDS: Record<string, Command> = {
   serve: { summary: 'run the ACME CA server', run: serveCommand },
+  init: { summary: 'create a production CA hierarchy (or import an intermediate)', run: initCommand },
+  ca: { summary: 'CA hierarchy: status, rotate, bundle, archive, retire-key, root key offline', run: caCommand },
   revoke: { summary: 'revoke a certificate by serial (operator)', run: revokeCommand },
   profiles: { summary: 'check the profiles directory, or make the running server reload it', run: profilesCommand },
   eab: { summary: 'create, list and revoke External Account Binding credentials', run: eabCommand },

@@ -5,8 +5,7 @@
  */
 import { join } from 'node:path';
 import { AcmeProblem } from '../acme/problem.js';
-import { openCa } from '../ca/ca-directory.js';
-import { resolvePassphrase } from '../ca/passphrase.js';
+import { openConfiguredCa } from '../ca/open-ca.js';
 import { RevocationService } from '../domain/revocation.js';
 import { ensureOcspResponder, type OcspResponder } from '../revocation/ocsp-responder-cert.js';
 import { OcspService } from '../revocation/ocsp-service.js';
@@ -60,8 +59,7 @@ export async function revokeCommand(args: string[]): Promise<number> {
     }
   }
   const config = parsed.config();
-  const passphrase = resolvePassphrase(process.env, config.keyPassphraseFile, config.dataDir).passphrase;
-  const ca = await openCa(config.dataDir, passphrase);
+  const { ca, passphrase, keys } = await openConfiguredCa(config, process.env);
   const store = new SqliteStore(join(config.dataDir, 'anvil.db'), { durability: config.sqliteDurability });
   try {
     const record = await store.findCertificateBySerial(serial);
@@ -92,5 +90,6 @@ export async function revokeCommand(args: string[]): Promise<number> {
     throw e;
   } finally {
     await store.close();
+    keys.close();
   }
 }

@@ -55,6 +55,7 @@ export async function serveCommand(args: string[]): Promise<number> {
   process.stderr.write(`\nAnvil is running.\n  ACME directory:   ${server.directoryUrl}\n  Root certificate: ${server.rootPemPath}\n\n`);
   process.on('SIGHUP', () => {
     server.reloadProfiles();
+    void server.reloadCa();
   });
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {

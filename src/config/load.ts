@@ -34,6 +34,10 @@ export interface Config {
   validationConcurrency: number;
   maxRequestBytes: number;
   sqliteDurability: 'group' | 'full' | 'normal';
+  pkcs11Module: string | undefined;
+  pkcs11Token: string | undefined;
+  pkcs11PinFile: string | undefined;
+  signerTimeoutMs: number;
   validatorsConfig: string | undefined;
   revocationListen: { host: string; port: number } | undefined;
   revocationBaseUrl: string | undefined;
@@ -174,6 +178,10 @@ export function loadConfig({ flags, env }: LoadInput): Config {
     validationConcurrency: get('validationConcurrency'),
     maxRequestBytes: get('maxRequestBytes'),
     sqliteDurability: get('sqliteDurability'),
+    pkcs11Module: get('pkcs11Module'),
+    pkcs11Token: get('pkcs11Token'),
+    pkcs11PinFile: get('pkcs11PinFile'),
+    signerTimeoutMs: get('signerTimeout'),
     validatorsConfig: get('validatorsConfig'),
     revocationListen: get('revocationListen'),
     revocationBaseUrl: get('revocationBaseUrl'),
@@ -198,6 +206,10 @@ function crossCheck(c: Config): void {
   if (c.orderLifetimeMs <= 0) throw new ConfigError('invalid setting orderLifetime: must be greater than 0');
   if (c.pendingAuthzLifetimeMs <= 0) throw new ConfigError('invalid setting pendingAuthzLifetime: must be greater than 0');
   if (c.validAuthzLifetimeMs <= 0) throw new ConfigError('invalid setting validAuthzLifetime: must be greater than 0');
+  if ((c.pkcs11Module === undefined) !== (c.pkcs11Token === undefined)) {
+    throw new ConfigError('invalid setting pkcs11Module/pkcs11Token: set both --pkcs11-module and --pkcs11-token, or neither');
+  }
+  if (c.signerTimeoutMs < 50) throw new ConfigError('invalid setting signerTimeout: must be at least 50ms');
   if (c.ocspResponseLifetimeMs < 60_000) throw new ConfigError('invalid setting ocspResponseLifetime: must be at least 1m');
   if (c.crlLifetimeMs < 60_000) throw new ConfigError('invalid setting crlLifetime: must be at least 1m');
   if (c.ocspResponderValidityMs < 3_600_000) throw new ConfigError('invalid setting ocspResponderValidity: must be at least 1h');

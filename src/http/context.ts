@@ -11,10 +11,14 @@ import type { RenewalInfoService } from '../domain/renewal-info.js';
 import type { RevocationService } from '../domain/revocation.js';
 import type { Store } from '../store/store.js';
 
+import type { TrustBundle } from '../ca/ca-directory.js';
+
 export interface DirectoryMeta {
   termsOfService?: string;
   website?: string;
   externalAccountRequired: boolean;
+  /** RFC 8555 §7.1.1: the names this CA recognises as its own (also dns-persist-01 issuer names). */
+  caaIdentities: string[];
   /** draft-ietf-acme-profiles: profile name → description. */
   profiles: Record<string, string>;
 }
@@ -29,6 +33,9 @@ export interface HttpContext {
   issuance: IssuanceService;
   revocation: RevocationService;
   renewalInfo: RenewalInfoService;
+  /** PEM chains (after the leaf) offered as alternates for certificates of this issuer. */
+  alternateChains(issuerId: string): string[];
+  trustBundle(): TrustBundle;
   /** Type-specific challenge fields for the account's challenges (RFC 8555 §8). */
   describeChallenge(accountId: string): ChallengeDescriber;
   directoryMeta(): DirectoryMeta;

@@ -9,7 +9,7 @@ import type { HttpContext } from './context.js';
 import { accountOrders, keyChange, newAccount, updateAccount } from './handlers/account.js';
 import { authorization, challenge } from './handlers/authz.js';
 import { downloadCertificate, revokeCertificate } from './handlers/certificate.js';
-import { directory, newNonce } from './handlers/directory.js';
+import { directory, newNonce, trustBundle } from './handlers/directory.js';
 import { finalize, getOrder, newOrder } from './handlers/order.js';
 import { renewalInfo } from './handlers/renewal-info.js';
 import { authenticate } from './middleware/authenticate.js';
@@ -33,11 +33,14 @@ export function acmeRoutes(ctx: HttpContext): Router {
   r.post(PATHS.authz, ...kid, authorization(ctx));
   r.post(PATHS.challenge, ...kid, challenge(ctx));
   r.post(PATHS.certificate, ...kid, downloadCertificate(ctx));
+  r.post(PATHS.certificateAlternate, ...kid, downloadCertificate(ctx));
+  r.get(PATHS.trustBundle, trustBundle(ctx, 'json'));
+  r.get(PATHS.trustBundlePem, trustBundle(ctx, 'pem'));
   r.post(PATHS.revokeCert, ...either, revokeCertificate(ctx));
   r.get(PATHS.renewalInfo, renewalInfo(ctx));
 
   // §6.3: every resource but the directory and newNonce is POST-only; say so with 405 + Allow.
-  const allowed: Record<string, string> = { [PATHS.directory]: 'GET, HEAD', [PATHS.newNonce]: 'GET, HEAD', [PATHS.renewalInfo]: 'GET, HEAD' };
+  const allowed: Record<string, string> = { [PATHS.directory]: 'GET, HEAD', [PATHS.newNonce]: 'GET, HEAD', [PATHS.renewalInfo]: 'GET, HEAD', [PATHS.trustBundle]: 'GET, HEAD', [PATHS.trustBundlePem]: 'GET, HEAD' };
   for (const path of Object.values(PATHS)) {
     r.all(path, methodNotAllowed(allowed[path] ?? 'POST'));
   }

@@ -28,6 +28,8 @@ export interface RevocationSystem {
   hooks: RevocationHooks;
   /** Pre-signs a new certificate's OCSP answer in the background. */
   onIssued(cert: CertificateRecord): void;
+  /** Makes sure every current issuer has a responder (after an issuer rotation). */
+  refreshResponders(): Promise<void>;
   issuer(id: string): Issuer | undefined;
   stop(): Promise<void>;
 }
@@ -36,14 +38,14 @@ const RESPONDER_CHECK_MS = 3_600_000;
 
 export async function startRevocation(
   settings: RevocationSettings,
-  issuers: Issuer[],
+  issuers: () => Issuer[],
   store: Store,
   links: Links,
   log: Logger,
 ): Promise<RevocationSystem> {
   const responders = new Map<string, OcspResponder>();
   const refreshResponders = async () => {
-    for (const issuer of issuers) {
+    for (const issuer of issuers()) {
       responders.set(issuer.id, await ensureOcspResponder(settings.dataDir, issuer, settings.passphrase, settings.ocspResponderValidityMs));
     }
   };
@@ -62,7 +64,7 @@ export async function startRevocation(
   });
   const crl = new CrlService({
     store,
-    issuers: () => issuers,
+    issuers,
     shards: settings.crlShards,
     lifetimeMs: settings.crlLifetimeMs,
     revocationDelayMs: settings.crlRevocationDelayMs,
@@ -82,7 +84,8 @@ export async function startRevocation(
     onIssued: (cert) => {
       ocsp.presign(cert).catch((e) => log.warn({ serial: cert.serial, err: (e as Error).message }, 'OCSP pre-signing failed; it will be signed on demand'));
     },
-    issuer: (id) => issuers.find((i) => i.id === id),
+    issuer: (id) => issuers().find((i) => i.id === id),
+    refreshResponders,
     stop: async () => {
       clearInterval(responderTimer);
       ocsp.stop();

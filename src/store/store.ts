@@ -141,6 +141,9 @@ export interface Store {
   /** Records a token's jti; false when the same issuer's jti was used before (a replay). */
   useTokenOnce(issuer: string, jti: string, expiresAt: Date): Promise<boolean>;
 
+  /** How many of an issuer's certificates are unexpired, and when its last one expires. */
+  issuerCertificateStats(issuerId: string, now: Date): Promise<{ unexpired: number; lastNotAfter: Date | null }>;
+
   // --- lifecycle
   /** Throws if the store cannot serve reads and writes. */
   ping(): Promise<void>;

@@ -219,6 +219,9 @@ export class SqliteStore implements Store {
       revokeEab: db.prepare('UPDATE eab_credentials SET revoked_at = ? WHERE kid = ? AND revoked_at IS NULL'),
       useToken: db.prepare('INSERT OR IGNORE INTO used_tokens (issuer, jti, expires_at) VALUES (?, ?, ?)'),
       forgetTokens: db.prepare('DELETE FROM used_tokens WHERE expires_at < ?'),
+      issuerStats: db.prepare<[number, string], { unexpired: number; last: number | null }>(
+        'SELECT SUM(CASE WHEN not_after > ? THEN 1 ELSE 0 END) AS unexpired, MAX(not_after) AS last FROM certificates WHERE issuer_id = ?',
+      ),
       dirtyShards: db.prepare<[], { issuer_id: string; shard: number; marked_at: number }>('SELECT * FROM crl_dirty'),
       clearDirty: db.prepare('DELETE FROM crl_dirty WHERE issuer_id = ? AND shard = ? AND marked_at <= ?'),
     };
@@ -642,6 +645,11 @@ export class SqliteStore implements Store {
       return this.stmt.useToken.run(issuer, jti, expiresAt.getTime()).changes === 1;
     })();
     return fresh ? this.durable(true) : false;
+  }
+
+  async issuerCertificateStats(issuerId: string, now: Date): Promise<{ unexpired: number; lastNotAfter: Date | null }> {
+    const r = this.stmt.issuerStats.get(now.getTime(), issuerId);
+    return { unexpired: r?.unexpired ?? 0, lastNotAfter: r?.last ? new Date(r.last) : null };
   }
 
   // --- lifecycle

@@ -1,0 +1,273 @@
+/**
+ * `anvil init` and `anvil ca …`: the CA hierarchy for production. Every change rewrites the
+ * manifest; a running server (its pid in the data directory) is told to reload at once and would
+ * notice the manifest change within seconds anyway.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { X509Certificate } from 'node:crypto';
+import type { KeyType } from '../ca/algorithms.js';
+import { archiveIssuer, destroyIssuerKey, exportRootKey, importIntermediate, importRootKey, removeRootKey } from '../ca/ca-admin.js';
+import { createHierarchy, loadCa, rotateIssuer, type HierarchyOptions } from '../ca/ca-directory.js';
+import { manifestExists, readManifest } from '../ca/manifest.js';
+import { guardFor, keyStoresFor } from '../ca/open-ca.js';
+import { resolvePassphrase } from '../ca/passphrase.js';
+import { parseDuration } from '../config/settings.js';
+import { SqliteStore } from '../store/sqlite/sqlite-store.js';
+import { FULL_CRL } from '../store/types.js';
+import { PID_FILE } from './serve.js';
+import { parseCommand, type ParsedCommand } from './settings-args.js';
+
+const HIERARCHY_OPTIONS = {
+  organization: { type: 'string' },
+  'root-key-type': { type: 'string' },
+  'root-validity': { type: 'string' },
+  'intermediate-key-type': { type: 'string' },
+  'intermediate-validity': { type: 'string' },
+  'key-store': { type: 'string' },
+  'permitted-dns': { type: 'string', multiple: true },
+  'no-alternate-root': { type: 'boolean' },
+} as const;
+
+function hierarchyOptions(v: ParsedCommand['values']): HierarchyOptions {
+  const keyType = (name: string): KeyType | undefined => {
+    const t = v[name];
+    if (t === undefined) return undefined;
+    if (typeof t !== 'string' || !['ecdsa-p256', 'ecdsa-p384', 'ecdsa-p521', 'rsa2048', 'rsa3072', 'rsa4096'].includes(t)) {
+      throw new Error(`--${name} must be one of ecdsa-p256, ecdsa-p384, ecdsa-p521, rsa2048, rsa3072, rsa4096`);
+    }
+    return t as KeyType;
+  };
+  const duration = (name: string): number | undefined => {
+    const t = v[name];
+    if (t === undefined) return undefined;
+    const ms = typeof t === 'string' ? parseDuration(t) : undefined;
+    if (!ms) throw new Error(`--${name} must be a duration such as 3650d`);
+    return ms;
+  };
+  const store = v['key-store'];
+  if (store !== undefined && store !== 'file' && store !== 'pkcs11') throw new Error('--key-store must be file or pkcs11');
+  const o: HierarchyOptions = {};
+  if (v['no-alternate-root'] !== true) o.alternateRoot = true;
+  const set = <K extends keyof HierarchyOptions>(k: K, value: HierarchyOptions[K] | undefined) => {
+    if (value !== undefined) o[k] = value;
+  };
+  set('organization', typeof v.organization === 'string' ? v.organization : undefined);
+  set('rootKeyType', keyType('root-key-type'));
+  set('rootValidityMs', duration('root-validity'));
+  set('intermediateKeyType', keyType('intermediate-key-type'));
+  set('intermediateValidityMs', duration('intermediate-validity'));
+  set('intermediateKeyStore', store as 'file' | 'pkcs11' | undefined);
+  set('permittedDns', Array.isArray(v['permitted-dns']) ? v['permitted-dns'].map(String) : undefined);
+  return o;
+}
+
+function signalServer(dataDir: string): void {
+  try {
+    const pid = Number(readFileSync(join(dataDir, PID_FILE), 'utf8').trim());
+    process.kill(pid, 'SIGHUP');
+    process.stdout.write(`told the running server (pid ${pid}) to reload\n`);
+  } catch {
+    // no server running here; it will read the manifest at start
+  }
+}
+
+function describe(dataDir: string): string {
+  const caDir = join(dataDir, 'ca');
+  const m = readManifest(caDir);
+  const lines = [`trust bundle version ${m.bundleVersion}`];
+  for (const r of m.roots) {
+    const c = new X509Certificate(readFileSync(join(caDir, r.certFile)));
+    lines.push(`root ${r.id} (${r.status}, key ${r.key ? r.key.kind : 'offline'}): ${c.subject.replace(/\n/g, ', ')}; until ${c.validTo}; sha256 ${c.fingerprint256}`);
+  }
+  for (const i of m.issuers) {
+    const c = new X509Certificate(readFileSync(join(caDir, i.certFile)));
+    const alt = i.alternates.length ? `; cross-signed by ${i.alternates.map((a) => a.rootId).join(', ')}` : '';
+    lines.push(`issuer ${i.id} (${i.status}, key ${i.key.kind}${i.keyDestroyedAt ? ', key destroyed' : ''}) under ${i.rootId}: ${c.subject.replace(/\n/g, ', ')}; until ${c.validTo}${alt}`);
+  }
+  lines.push(`files: ${join(dataDir, 'root.pem')} (primary root), ${join(dataDir, 'trust-bundle.pem')} (all roots), ${caDir}/`);
+  return lines.join('\n');
+}
+
+const INIT_USAGE = `Usage: anvil init --data-dir <dir> [--organization <name>] [--root-key-type ecdsa-p384] [--root-validity 3650d]
+  [--intermediate-key-type ecdsa-p256] [--intermediate-validity 1825d] [--key-store file|pkcs11] [--permitted-dns .internal]...
+  [--no-alternate-root]
+   or: anvil init --data-dir <dir> --import-chain <intermediate+root.pem> --import-key <key.pem> [--import-key-passphrase-file <f>] [--import-root <root.pem>]`;
+
+export async function initCommand(args: string[]): Promise<number> {
+  let parsed: ParsedCommand;
+  try {
+    parsed = parseCommand(args, {
+      ...HIERARCHY_OPTIONS,
+      'import-chain': { type: 'string' },
+      'import-key': { type: 'string' },
+      'import-key-passphrase-file': { type: 'string' },
+      'import-root': { type: 'string' },
+    });
+  } catch (e) {
+    process.stderr.write(`anvil init: ${(e as Error).message}\n${INIT_USAGE}\n`);
+    return 2;
+  }
+  const v = parsed.values;
+  if (v.help) {
+    process.stdout.write(INIT_USAGE + '\n');
+    return 0;
+  }
+  const config = parsed.config();
+  const caDir = join(config.dataDir, 'ca');
+  if (manifestExists(caDir)) {
+    process.stderr.write(`anvil init: ${caDir} already holds a CA (see anvil ca status)\n`);
+    return 1;
+  }
+  const secret = resolvePassphrase(process.env, config.keyPassphraseFile, config.dataDir);
+  if (secret.devFile) process.stderr.write(`WARNING: no key passphrase configured; using the development passphrase in ${secret.devFile}\n`);
+  try {
+    if (typeof v['import-chain'] === 'string') {
+      if (typeof v['import-key'] !== 'string') throw new Error('--import-key is required with --import-chain');
+      const result = importIntermediate(config.dataDir, secret.passphrase, {
+        chainPem: readFileSync(v['import-chain'], 'utf8'),
+        keyPem: readFileSync(v['import-key'], 'utf8'),
+        ...(typeof v['import-key-passphrase-file'] === 'string' ? { keyPassphrase: readFileSync(v['import-key-passphrase-file'], 'utf8').trim() } : {}),
+        ...(typeof v['import-root'] === 'string' ? { rootPem: readFileSync(v['import-root'], 'utf8') } : {}),
+      });
+      process.stdout.write(`imported issuer ${result.issuerId} (key now encrypted with the Anvil passphrase)\n`);
+    } else {
+      const keys = keyStoresFor(config, process.env, secret.passphrase);
+      try {
+        await createHierarchy(config.dataDir, keys, { ...hierarchyOptions(v), label: '' });
+      } finally {
+        keys.close();
+      }
+    }
+    // Loading checks every key against its certificate and writes root.pem and trust-bundle.pem.
+    const keys = keyStoresFor(config, process.env, secret.passphrase);
+    try {
+      loadCa(config.dataDir, keys, guardFor(config));
+    } finally {
+      keys.close();
+    }
+    process.stdout.write(describe(config.dataDir) + '\n');
+    return 0;
+  } catch (e) {
+    process.stderr.write(`anvil init: ${(e as Error).message}\n`);
+    return 1;
+  }
+}
+
+const CA_USAGE = `Usage: anvil ca <command> --data-dir <dir> [serve settings]
+  status                              roots, issuers, their status and where their keys are
+  rotate [hierarchy options]          new active intermediate; the current one retires (keeps OCSP/CRLs)
+  bundle [--pem]                      the trust bundle (JSON, or PEM of the roots)
+  archive --issuer <id>               stop loading a retiring issuer whose certificates all expired
+  retire-key --issuer <id>            destroy an archived issuer's key once its final CRL is published
+  export-root-key --root <id> --out <file>   copy the encrypted root key out for offline storage
+  remove-root-key --root <id>         delete the root key from the data directory (after export)
+  import-root-key --root <id> --in <file>    bring an exported root key back (for a rotation)`;
+
+export async function caCommand(args: string[]): Promise<number> {
+  const [action, ...rest] = args;
+  let parsed: ParsedCommand;
+  try {
+    parsed = parseCommand(rest, { ...HIERARCHY_OPTIONS, issuer: { type: 'string' }, root: { type: 'string' }, out: { type: 'string' }, in: { type: 'string' }, pem: { type: 'boolean' } });
+  } catch (e) {
+    process.stderr.write(`anvil ca: ${(e as Error).message}\n${CA_USAGE}\n`);
+    return 2;
+  }
+  const v = parsed.values;
+  const config = parsed.config();
+  const caDir = join(config.dataDir, 'ca');
+  if (!manifestExists(caDir)) {
+    process.stderr.write(`anvil ca: no CA in ${caDir} (anvil init)\n`);
+    return 1;
+  }
+  const passphrase = () => resolvePassphrase(process.env, config.keyPassphraseFile, config.dataDir).passphrase;
+  const str = (name: string): string => {
+    const value = v[name];
+    if (typeof value !== 'string') throw new Error(`--${name} is required`);
+    return value;
+  };
+  try {
+    switch (action) {
+      case 'status':
+        process.stdout.write(describe(config.dataDir) + '\n');
+        return 0;
+      case 'bundle': {
+        const m = readManifest(caDir);
+        const roots = m.roots.map((r) => ({ id: r.id, status: r.status, pem: readFileSync(join(caDir, r.certFile), 'utf8') }));
+        if (v.pem) process.stdout.write(roots.map((r) => r.pem).join(''));
+        else process.stdout.write(JSON.stringify({ version: m.bundleVersion, roots, issuers: m.issuers.filter((i) => i.status !== 'archived').map((i) => ({ id: i.id, status: i.status, pem: readFileSync(join(caDir, i.certFile), 'utf8') })) }, null, 2) + '\n');
+        return 0;
+      }
+      case 'rotate': {
+        const keys = keyStoresFor(config, process.env, passphrase());
+        try {
+          const result = await rotateIssuer(config.dataDir, keys, hierarchyOptions(v));
+          process.stdout.write(`new active issuer ${result.created}; retiring ${result.retired.join(', ') || 'none'}\n`);
+        } finally {
+          keys.close();
+        }
+        signalServer(config.dataDir);
+        process.stdout.write(describe(config.dataDir) + '\n');
+        return 0;
+      }
+      case 'archive': {
+        const issuer = str('issuer');
+        const store = new SqliteStore(join(config.dataDir, 'anvil.db'));
+        try {
+          const stats = await store.issuerCertificateStats(issuer, new Date());
+          if (stats.unexpired > 0) throw new Error(`issuer ${issuer} still has ${stats.unexpired} unexpired certificate(s)`);
+        } finally {
+          await store.close();
+        }
+        archiveIssuer(config.dataDir, issuer);
+        signalServer(config.dataDir);
+        process.stdout.write(`archived ${issuer}\n`);
+        return 0;
+      }
+      case 'retire-key': {
+        const issuer = str('issuer');
+        const store = new SqliteStore(join(config.dataDir, 'anvil.db'));
+        try {
+          const stats = await store.issuerCertificateStats(issuer, new Date());
+          if (stats.unexpired > 0) throw new Error(`issuer ${issuer} still has ${stats.unexpired} unexpired certificate(s)`);
+          const finalCrl = await store.getCrl(issuer, FULL_CRL);
+          if (stats.lastNotAfter && (!finalCrl || finalCrl.thisUpdate <= stats.lastNotAfter)) {
+            throw new Error(`no CRL of ${issuer} was published after its last certificate expired (${stats.lastNotAfter.toISOString()}); let the server publish one first`);
+          }
+        } finally {
+          await store.close();
+        }
+        const keys = keyStoresFor(config, process.env, passphrase());
+        try {
+          destroyIssuerKey(config.dataDir, keys, issuer);
+        } finally {
+          keys.close();
+        }
+        process.stdout.write(`destroyed the key of ${issuer}\n`);
+        return 0;
+      }
+      case 'export-root-key':
+        exportRootKey(config.dataDir, typeof v.root === 'string' ? v.root : 'root', str('out'));
+        process.stdout.write(`exported the encrypted root key to ${str('out')}; store it offline, then: anvil ca remove-root-key\n`);
+        return 0;
+      case 'remove-root-key': {
+        const keys = keyStoresFor(config, process.env, passphrase());
+        removeRootKey(config.dataDir, keys, typeof v.root === 'string' ? v.root : 'root');
+        keys.close();
+        process.stdout.write('removed the root key from the data directory\n');
+        return 0;
+      }
+      case 'import-root-key':
+        importRootKey(config.dataDir, passphrase(), typeof v.root === 'string' ? v.root : 'root', str('in'));
+        process.stdout.write('root key restored\n');
+        return 0;
+      default:
+        process.stderr.write(`${CA_USAGE}\n`);
+        return 2;
+    }
+  } catch (e) {
+    process.stderr.write(`anvil ca ${action}: ${(e as Error).message}\n`);
+    return 1;
+  }
+}
+
