@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { resolvePassphrase } from '../ca/passphrase.js';
 import { ExternalAccounts } from '../domain/external-accounts.js';
 import { SqliteStore } from '../store/sqlite/sqlite-store.js';
-import { parseCommand } from './settings-args.js';
+import { operatorActor, parseCommand } from './settings-args.js';
 
 const USAGE = `Usage:
   anvil eab create [--dns-suffix <.suffix>]... [--ip-range <cidr>]... [--profile <name>]... [--no-preauthorize] [--note <text>] [--json]
@@ -52,6 +52,7 @@ export async function eabCommand(args: string[]): Promise<number> {
       const created = await new ExternalAccounts(store, passphrase).create(
         { dnsSuffixes, ipRanges, profiles: list(v.profile), preauthorize: v['no-preauthorize'] !== true },
         typeof v.note === 'string' ? v.note : '',
+        operatorActor(),
       );
       if (v.json) process.stdout.write(JSON.stringify({ kid: created.kid, hmacKey: created.hmacKey, policy: created.credential.policy }) + '\n');
       else {
@@ -74,7 +75,7 @@ export async function eabCommand(args: string[]): Promise<number> {
     }
     if (action === 'revoke') {
       if (typeof v.kid !== 'string') return usage('--kid is required');
-      if (!(await store.revokeEab(v.kid))) {
+      if (!(await store.revokeEab(v.kid, operatorActor()))) {
         process.stderr.write(`anvil eab revoke: no active credential ${v.kid}\n`);
         return 1;
       }

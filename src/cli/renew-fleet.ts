@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path';
 import { SqliteStore } from '../store/sqlite/sqlite-store.js';
-import { parseCommand } from './settings-args.js';
+import { operatorActor, parseCommand } from './settings-args.js';
 
 const USAGE = 'Usage: anvil renew-fleet (--profile <name> | --issuer <id>) [--data-dir <dir>]';
 
@@ -26,7 +26,7 @@ export async function renewFleetCommand(args: string[]): Promise<number> {
   const store = new SqliteStore(join(config.dataDir, 'anvil.db'), { durability: config.sqliteDurability });
   try {
     const trigger = typeof profile === 'string' ? { scope: 'profile' as const, name: profile } : { scope: 'issuer' as const, name: String(issuer) };
-    await store.setRenewalTrigger({ ...trigger, at: new Date() });
+    await store.setRenewalTrigger({ ...trigger, at: new Date() }, operatorActor());
     process.stdout.write(`renewal triggered for ${trigger.scope} ${trigger.name}: certificates issued before now are due\n`);
     return 0;
   } finally {

@@ -10,7 +10,7 @@ import { RevocationService } from '../domain/revocation.js';
 import { ensureOcspResponder, type OcspResponder } from '../revocation/ocsp-responder-cert.js';
 import { OcspService } from '../revocation/ocsp-service.js';
 import { createLogger } from '../ops/logger.js';
-import { parseCommand } from './settings-args.js';
+import { operatorActor, parseCommand } from './settings-args.js';
 import { SqliteStore } from '../store/sqlite/sqlite-store.js';
 
 /** Reason names an operator may type (RFC 5280 §5.3.1), with their codes. */
@@ -79,7 +79,7 @@ export async function revokeCommand(args: string[]): Promise<number> {
       log: createLogger('silent'),
     });
     const service = new RevocationService(store, { signRevokedOcsp: (c, at, code) => ocsp.signRevoked(c, at, code), revoked: () => undefined });
-    const revoked = await service.apply(record, reason, invalidity);
+    const revoked = await service.apply(record, reason, invalidity, operatorActor());
     process.stdout.write(`revoked ${revoked.serial} (issuer ${revoked.issuerId}, reason ${reason}) at ${revoked.revokedAt!.toISOString()}\n`);
     return 0;
   } catch (e) {

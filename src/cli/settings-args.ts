@@ -42,3 +42,8 @@ export function settingsHelp(): string {
   }
   return lines.join('\n');
 }
+
+/** The audit actor for commands run on this host: the operating-system user. */
+export function operatorActor(): string {
+  return `operator:${process.env.SUDO_USER ?? process.env.USER ?? 'unknown'}`;
+}

@@ -29,10 +29,10 @@ export class ExternalAccounts {
     private readonly passphrase: string,
   ) {}
 
-  async create(policy: EabPolicy, note: string): Promise<NewEab> {
+  async create(policy: EabPolicy, note: string, actor: string): Promise<NewEab> {
     const kid = randomBytes(12).toString('base64url');
     const key = randomBytes(32);
-    const credential = await this.store.createEab({ kid, hmacKeySealed: seal(key, this.passphrase), policy, note });
+    const credential = await this.store.createEab({ kid, hmacKeySealed: seal(key, this.passphrase), policy, note }, actor);
     return { kid, hmacKey: key.toString('base64url'), credential };
   }
 

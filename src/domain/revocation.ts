@@ -58,18 +58,18 @@ export class RevocationService {
     if (!record || !Buffer.from(record.der).equals(Buffer.from(der))) throw problems.notFound('certificate issued by this CA');
 
     await this.authorize(request, record);
-    return this.apply(record, code, null);
+    return this.apply(record, code, null, request.account ? `account:${request.account.id}` : 'certificate-key');
   }
 
   /**
    * Revokes a certificate with a reason (and, for operators, an invalidity date): the revoked
    * OCSP answer, the key block for keyCompromise and the CRL marks commit with the revocation.
    */
-  async apply(record: CertificateRecord, reason: number, invalidity: Date | null): Promise<CertificateRecord> {
+  async apply(record: CertificateRecord, reason: number, invalidity: Date | null, actor: string): Promise<CertificateRecord> {
     if (record.revokedAt) throw problems.alreadyRevoked(`certificate ${record.serial} is already revoked`);
     const at = new Date(Math.floor(Date.now() / 1000) * 1000);
     const ocsp = await this.hooks.signRevokedOcsp(record, at, reason);
-    const done = await this.store.revokeCertificate(record.id, { reason, at, invalidityDate: invalidity, ocsp, blockKey: reason === KEY_COMPROMISE });
+    const done = await this.store.revokeCertificate(record.id, { reason, at, invalidityDate: invalidity, ocsp, blockKey: reason === KEY_COMPROMISE, actor });
     if (!done) throw problems.alreadyRevoked(`certificate ${record.serial} is already revoked`);
     const revoked = (await this.store.getCertificate(record.id))!;
     this.hooks.revoked(revoked);

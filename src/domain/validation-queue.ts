@@ -112,7 +112,9 @@ export class ValidationQueue {
         }
       }
     }
-    const stamped = records.map((r) => ({ ...r, validatedAt: new Date(started).toISOString() }));
+    // Every validation leaves a record, even from a validator that reported nothing of its own.
+    const base = records.length > 0 ? records : [{ validator: challenge.type, identifier: authz.identifier.value }];
+    const stamped = base.map((r) => ({ ...r, validatedAt: new Date(started).toISOString() }));
     await store.recordValidation(challengeId, {
       status: failure ? 'invalid' : 'valid',
       error: failure ? failure.toDocument() : null,

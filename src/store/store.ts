@@ -7,6 +7,11 @@
 import type { Identifier, ProblemDocument } from '../acme/problem.js';
 import type {
   AccountRecord,
+  AdminRole,
+  AdminToken,
+  AuditEvent,
+  AuditRecord,
+  CertificateQuery,
   AuthzRecord,
   CertificateRecord,
   CertificateStatus,
@@ -30,6 +35,9 @@ export interface ListPage {
   /** Opaque cursor for the next page, absent on the last page. */
   next?: string;
 }
+
+/** What a rate-limit count of new orders is grouped by. */
+export type OrderCountScope = { accountId: string } | { registeredDomain: string } | { profile: string };
 
 export interface ProcessingOrder {
   id: string;
@@ -81,6 +89,11 @@ export interface Store {
   recordValidation(challengeId: string, result: ValidationResult): Promise<boolean>;
   listProcessingChallenges(): Promise<string[]>;
 
+  // --- rate limits (counted from the store, so every instance sharing it agrees)
+  countOrders(scope: OrderCountScope, since: Date): Promise<number>;
+  countFailedValidations(accountId: string, since: Date): Promise<number>;
+  countAccountsFromIp(ip: string, since: Date): Promise<number>;
+
   // --- issuance
   /**
    * pending → processing for a ready order: stores the CSR and reserves the serial (unique
@@ -109,7 +122,7 @@ export interface Store {
    * otherwise any that is not invalid (RFC 9773 §5).
    */
   findReplacingOrder(certificateId: string, issuedOnly: boolean): Promise<string | null>;
-  setRenewalTrigger(trigger: RenewalTrigger): Promise<void>;
+  setRenewalTrigger(trigger: RenewalTrigger, actor: string): Promise<void>;
   listRenewalTriggers(): Promise<RenewalTrigger[]>;
 
   // --- OCSP and CRLs
@@ -133,16 +146,27 @@ export interface Store {
   clearDirtyCrlShard(issuerId: string, shard: number, upTo: Date): Promise<void>;
 
   // --- external account binding and workload tokens
-  createEab(credential: Omit<EabCredential, 'createdAt' | 'revokedAt'>): Promise<EabCredential>;
+  createEab(credential: Omit<EabCredential, 'createdAt' | 'revokedAt'>, actor: string): Promise<EabCredential>;
   getEab(kid: string): Promise<EabCredential | null>;
   listEab(): Promise<EabCredential[]>;
   /** Marks a credential revoked; false if unknown or already revoked. */
-  revokeEab(kid: string): Promise<boolean>;
+  revokeEab(kid: string, actor: string): Promise<boolean>;
   /** Records a token's jti; false when the same issuer's jti was used before (a replay). */
   useTokenOnce(issuer: string, jti: string, expiresAt: Date): Promise<boolean>;
 
   /** How many of an issuer's certificates are unexpired, and when its last one expires. */
   issuerCertificateStats(issuerId: string, now: Date): Promise<{ unexpired: number; lastNotAfter: Date | null }>;
+  /** Inventory search (admin API), ordered by expiry. */
+  searchCertificates(query: CertificateQuery): Promise<CertificateRecord[]>;
+
+  // --- audit log and admin tokens
+  /** Appends an event that is not part of another state change (those audit themselves). */
+  appendAudit(event: AuditEvent): Promise<void>;
+  readAudit(afterSeq: number, limit: number): Promise<AuditRecord[]>;
+  createAdminToken(token: { id: string; tokenSha256: string; role: AdminRole; name: string }, actor: string): Promise<void>;
+  findAdminToken(tokenSha256: string): Promise<AdminToken | null>;
+  listAdminTokens(): Promise<AdminToken[]>;
+  revokeAdminToken(id: string, actor: string): Promise<boolean>;
 
   // --- lifecycle
   /** Throws if the store cannot serve reads and writes. */

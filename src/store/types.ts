@@ -34,6 +34,8 @@ export interface NewAccount {
   contact: string[];
   termsOfServiceAgreed: boolean;
   externalAccountId?: string | null;
+  /** The client address of the newAccount request, for per-address rate limits. */
+  createdFromIp?: string | null;
 }
 
 export interface ChallengeRecord {
@@ -197,6 +199,8 @@ export interface Revocation {
   ocsp: SignedOcspResponse | null;
   /** keyCompromise: refuse this public key (SHA-256 of the SPKI) from now on. */
   blockKey: boolean;
+  /** Who revoked, for the audit log: `account:<id>`, `certificate-key`, `operator:<name>`. */
+  actor: string;
 }
 
 /** A revoked certificate as a CRL lists it. */
@@ -245,4 +249,46 @@ export interface EabCredential {
   note: string;
   createdAt: Date;
   revokedAt: Date | null;
+}
+
+/** One audit record to append (the store adds time, sequence and the hash chain). */
+export interface AuditEvent {
+  /** Who did it: `account:<id>`, `operator:<name>`, `admin:<token name>`, `system`. */
+  actor: string;
+  /** What happened, e.g. `certificate.issued`, `account.deactivated`, `issuer.rotated`. */
+  action: string;
+  /** What it happened to: an account, order, certificate serial, issuer id... */
+  subject: string;
+  data?: Record<string, unknown>;
+}
+
+export interface AuditRecord extends Required<AuditEvent> {
+  seq: number;
+  at: Date;
+  /** `data` exactly as stored and hashed. */
+  rawData: string;
+  prevHash: string;
+  hash: string;
+}
+
+export type AdminRole = 'auditor' | 'operator' | 'ca-admin';
+
+export interface AdminToken {
+  id: string;
+  role: AdminRole;
+  name: string;
+  createdAt: Date;
+  revokedAt: Date | null;
+}
+
+export interface CertificateQuery {
+  name?: string;
+  serial?: string;
+  accountId?: string;
+  profile?: string;
+  issuerId?: string;
+  expiresBefore?: Date;
+  expiresAfter?: Date;
+  revoked?: boolean;
+  limit?: number;
 }

@@ -218,7 +218,7 @@ export function describeStoreContract(name: string, open: () => Promise<{ store:
       await store.beginFinalize(o.id, new Uint8Array([1]), cert.serial, cert.issuerId);
       const rec = await store.completeFinalize(o.id, cert);
       const at = new Date();
-      const revocation = { reason: 1, at, invalidityDate: null, ocsp: null, blockKey: false };
+      const revocation = { reason: 1, at, invalidityDate: null, ocsp: null, blockKey: false, actor: 'test' };
       assert.equal(await store.revokeCertificate(rec.id, revocation), true);
       assert.equal(await store.revokeCertificate(rec.id, { ...revocation, reason: 4 }), false);
       const after = (await store.getCertificate(rec.id))!;

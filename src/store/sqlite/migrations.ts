@@ -177,6 +177,46 @@ const MIGRATIONS: { version: number; sql: string }[] = [
     version: 5,
     sql: `ALTER TABLE orders ADD COLUMN replaces_cert_id TEXT;`,
   },
+  {
+    // Operations: the hash-chained, append-only audit log; the address new accounts came from
+    // and the names of each order (for rate limits); admin tokens (stored hashed).
+    version: 6,
+    sql: `
+      CREATE TABLE audit_log (
+        seq INTEGER PRIMARY KEY,
+        at INTEGER NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        data TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+      );
+      CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+      CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+      ALTER TABLE accounts ADD COLUMN created_ip TEXT;
+      CREATE INDEX accounts_by_ip ON accounts(created_ip, created_at);
+      CREATE TABLE order_names (
+        order_id TEXT NOT NULL REFERENCES orders(id),
+        name TEXT NOT NULL,
+        registered_domain TEXT NOT NULL,
+        created_at INTEGER NOT NULL
+      );
+      CREATE INDEX order_names_by_domain ON order_names(registered_domain, created_at);
+      CREATE INDEX orders_by_profile ON orders(profile, created_at);
+      CREATE INDEX challenges_failed ON challenges(status, validated_at);
+      ALTER TABLE challenges ADD COLUMN finished_at INTEGER;
+      CREATE INDEX challenges_by_finish ON challenges(finished_at) WHERE status = 'invalid';
+      CREATE TABLE admin_tokens (
+        id TEXT PRIMARY KEY,
+        token_sha256 TEXT NOT NULL UNIQUE,
+        role TEXT NOT NULL,
+        name TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        revoked_at INTEGER
+      );
+    `,
+  },
 ];
 
 /** Applies every migration newer than the database's version; returns the resulting version. */

@@ -1,0 +1,79 @@
+/**
+ * What every part of the SQLite store shares: the connection, durable acknowledgement (group
+ * commit), and the audit chain, which each state change appends to inside its own transaction.
+ */
+import { createHash } from 'node:crypto';
+import Database from 'better-sqlite3';
+import type { AuditEvent } from '../types.js';
+import { WalGroupCommit } from './group-commit.js';
+import { migrate } from './migrations.js';
+
+/**
+ * How commits reach the disk. `group` (default): each acknowledged write is fsynced, concurrent
+ * writes share one fsync off the event loop (see group-commit.ts). `full`: SQLite fsyncs inside
+ * every commit, on the event loop. `normal`: no fsync per commit; survives a process crash but
+ * not a power loss.
+ */
+export type SqliteDurability = 'group' | 'full' | 'normal';
+
+export interface SqliteStoreOptions {
+  durability?: SqliteDurability;
+}
+
+export const GENESIS_HASH = '0'.repeat(64);
+
+/** The hash of an audit record: SHA-256 over the previous hash and the record's canonical JSON. */
+export function auditHash(prevHash: string, seq: number, at: number, actor: string, action: string, subject: string, data: string): string {
+  return createHash('sha256').update(`${prevHash}\n${JSON.stringify([seq, at, actor, action, subject, data])}`).digest('hex');
+}
+
+export class SqliteContext {
+  readonly db: Database.Database;
+  private readonly groupCommit: WalGroupCommit | undefined;
+  private readonly lastAudit;
+  private readonly insertAudit;
+
+  constructor(readonly path: string, options: SqliteStoreOptions = {}) {
+    const durability = options.durability ?? 'group';
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma(`synchronous = ${durability === 'full' ? 'FULL' : 'NORMAL'}`);
+    this.groupCommit = durability === 'group' ? new WalGroupCommit(`${path}-wal`) : undefined;
+    this.db.pragma('foreign_keys = ON');
+    this.db.pragma('busy_timeout = 5000');
+    migrate(this.db);
+    this.lastAudit = this.db.prepare<[], { seq: number; hash: string }>('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1');
+    this.insertAudit = this.db.prepare(
+      'INSERT INTO audit_log (seq, at, actor, action, subject, data, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+    );
+  }
+
+  /** Resolves once the writes made so far are durable (a no-op unless durability is `group`). */
+  durable<T>(value: T): Promise<T> | T {
+    return this.groupCommit ? this.groupCommit.flush().then(() => value) : value;
+  }
+
+  /**
+   * Appends to the hash-chained audit log. Must run inside the transaction of the change it
+   * records, so both commit or neither; SQLite's single writer keeps the chain linear.
+   */
+  audit(event: AuditEvent): void {
+    const last = this.lastAudit.get();
+    const seq = (last?.seq ?? 0) + 1;
+    const prev = last?.hash ?? GENESIS_HASH;
+    const at = Date.now();
+    const data = JSON.stringify(event.data ?? {});
+    this.insertAudit.run(seq, at, event.actor, event.action, event.subject, data, prev, auditHash(prev, seq, at, event.actor, event.action, event.subject, data));
+  }
+
+  close(): Promise<void> {
+    return (async () => {
+      if (this.groupCommit) await this.groupCommit.flush().catch(() => undefined);
+      this.groupCommit?.close();
+      if (this.db.open) this.db.close();
+    })();
+  }
+}
+
+export const isUniqueViolation = (e: unknown): boolean =>
+  typeof e === 'object' && e !== null && (e as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE';

@@ -1,0 +1,258 @@
+/** Orders, authorizations and challenges in SQLite (RFC 8555 §7.4–7.5), and ARI's `replaces`. */
+import type { Identifier } from '../../acme/problem.js';
+import { newId } from '../ids.js';
+import type { ListPage, OrderCountScope, Store } from '../store.js';
+import type { AuthzRecord, ChallengeRecord, NewOrder, OrderAuthzSummary, OrderRecord, ValidationResult } from '../types.js';
+import type { SqliteContext } from './context.js';
+import { toAuthz, toChallenge, toOrder, type AuthzRow, type ChallengeRow, type OrderRow } from './rows.js';
+
+type OrderMethods = Pick<
+  Store,
+  | 'createOrder'
+  | 'getOrder'
+  | 'listAccountOrders'
+  | 'findReusableAuthzs'
+  | 'findAuthorizedIdentifiers'
+  | 'getAuthz'
+  | 'deactivateAuthz'
+  | 'getChallenge'
+  | 'startChallenge'
+  | 'recordValidation'
+  | 'listProcessingChallenges'
+  | 'findReplacingOrder'
+  | 'countOrders'
+  | 'countFailedValidations'
+>;
+
+/** Orders that are not invalid (the rule of domain/status.ts, in SQL), for the list and `replaces`. */
+const NOT_INVALID = `o.status != 'invalid'
+  AND NOT (o.status = 'pending' AND (o.expires_at <= @now OR EXISTS (
+    SELECT 1 FROM order_authzs oa JOIN authzs a ON a.id = oa.authz_id WHERE oa.order_id = o.id
+    AND (a.status IN ('invalid', 'deactivated', 'revoked') OR a.expires_at <= @now))))`;
+
+/**
+ * The "registered domain" rate limits group by: the last two labels of a DNS name (internal
+ * fleets have no public suffix list to consult), or the address itself for an IP identifier.
+ */
+export function registeredDomain(identifier: Identifier): string {
+  if (identifier.type !== 'dns') return identifier.value;
+  return identifier.value.replace(/^\*\./, '').split('.').slice(-2).join('.');
+}
+
+export function orderMethods(ctx: SqliteContext): OrderMethods {
+  const { db } = ctx;
+  const s = {
+    insertOrder: db.prepare(
+      `INSERT INTO orders (id, account_id, status, identifiers, profile, not_before, not_after, expires_at, created_at, replaces, replaces_cert_id)
+       VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    insertName: db.prepare('INSERT INTO order_names (order_id, name, registered_domain, created_at) VALUES (?, ?, ?, ?)'),
+    insertAuthz: db.prepare(
+      `INSERT INTO authzs (id, account_id, identifier_type, identifier_value, wildcard, status, expires_at, created_at, validated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    insertChallenge: db.prepare("INSERT INTO challenges (id, authz_id, type, token, status) VALUES (?, ?, ?, ?, 'pending')"),
+    linkAuthz: db.prepare('INSERT INTO order_authzs (order_id, position, authz_id) VALUES (?, ?, ?)'),
+    orderById: db.prepare<[string], OrderRow>('SELECT * FROM orders WHERE id = ?'),
+    orderAuthzs: db.prepare<[string], { id: string; status: string; expires_at: number }>(
+      `SELECT a.id, a.status, a.expires_at FROM order_authzs oa JOIN authzs a ON a.id = oa.authz_id
+       WHERE oa.order_id = ? ORDER BY oa.position`,
+    ),
+    // Invalid orders are left out of the list (RFC 8555 §7.1.2.1).
+    ordersPage: db.prepare<[{ account: string; afterTime: number; afterId: string; now: number; limit: number }], { id: string; created_at: number }>(
+      `SELECT o.id, o.created_at FROM orders o
+       WHERE o.account_id = @account AND (o.created_at > @afterTime OR (o.created_at = @afterTime AND o.id > @afterId))
+       AND ${NOT_INVALID}
+       ORDER BY o.created_at, o.id LIMIT @limit`,
+    ),
+    reusableAuthz: db.prepare<[string, string, string, number, number, number], AuthzRow>(
+      `SELECT * FROM authzs WHERE account_id = ? AND identifier_type = ? AND identifier_value = ? AND wildcard = ?
+       AND status = 'valid' AND validated_at >= ? AND expires_at > ? ORDER BY expires_at DESC LIMIT 1`,
+    ),
+    authorizedIdentifier: db.prepare<[string, string, string, number], { id: string }>(
+      `SELECT id FROM authzs WHERE account_id = ? AND identifier_type = ? AND identifier_value = ?
+       AND status = 'valid' AND expires_at > ? LIMIT 1`,
+    ),
+    authzById: db.prepare<[string], AuthzRow>('SELECT * FROM authzs WHERE id = ?'),
+    challengesByAuthz: db.prepare<[string], ChallengeRow>('SELECT * FROM challenges WHERE authz_id = ? ORDER BY rowid'),
+    deactivateAuthz: db.prepare("UPDATE authzs SET status = 'deactivated' WHERE id = ? AND status IN ('pending', 'valid')"),
+    challengeById: db.prepare<[string], ChallengeRow>('SELECT * FROM challenges WHERE id = ?'),
+    startChallenge: db.prepare(
+      `UPDATE challenges SET status = 'processing' WHERE id = ? AND status = 'pending'
+       AND EXISTS (SELECT 1 FROM authzs a WHERE a.id = challenges.authz_id AND a.status = 'pending' AND a.expires_at > ?)
+       AND NOT EXISTS (SELECT 1 FROM challenges c WHERE c.authz_id = challenges.authz_id AND c.status = 'processing')`,
+    ),
+    finishChallenge: db.prepare(
+      "UPDATE challenges SET status = ?, validated_at = ?, error = ?, validation_record = ?, finished_at = ? WHERE id = ? AND status = 'processing'",
+    ),
+    finishAuthz: db.prepare("UPDATE authzs SET status = ?, expires_at = ?, validated_at = ? WHERE id = ? AND status = 'pending'"),
+    processingChallenges: db.prepare<[], { id: string }>("SELECT id FROM challenges WHERE status = 'processing'"),
+    issuedReplacement: db.prepare<[string], { id: string }>("SELECT id FROM orders WHERE replaces = ? AND status = 'valid' LIMIT 1"),
+    liveReplacement: db.prepare<[{ cert: string; now: number }], { id: string }>(`SELECT o.id FROM orders o WHERE o.replaces = @cert AND ${NOT_INVALID} LIMIT 1`),
+    ordersByAccount: db.prepare<[string, number], { n: number }>('SELECT COUNT(*) AS n FROM orders WHERE account_id = ? AND created_at >= ?'),
+    ordersByDomain: db.prepare<[string, number], { n: number }>('SELECT COUNT(DISTINCT order_id) AS n FROM order_names WHERE registered_domain = ? AND created_at >= ?'),
+    ordersByProfile: db.prepare<[string, number], { n: number }>('SELECT COUNT(*) AS n FROM orders WHERE profile = ? AND created_at >= ?'),
+    failedByAccount: db.prepare<[string, number], { n: number }>(
+      `SELECT COUNT(*) AS n FROM challenges c JOIN authzs a ON a.id = c.authz_id
+       WHERE a.account_id = ? AND c.status = 'invalid' AND c.finished_at >= ?`,
+    ),
+  };
+  const challengesOf = (authzId: string): ChallengeRecord[] => s.challengesByAuthz.all(authzId).map(toChallenge);
+  const getOrder = (id: string): OrderRecord | null => {
+    const row = s.orderById.get(id);
+    if (!row) return null;
+    const authzs: OrderAuthzSummary[] = s.orderAuthzs.all(id).map((a) => ({
+      id: a.id,
+      status: a.status as OrderAuthzSummary['status'],
+      expiresAt: new Date(a.expires_at),
+    }));
+    return toOrder(row, authzs);
+  };
+  const getAuthz = (id: string): AuthzRecord | null => {
+    const row = s.authzById.get(id);
+    return row ? toAuthz(row, challengesOf(id)) : null;
+  };
+
+  return {
+    async createOrder(order: NewOrder) {
+      const id = newId();
+      const now = Date.now();
+      db.transaction(() => {
+        s.insertOrder.run(
+          id,
+          order.accountId,
+          JSON.stringify(order.identifiers),
+          order.profile,
+          order.notBefore?.getTime() ?? null,
+          order.notAfter?.getTime() ?? null,
+          order.expiresAt.getTime(),
+          now,
+          order.replaces?.certificateId ?? null,
+          order.replaces?.certId ?? null,
+        );
+        for (const identifier of order.identifiers) s.insertName.run(id, identifier.value, registeredDomain(identifier), now);
+        let position = 0;
+        for (const authzId of order.reusedAuthzIds) s.linkAuthz.run(id, position++, authzId);
+        for (const a of order.newAuthzs) {
+          const authzId = newId();
+          s.insertAuthz.run(authzId, order.accountId, a.identifier.type, a.identifier.value, a.wildcard ? 1 : 0, a.status, a.expiresAt.getTime(), now, a.status === 'valid' ? now : null);
+          for (const c of a.challenges) s.insertChallenge.run(newId(), authzId, c.type, c.token);
+          s.linkAuthz.run(id, position++, authzId);
+        }
+        ctx.audit({
+          actor: `account:${order.accountId}`,
+          action: 'order.created',
+          subject: id,
+          data: { identifiers: order.identifiers.map((i) => i.value), profile: order.profile, reusedAuthzs: order.reusedAuthzIds.length, preauthorized: order.newAuthzs.filter((a) => a.status === 'valid').length, replaces: order.replaces?.certId ?? null },
+        });
+      })();
+      return ctx.durable(getOrder(id)!);
+    },
+
+    async getOrder(id: string) {
+      return getOrder(id);
+    },
+
+    async listAccountOrders(accountId: string, limit: number, cursor?: string): Promise<ListPage> {
+      let afterTime = -1;
+      let afterId = '';
+      if (cursor) {
+        const sep = cursor.indexOf('.');
+        const t = Number(cursor.slice(0, sep));
+        if (sep > 0 && Number.isSafeInteger(t)) {
+          afterTime = t;
+          afterId = cursor.slice(sep + 1);
+        }
+      }
+      const rows = s.ordersPage.all({ account: accountId, afterTime, afterId, now: Date.now(), limit: limit + 1 });
+      const page = rows.slice(0, limit);
+      const last = page[page.length - 1];
+      return rows.length > limit && last ? { ids: page.map((r) => r.id), next: `${last.created_at}.${last.id}` } : { ids: page.map((r) => r.id) };
+    },
+
+    async findReusableAuthzs(accountId, identifiers, validatedSince, expiresAfter) {
+      const found: AuthzRecord[] = [];
+      for (const { identifier, wildcard } of identifiers) {
+        const row = s.reusableAuthz.get(accountId, identifier.type, identifier.value, wildcard ? 1 : 0, validatedSince.getTime(), expiresAfter.getTime());
+        if (row) found.push(toAuthz(row, challengesOf(row.id)));
+      }
+      return found;
+    },
+
+    async findAuthorizedIdentifiers(accountId, identifiers, now) {
+      return identifiers.filter((i) => s.authorizedIdentifier.get(accountId, i.type, i.value, now.getTime()) !== undefined);
+    },
+
+    async getAuthz(id: string) {
+      return getAuthz(id);
+    },
+
+    async deactivateAuthz(id: string) {
+      const changed = db.transaction(() => {
+        const n = s.deactivateAuthz.run(id).changes;
+        if (n === 1) {
+          const authz = s.authzById.get(id)!;
+          ctx.audit({ actor: `account:${authz.account_id}`, action: 'authz.deactivated', subject: id, data: { identifier: authz.identifier_value } });
+        }
+        return n;
+      })();
+      return changed === 1 ? ctx.durable(getAuthz(id)) : null;
+    },
+
+    async getChallenge(id: string) {
+      const row = s.challengeById.get(id);
+      return row ? toChallenge(row) : null;
+    },
+
+    async startChallenge(id: string, now: Date) {
+      return s.startChallenge.run(id, now.getTime()).changes === 1 ? ctx.durable(true) : false;
+    },
+
+    async recordValidation(challengeId: string, result: ValidationResult) {
+      const recorded = db.transaction(() => {
+        const challenge = s.challengeById.get(challengeId);
+        if (!challenge) return false;
+        const now = Date.now();
+        const changed = s.finishChallenge.run(
+          result.status,
+          result.status === 'valid' ? now : null,
+          result.error ? JSON.stringify(result.error) : null,
+          JSON.stringify(result.validationRecord),
+          now,
+          challengeId,
+        ).changes;
+        if (changed !== 1) return false;
+        const authz = s.authzById.get(challenge.authz_id)!;
+        s.finishAuthz.run(result.status, result.status === 'valid' ? result.authzExpiresAt.getTime() : authz.expires_at, result.status === 'valid' ? now : null, challenge.authz_id);
+        ctx.audit({
+          actor: 'system:validator',
+          action: `validation.${result.status}`,
+          subject: challengeId,
+          data: { account: authz.account_id, type: challenge.type, identifier: authz.identifier_value, problem: result.error?.type ?? null },
+        });
+        return true;
+      })();
+      return recorded ? ctx.durable(true) : false;
+    },
+
+    async listProcessingChallenges() {
+      return s.processingChallenges.all().map((r) => r.id);
+    },
+
+    async findReplacingOrder(certificateId: string, issuedOnly: boolean) {
+      const row = issuedOnly ? s.issuedReplacement.get(certificateId) : s.liveReplacement.get({ cert: certificateId, now: Date.now() });
+      return row?.id ?? null;
+    },
+
+    async countOrders(scope: OrderCountScope, since: Date) {
+      const t = since.getTime();
+      if ('accountId' in scope) return s.ordersByAccount.get(scope.accountId, t)?.n ?? 0;
+      if ('registeredDomain' in scope) return s.ordersByDomain.get(scope.registeredDomain, t)?.n ?? 0;
+      return s.ordersByProfile.get(scope.profile, t)?.n ?? 0;
+    },
+
+    async countFailedValidations(accountId: string, since: Date) {
+      return s.failedByAccount.get(accountId, since.getTime())?.n ?? 0;
+    },
+  };
+}

@@ -1,0 +1,169 @@
+/** Revocation state in SQLite: revocations, blocked keys, pre-signed OCSP answers, CRLs. */
+import type { Store } from '../store.js';
+import { FULL_CRL, type Revocation, type SignedOcspResponse, type StoredCrl } from '../types.js';
+import type { SqliteContext } from './context.js';
+import { toCertificate, type CertificateRow, type CertificateStatusRow, type CrlRow, type RevokedRow } from './rows.js';
+
+type RevocationMethods = Pick<
+  Store,
+  | 'revokeCertificate'
+  | 'isKeyBlocked'
+  | 'getCertificateStatus'
+  | 'saveOcspResponse'
+  | 'listOcspDue'
+  | 'listRevoked'
+  | 'allocateCrlNumber'
+  | 'saveCrl'
+  | 'getCrl'
+  | 'listDirtyCrlShards'
+  | 'clearDirtyCrlShard'
+>;
+
+export function revocationMethods(ctx: SqliteContext): RevocationMethods {
+  const { db } = ctx;
+  const s = {
+    revoke: db.prepare('UPDATE certificates SET revoked_at = ?, revocation_reason = ?, invalidity_date = ? WHERE id = ? AND revoked_at IS NULL'),
+    byId: db.prepare<[string], CertificateRow>('SELECT * FROM certificates WHERE id = ?'),
+    blockKey: db.prepare('INSERT OR IGNORE INTO blocked_keys (spki_sha256, certificate_id, blocked_at) VALUES (?, ?, ?)'),
+    keyBlocked: db.prepare<[string], { one: number }>('SELECT 1 AS one FROM blocked_keys WHERE spki_sha256 = ?'),
+    markDirty: db.prepare(
+      'INSERT INTO crl_dirty (issuer_id, shard, marked_at) VALUES (?, ?, ?) ON CONFLICT (issuer_id, shard) DO UPDATE SET marked_at = excluded.marked_at',
+    ),
+    status: db.prepare<[string, string], CertificateStatusRow>(
+      `SELECT c.id, c.serial, c.issuer_id, c.not_after, c.revoked_at, c.revocation_reason,
+       o.der AS ocsp_der, o.this_update, o.next_update, o.revoked AS ocsp_revoked
+       FROM certificates c LEFT JOIN ocsp_responses o ON o.certificate_id = c.id WHERE c.serial = ? AND c.issuer_id = ?`,
+    ),
+    // Stored only if the certificate is still in the state the answer was signed for.
+    saveOcsp: db.prepare(
+      `INSERT INTO ocsp_responses (certificate_id, der, this_update, next_update, revoked)
+       SELECT @id, @der, @thisUpdate, @nextUpdate, @revoked FROM certificates c
+       WHERE c.id = @id AND (c.revoked_at IS NOT NULL) = (@revoked = 1)
+       ON CONFLICT (certificate_id) DO UPDATE SET der = excluded.der, this_update = excluded.this_update,
+         next_update = excluded.next_update, revoked = excluded.revoked`,
+    ),
+    ocspDue: db.prepare<[number, number, number], CertificateRow>(
+      `SELECT c.* FROM certificates c LEFT JOIN ocsp_responses o ON o.certificate_id = c.id
+       WHERE c.not_after > ? AND (o.certificate_id IS NULL OR o.next_update < ?) LIMIT ?`,
+    ),
+    revokedInShard: db.prepare<[string, number, number], RevokedRow>(
+      `SELECT serial, revoked_at, revocation_reason, invalidity_date FROM certificates
+       WHERE issuer_id = ? AND crl_shard = ? AND revoked_at IS NOT NULL AND not_after > ? ORDER BY revoked_at, serial`,
+    ),
+    revokedAll: db.prepare<[string, number], RevokedRow>(
+      `SELECT serial, revoked_at, revocation_reason, invalidity_date FROM certificates
+       WHERE issuer_id = ? AND revoked_at IS NOT NULL AND not_after > ? ORDER BY revoked_at, serial`,
+    ),
+    bumpCrlNumber: db.prepare<[string], { last_number: number }>(
+      `INSERT INTO crl_numbers (issuer_id, last_number) VALUES (?, 1)
+       ON CONFLICT (issuer_id) DO UPDATE SET last_number = last_number + 1 RETURNING last_number`,
+    ),
+    saveCrl: db.prepare(
+      `INSERT INTO crls (issuer_id, shard, number, this_update, next_update, der) VALUES (@issuerId, @shard, @number, @thisUpdate, @nextUpdate, @der)
+       ON CONFLICT (issuer_id, shard) DO UPDATE SET number = excluded.number, this_update = excluded.this_update,
+         next_update = excluded.next_update, der = excluded.der WHERE excluded.number > crls.number`,
+    ),
+    getCrl: db.prepare<[string, number], CrlRow>('SELECT * FROM crls WHERE issuer_id = ? AND shard = ?'),
+    dirtyShards: db.prepare<[], { issuer_id: string; shard: number; marked_at: number }>('SELECT * FROM crl_dirty'),
+    clearDirty: db.prepare('DELETE FROM crl_dirty WHERE issuer_id = ? AND shard = ? AND marked_at <= ?'),
+  };
+
+  return {
+    async revokeCertificate(id: string, r: Revocation) {
+      const revoked = db.transaction(() => {
+        if (s.revoke.run(r.at.getTime(), r.reason, r.invalidityDate?.getTime() ?? null, id).changes !== 1) return false;
+        const cert = s.byId.get(id)!;
+        if (r.ocsp) s.saveOcsp.run({ id, der: Buffer.from(r.ocsp.der), thisUpdate: r.ocsp.thisUpdate.getTime(), nextUpdate: r.ocsp.nextUpdate.getTime(), revoked: 1 });
+        if (r.blockKey) s.blockKey.run(cert.spki_sha256, id, r.at.getTime());
+        const now = Date.now();
+        s.markDirty.run(cert.issuer_id, cert.crl_shard, now);
+        s.markDirty.run(cert.issuer_id, FULL_CRL, now);
+        ctx.audit({
+          actor: r.actor,
+          action: 'certificate.revoked',
+          subject: cert.serial,
+          data: { account: cert.account_id, reason: r.reason, issuer: cert.issuer_id, keyBlocked: r.blockKey, invalidityDate: r.invalidityDate?.toISOString() ?? null },
+        });
+        return true;
+      })();
+      return revoked ? ctx.durable(true) : false;
+    },
+
+    async isKeyBlocked(spkiSha256: string) {
+      return s.keyBlocked.get(spkiSha256) !== undefined;
+    },
+
+    async getCertificateStatus(issuerId: string, serial: string) {
+      const r = s.status.get(serial, issuerId);
+      if (!r) return null;
+      return {
+        id: r.id,
+        serial: r.serial,
+        issuerId: r.issuer_id,
+        notAfter: new Date(r.not_after),
+        revokedAt: r.revoked_at === null ? null : new Date(r.revoked_at),
+        revocationReason: r.revocation_reason,
+        ocsp:
+          r.ocsp_der === null
+            ? null
+            : { der: new Uint8Array(r.ocsp_der), thisUpdate: new Date(r.this_update!), nextUpdate: new Date(r.next_update!), revoked: r.ocsp_revoked === 1 },
+      };
+    },
+
+    async saveOcspResponse(certificateId: string, response: SignedOcspResponse, signedAsRevoked: boolean) {
+      const changed = s.saveOcsp.run({
+        id: certificateId,
+        der: Buffer.from(response.der),
+        thisUpdate: response.thisUpdate.getTime(),
+        nextUpdate: response.nextUpdate.getTime(),
+        revoked: signedAsRevoked ? 1 : 0,
+      }).changes;
+      return changed === 1 ? ctx.durable(true) : false;
+    },
+
+    async listOcspDue(refreshBefore: Date, expiredAfter: Date, limit: number) {
+      return s.ocspDue.all(expiredAfter.getTime(), refreshBefore.getTime(), limit).map(toCertificate);
+    },
+
+    async listRevoked(issuerId: string, shard: number, notAfterAfter: Date) {
+      const rows = shard === FULL_CRL ? s.revokedAll.all(issuerId, notAfterAfter.getTime()) : s.revokedInShard.all(issuerId, shard, notAfterAfter.getTime());
+      return rows.map((r) => ({
+        serial: r.serial,
+        revokedAt: new Date(r.revoked_at),
+        reason: r.revocation_reason,
+        invalidityDate: r.invalidity_date === null ? null : new Date(r.invalidity_date),
+      }));
+    },
+
+    async allocateCrlNumber(issuerId: string) {
+      return ctx.durable(s.bumpCrlNumber.get(issuerId)!.last_number);
+    },
+
+    async saveCrl(crl: StoredCrl) {
+      s.saveCrl.run({
+        issuerId: crl.issuerId,
+        shard: crl.shard,
+        number: crl.number,
+        thisUpdate: crl.thisUpdate.getTime(),
+        nextUpdate: crl.nextUpdate.getTime(),
+        der: Buffer.from(crl.der),
+      });
+      await ctx.durable(undefined);
+    },
+
+    async getCrl(issuerId: string, shard: number) {
+      const r = s.getCrl.get(issuerId, shard);
+      if (!r) return null;
+      return { issuerId: r.issuer_id, shard: r.shard, number: r.number, thisUpdate: new Date(r.this_update), nextUpdate: new Date(r.next_update), der: new Uint8Array(r.der) };
+    },
+
+    async listDirtyCrlShards() {
+      return s.dirtyShards.all().map((r) => ({ issuerId: r.issuer_id, shard: r.shard, markedAt: new Date(r.marked_at) }));
+    },
+
+    async clearDirtyCrlShard(issuerId: string, shard: number, upTo: Date) {
+      s.clearDirty.run(issuerId, shard, upTo.getTime());
+      await ctx.durable(undefined);
+    },
+  };
+}
