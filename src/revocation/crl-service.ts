@@ -29,6 +29,8 @@ export interface CrlServiceOptions {
 export class CrlService {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
+  private ticking = false;
+  private kicked = false;
   /** One publication at a time per CRL, so numbers and stored bytes stay in step. */
   private readonly inFlight = new Map<string, Promise<StoredCrl>>();
 
@@ -72,10 +74,13 @@ export class CrlService {
 
   /** Wakes the publisher now (after a revocation in this process). */
   kick(): void {
-    if (this.timer) {
-      clearTimeout(this.timer);
-      this.schedule(0);
+    if (!this.timer) return; // stopped
+    if (this.ticking) {
+      this.kicked = true; // the running tick reschedules at once when it ends
+      return;
     }
+    clearTimeout(this.timer);
+    this.schedule(0);
   }
 
   start(): void {
@@ -88,12 +93,17 @@ export class CrlService {
     await this.running;
   }
 
+  /** One timer chain: each tick schedules the next when it ends, so ticks never overlap. */
   private schedule(delay: number): void {
     this.timer = setTimeout(() => {
+      this.ticking = true;
       this.running = this.tick()
         .catch((e) => this.o.log.error({ err: (e as Error).message }, 'CRL publication failed'))
         .finally(() => {
-          if (this.timer) this.schedule(this.o.revocationDelayMs);
+          this.ticking = false;
+          const again = this.kicked ? 0 : this.o.revocationDelayMs;
+          this.kicked = false;
+          if (this.timer) this.schedule(again);
         });
     }, delay);
     this.timer.unref();

@@ -19,7 +19,7 @@ import {
   id_pkix_ocsp_basic,
   id_pkix_ocsp_nonce,
 } from '@peculiar/asn1-ocsp';
-import { Certificate, CRLReason, Extension } from '@peculiar/asn1-x509';
+import { CRLReason, Extension } from '@peculiar/asn1-x509';
 import { toArrayBuffer } from '../ca/certificate-builder.js';
 import type { OcspResponder } from './ocsp-responder-cert.js';
 
@@ -138,7 +138,7 @@ export async function signOcspResponse(
     tbsResponseData: data,
     signatureAlgorithm: responder.signer.scheme.identifier(),
     signature: toArrayBuffer(signature),
-    certs: [AsnConvert.parse(toArrayBuffer(responder.certDer), Certificate)],
+    certs: [responder.cert],
   });
   const response = new OCSPResponse({
     responseStatus: OCSPResponseStatus.successful,

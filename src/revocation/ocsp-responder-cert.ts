@@ -8,8 +8,8 @@ import { createHash, X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { AsnConvert } from '@peculiar/asn1-schema';
-import { Name, SubjectPublicKeyInfo } from '@peculiar/asn1-x509';
-import { buildCertificate, derToPem, nameOf, randomSerial } from '../ca/certificate-builder.js';
+import { Certificate, Name, SubjectPublicKeyInfo } from '@peculiar/asn1-x509';
+import { buildCertificate, derToPem, nameOf, randomSerial, toArrayBuffer } from '../ca/certificate-builder.js';
 import {
   authorityKeyIdentifier,
   basicConstraints,
@@ -32,6 +32,8 @@ export interface IssuerHashes {
 export interface OcspResponder {
   issuer: Issuer;
   certDer: Uint8Array;
+  /** The responder certificate parsed once: every signed response carries it. */
+  cert: Certificate;
   signer: Signer;
   /** ResponderID byKey: SHA-1 of the responder's subjectPublicKey (RFC 6960 §4.2.1). */
   responderKeyHash: Uint8Array;
@@ -103,6 +105,7 @@ function responderFrom(issuer: Issuer, certDer: Uint8Array, signer: Signer): Ocs
   return {
     issuer,
     certDer,
+    cert: AsnConvert.parse(toArrayBuffer(certDer), Certificate),
     signer,
     responderKeyHash: keyIdentifierOf(spki),
     notAfter: new Date(cert.validTo),
