@@ -28,12 +28,25 @@ import { startRevocation, type RevocationSystem } from './revocation/revocation-
 import type { Store } from './store/store.js';
 import type { AccountRecord } from './store/types.js';
 import { isIP } from 'node:net';
+import { join } from 'node:path';
 import { ExternalAccounts } from './domain/external-accounts.js';
+import { CaOperations } from './domain/ca-operations.js';
+import { RateLimiter } from './domain/rate-limits.js';
+import type { AdminContext } from './ops/admin-api.js';
+import { createAdminApp } from './ops/admin-app.js';
+import { AnomalyDetector, loadThresholds } from './ops/anomalies.js';
+import { Readiness } from './ops/health.js';
+import { setScrapeSources } from './ops/metrics.js';
+import { FULL_CRL } from './store/types.js';
 import { buildValidatorRegistry } from './validators/build-registry.js';
 import { loadValidatorsConfig } from './validators/validators-config.js';
 
 export interface AnvilParts {
   acmeApp: Express;
+  adminApp: Express;
+  anomalies: AnomalyDetector;
+  /** Re-reads the profiles directory; a bad file keeps the running set and is reported. */
+  reloadProfiles(): { ok: true; loaded: string[]; changed: string[] } | { ok: false; error: string };
   revocationApp: Express;
   profiles: ProfileRegistry;
   revocation: RevocationSystem;
@@ -73,6 +86,8 @@ export async function buildAnvil(
   const issuerById = (id: string): Issuer | undefined => ca.issuers.find((i) => i.id === id);
   const profiles = new ProfileRegistry(profilesDir, config.defaultProfile, (p) => checkProfileContext(p, knownChallenges, issuerById));
   const externalAccounts = new ExternalAccounts(store, passphrase);
+  const limits = new RateLimiter(store, config.rateLimits);
+  const anomalies = new AnomalyDetector(store, loadThresholds(config.anomalyConfig), log);
   const issuerFor = (profile: Profile): Issuer => (profile.issuer === 'active' ? ca.active : (issuerById(profile.issuer) ?? ca.active));
 
   const revocation = await startRevocation({ ...config, passphrase }, () => ca.issuers, store, links, log);
@@ -94,6 +109,7 @@ export async function buildAnvil(
     onIssued: revocation.onIssued,
     log,
   });
+  const revocationService = new RevocationService(store, revocation.hooks);
   const renewalInfo = new RenewalInfoService({ store, issuers: () => ca.issuers, isIssuerRetiring: (id) => ca.statusOf(id) === 'retiring' });
 
   const ctx: HttpContext = {
@@ -104,6 +120,7 @@ export async function buildAnvil(
       store,
       { termsOfService: config.termsOfService, externalAccountRequired: config.externalAccountRequired, newAccountUrl: links.newAccount() },
       externalAccounts,
+      limits,
     ),
     orders: new OrderService({
       store,
@@ -116,11 +133,12 @@ export async function buildAnvil(
       resolveProfile: (name, account) => resolveProfile(profiles, name, account),
       checkReplaces: (account, identifiers, replaces) => renewalInfo.checkReplaces(account, identifiers, replaces),
       eabPolicy: (account) => externalAccounts.policyFor(account),
+      limits,
       validAuthzLifetimeMs: config.validAuthzLifetimeMs,
     }),
     authorizations: new AuthorizationService(store, queue, validators),
     issuance,
-    revocation: new RevocationService(store, revocation.hooks),
+    revocation: revocationService,
     renewalInfo,
     alternateChains: (issuerId) => issuerById(issuerId)?.alternateChainPems ?? [],
     trustBundle: () => ca.bundle(),
@@ -149,17 +167,61 @@ export async function buildAnvil(
     log,
   });
 
+  const reloadCa = async () => {
+    loadCa(config.dataDir, keys, guard, ca);
+    await revocation.refreshResponders();
+  };
+  const reloadProfiles = () => {
+    try {
+      const result = profiles.reload();
+      void store.appendAudit({ actor: 'system', action: 'profiles.reloaded', subject: profilesDir, data: result });
+      log.info(result, 'profiles reloaded');
+      return { ok: true as const, ...result };
+    } catch (e) {
+      log.error({ err: (e as Error).message }, 'profile reload refused; the previous profiles stay in force');
+      return { ok: false as const, error: (e as Error).message };
+    }
+  };
+  const adminContext: AdminContext = {
+    store,
+    ca,
+    revocation: revocationService,
+    externalAccounts,
+    caOperations: new CaOperations(config.dataDir, keys, store),
+    reloadProfiles,
+    reloadCa,
+    anomalies: () => anomalies.current(),
+    log,
+  };
+  setScrapeSources({
+    crlAges: async () => {
+      const out = [];
+      for (const issuer of ca.issuers) {
+        for (const shard of [FULL_CRL, ...Array.from({ length: config.crlShards }, (_, i) => i)]) {
+          const crl = await store.getCrl(issuer.id, shard);
+          if (crl) out.push({ issuer: issuer.id, shard: shard === FULL_CRL ? 'full' : String(shard), ageSeconds: (Date.now() - crl.thisUpdate.getTime()) / 1000 });
+        }
+      }
+      return out;
+    },
+    expiringWithin24h: () => store.countExpiringCertificates(new Date(), new Date(Date.now() + 86_400_000)),
+    anomalies: () => anomalies.counts(),
+  });
+  anomalies.start(config.anomalyIntervalMs);
+
   return {
     acmeApp: createAcmeApp(ctx, revocationRouter),
+    adminApp: createAdminApp(adminContext, new Readiness(store, join(config.dataDir, 'anvil.db'), ca)),
+    reloadProfiles,
+    anomalies,
     revocationApp: createRevocationApp(revocationRouter),
     profiles,
     revocation,
-    reloadCa: async () => {
-      loadCa(config.dataDir, keys, guard, ca);
-      await revocation.refreshResponders();
-    },
+    reloadCa,
     recover: async () => ({ orders: await issuance.recover(), validations: await queue.resume() }),
     stop: async () => {
+      setScrapeSources(undefined);
+      await anomalies.stop();
       await queue.drain(10_000);
       await revocation.stop();
     },

@@ -12,7 +12,9 @@ import { openConfiguredCa } from './ca/open-ca.js';
 import type { Config } from './config/load.js';
 import { closeServer, defaultBaseUrl, listenAcme, listenPlain, plainBaseUrl } from './http/listeners.js';
 import { createLogger } from './ops/logger.js';
+import { metrics, timed } from './ops/metrics.js';
 import { SqliteStore } from './store/sqlite/sqlite-store.js';
+import type { Store } from './store/store.js';
 
 export { createLogger };
 
@@ -27,6 +29,8 @@ export interface RunningServer {
   parts: AnvilParts;
   /** Re-reads the CA manifest (after `anvil ca rotate`); failures keep the running hierarchy. */
   reloadCa(): Promise<boolean>;
+  /** Base URL of the admin listener (metrics, health, admin API). */
+  adminUrl: string;
   /** Re-reads the profiles directory; a bad file keeps the running set and is reported. */
   reloadProfiles(): { ok: true; loaded: string[]; changed: string[] } | { ok: false; error: string };
   /** Stops accepting, drains in-flight requests and validations (bounded), closes the store. */
@@ -45,7 +49,8 @@ export async function startServer(config: Config, env: NodeJS.ProcessEnv, log: L
     );
   }
   if (ca.created) log.warn({ root: ca.rootPemPath, issuer: ca.active.id }, 'created a development CA (root + intermediate)');
-  const store = new SqliteStore(join(config.dataDir, 'anvil.db'), { durability: config.sqliteDurability });
+  const sqlite = new SqliteStore(join(config.dataDir, 'anvil.db'), { durability: config.sqliteDurability });
+  const store = timed<Store>(sqlite, metrics.storeSeconds, metrics.storeErrors);
 
   const servers: Server[] = [];
   try {
@@ -53,17 +58,21 @@ export async function startServer(config: Config, env: NodeJS.ProcessEnv, log: L
     servers.push(acmeServer);
     const revocationServer = config.revocationListen ? await listenPlain(config.revocationListen) : undefined;
     if (revocationServer) servers.push(revocationServer);
+    const adminServer = await listenPlain(config.adminListen);
+    servers.push(adminServer);
     const baseUrl = config.baseUrl ?? defaultBaseUrl(config, acmeServer);
     const revocationBaseUrl = config.revocationBaseUrl ?? (revocationServer ? plainBaseUrl(revocationServer) : undefined);
 
     const parts = await buildAnvil(config, ca, opened.keys, opened.guard, secret.passphrase, store, { baseUrl, revocationBaseUrl }, config.profilesDir ?? BUNDLED_PROFILES_DIR, log);
     acmeServer.on('request', parts.acmeApp);
     revocationServer?.on('request', parts.revocationApp);
+    adminServer.on('request', parts.adminApp);
+    if (config.trustProxy) parts.acmeApp.set('trust proxy', true);
 
     const recovered = await parts.recover();
     if (recovered.orders + recovered.validations > 0) log.info(recovered, 'resumed work interrupted by the last stop');
     const directoryUrl = `${baseUrl}/directory`;
-    log.info({ directoryUrl, root: ca.rootPemPath, issuer: ca.active.id, profiles: parts.profiles.all().map((p) => p.name) }, 'anvil is serving');
+    log.info({ directoryUrl, admin: plainBaseUrl(adminServer), root: ca.rootPemPath, issuer: ca.active.id, profiles: parts.profiles.all().map((p) => p.name) }, 'anvil is serving');
 
     const reloadCa = async () => {
       try {
@@ -91,16 +100,8 @@ export async function startServer(config: Config, env: NodeJS.ProcessEnv, log: L
       log,
       parts,
       reloadCa,
-      reloadProfiles: () => {
-        try {
-          const result = parts.profiles.reload();
-          log.info(result, 'profiles reloaded');
-          return { ok: true, ...result };
-        } catch (e) {
-          log.error({ err: (e as Error).message }, 'profile reload refused; the previous profiles stay in force');
-          return { ok: false, error: (e as Error).message };
-        }
-      },
+      adminUrl: plainBaseUrl(adminServer),
+      reloadProfiles: parts.reloadProfiles,
       close: () =>
         (closing ??= (async () => {
           unwatchFile(manifestFile);

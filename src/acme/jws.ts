@@ -7,6 +7,7 @@
 import { constants, createPublicKey, verify as cryptoVerify, type KeyObject, type JsonWebKey } from 'node:crypto';
 import { calculateJwkThumbprint, decodeProtectedHeader, type JWK, type ProtectedHeaderParameters } from 'jose';
 import type { AccountRecord, JsonWebKeyPublic } from '../store/types.js';
+import { metrics } from '../ops/metrics.js';
 import { problems } from './problem.js';
 
 /** The signature algorithms ACME clients may use (RFC 8555 §6.2 requires ES256 and EdDSA support). */
@@ -90,8 +91,12 @@ export function checkProtectedHeader(jws: FlattenedJws, requestUrl: string, mode
   if (hasJwk && mode === 'kid') throw problems.malformed('this resource requires "kid" (an account URL), not "jwk"');
   if (hasKid && mode === 'jwk') throw problems.malformed('this resource requires "jwk" (newAccount), not "kid"');
   if (hasKid && typeof header.kid !== 'string') throw problems.malformed('JWS "kid" must be a string');
-  if (header.nonce === undefined) throw problems.badNonce('JWS protected header has no "nonce"');
+  if (header.nonce === undefined) {
+    metrics.nonceRejections.inc({ reason: 'missing' });
+    throw problems.badNonce('JWS protected header has no "nonce"');
+  }
   if (typeof header.nonce !== 'string' || !/^[A-Za-z0-9_-]+$/.test(header.nonce)) {
+    metrics.nonceRejections.inc({ reason: 'malformed' });
     throw problems.badNonce('JWS "nonce" is not a base64url string');
   }
   if (header.url === undefined) throw problems.malformed('JWS protected header has no "url"');
@@ -257,7 +262,10 @@ export async function verifyRequest(
   }
   const payload = verifySignature(jws, key, header.alg);
   // The nonce is spent only by a correctly signed request, so nobody can burn another's nonces.
-  if (!deps.consumeNonce(header.nonce)) throw problems.badNonce('JWS nonce is unknown, expired or already used');
+  if (!deps.consumeNonce(header.nonce)) {
+    metrics.nonceRejections.inc({ reason: 'unknown-or-used' });
+    throw problems.badNonce('JWS nonce is unknown, expired or already used');
+  }
   const verified: VerifiedRequest = { header, payload, thumbprint };
   if (account) verified.account = account;
   if (jwk) verified.jwk = jwk;

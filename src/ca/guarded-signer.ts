@@ -4,6 +4,7 @@
  * Finalize turns a SignerUnavailable into serverInternal with Retry-After and leaves the order ready.
  */
 import { CircuitBreaker } from '../ops/circuit-breaker.js';
+import { metrics } from '../ops/metrics.js';
 import type { Signer } from './signer.js';
 
 export class SignerUnavailable extends Error {
@@ -44,6 +45,7 @@ export class GuardedSigner implements Signer {
   async sign(data: Uint8Array): Promise<Uint8Array> {
     if (!this.breaker.allow()) throw new SignerUnavailable(`${this.kind} signer is unavailable (circuit open after repeated failures)`);
     let timer: NodeJS.Timeout | undefined;
+    const end = metrics.signerSeconds.startTimer({ kind: this.kind });
     try {
       const signature = await Promise.race([
         this.inner.sign(data),
@@ -51,11 +53,14 @@ export class GuardedSigner implements Signer {
           timer = setTimeout(() => reject(new SignerUnavailable(`${this.kind} signer did not answer within ${this.o.timeoutMs} ms`)), this.o.timeoutMs);
         }),
       ]);
+      end();
       this.breaker.success();
       this.lastSuccessAt = new Date();
       this.lastError = undefined;
       return signature;
     } catch (e) {
+      end();
+      metrics.signerErrors.inc({ kind: this.kind });
       this.breaker.failure();
       this.lastError = (e as Error).message;
       throw e instanceof SignerUnavailable ? e : new SignerUnavailable(`${this.kind} signer failed`);

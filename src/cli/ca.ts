@@ -7,16 +7,16 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import type { KeyType } from '../ca/algorithms.js';
-import { archiveIssuer, destroyIssuerKey, exportRootKey, importIntermediate, importRootKey, removeRootKey } from '../ca/ca-admin.js';
-import { createHierarchy, loadCa, rotateIssuer, type HierarchyOptions } from '../ca/ca-directory.js';
+import { exportRootKey, importIntermediate, importRootKey, removeRootKey } from '../ca/ca-admin.js';
+import { createHierarchy, loadCa, type HierarchyOptions } from '../ca/ca-directory.js';
+import { CaOperations } from '../domain/ca-operations.js';
 import { manifestExists, readManifest } from '../ca/manifest.js';
 import { guardFor, keyStoresFor } from '../ca/open-ca.js';
 import { resolvePassphrase } from '../ca/passphrase.js';
 import { parseDuration } from '../config/settings.js';
 import { SqliteStore } from '../store/sqlite/sqlite-store.js';
-import { FULL_CRL } from '../store/types.js';
 import { PID_FILE } from './serve.js';
-import { parseCommand, type ParsedCommand } from './settings-args.js';
+import { operatorActor, parseCommand, type ParsedCommand } from './settings-args.js';
 
 const HIERARCHY_OPTIONS = {
   organization: { type: 'string' },
@@ -198,52 +198,29 @@ export async function caCommand(args: string[]): Promise<number> {
         else process.stdout.write(JSON.stringify({ version: m.bundleVersion, roots, issuers: m.issuers.filter((i) => i.status !== 'archived').map((i) => ({ id: i.id, status: i.status, pem: readFileSync(join(caDir, i.certFile), 'utf8') })) }, null, 2) + '\n');
         return 0;
       }
-      case 'rotate': {
-        const keys = keyStoresFor(config, process.env, passphrase());
-        try {
-          const result = await rotateIssuer(config.dataDir, keys, hierarchyOptions(v));
-          process.stdout.write(`new active issuer ${result.created}; retiring ${result.retired.join(', ') || 'none'}\n`);
-        } finally {
-          keys.close();
-        }
-        signalServer(config.dataDir);
-        process.stdout.write(describe(config.dataDir) + '\n');
-        return 0;
-      }
-      case 'archive': {
-        const issuer = str('issuer');
-        const store = new SqliteStore(join(config.dataDir, 'anvil.db'));
-        try {
-          const stats = await store.issuerCertificateStats(issuer, new Date());
-          if (stats.unexpired > 0) throw new Error(`issuer ${issuer} still has ${stats.unexpired} unexpired certificate(s)`);
-        } finally {
-          await store.close();
-        }
-        archiveIssuer(config.dataDir, issuer);
-        signalServer(config.dataDir);
-        process.stdout.write(`archived ${issuer}\n`);
-        return 0;
-      }
+      case 'rotate':
+      case 'archive':
       case 'retire-key': {
-        const issuer = str('issuer');
-        const store = new SqliteStore(join(config.dataDir, 'anvil.db'));
+        const keys = keyStoresFor(config, process.env, passphrase());
+        const store = new SqliteStore(join(config.dataDir, 'anvil.db'), { durability: config.sqliteDurability });
+        const ops = new CaOperations(config.dataDir, keys, store);
         try {
-          const stats = await store.issuerCertificateStats(issuer, new Date());
-          if (stats.unexpired > 0) throw new Error(`issuer ${issuer} still has ${stats.unexpired} unexpired certificate(s)`);
-          const finalCrl = await store.getCrl(issuer, FULL_CRL);
-          if (stats.lastNotAfter && (!finalCrl || finalCrl.thisUpdate <= stats.lastNotAfter)) {
-            throw new Error(`no CRL of ${issuer} was published after its last certificate expired (${stats.lastNotAfter.toISOString()}); let the server publish one first`);
+          if (action === 'rotate') {
+            const result = await ops.rotate(hierarchyOptions(v), operatorActor());
+            process.stdout.write(`new active issuer ${result.created}; retiring ${result.retired.join(', ') || 'none'}\n`);
+          } else if (action === 'archive') {
+            await ops.archive(str('issuer'), operatorActor());
+            process.stdout.write(`archived ${str('issuer')}\n`);
+          } else {
+            await ops.destroyKey(str('issuer'), operatorActor());
+            process.stdout.write(`destroyed the key of ${str('issuer')}\n`);
           }
         } finally {
+          keys.close();
           await store.close();
         }
-        const keys = keyStoresFor(config, process.env, passphrase());
-        try {
-          destroyIssuerKey(config.dataDir, keys, issuer);
-        } finally {
-          keys.close();
-        }
-        process.stdout.write(`destroyed the key of ${issuer}\n`);
+        if (action !== 'retire-key') signalServer(config.dataDir);
+        if (action === 'rotate') process.stdout.write(describe(config.dataDir) + '\n');
         return 0;
       }
       case 'export-root-key':

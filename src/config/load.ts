@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { parseLimit, type Limit } from '../domain/rate-limits.js';
 import { CONFIG_FLAG, SETTINGS, parseDuration, parseHostPort, type SettingSpec } from './settings.js';
 
 export interface Config {
@@ -34,6 +35,17 @@ export interface Config {
   validationConcurrency: number;
   maxRequestBytes: number;
   sqliteDurability: 'group' | 'full' | 'normal';
+  rateLimits: {
+    ordersPerAccount?: Limit;
+    ordersPerDomain?: Limit;
+    ordersPerProfile?: Limit;
+    failedValidationsPerAccount?: Limit;
+    accountsPerIp?: Limit;
+  };
+  trustProxy: boolean;
+  adminListen: { host: string; port: number };
+  anomalyIntervalMs: number;
+  anomalyConfig: string | undefined;
   pkcs11Module: string | undefined;
   pkcs11Token: string | undefined;
   pkcs11PinFile: string | undefined;
@@ -104,6 +116,14 @@ function check(spec: SettingSpec, source: Source): unknown {
       }
       if (url.protocol !== 'https:' && url.protocol !== 'http:') bad('an http(s) URL');
       return text.replace(/\/+$/, '');
+    }
+    case 'limit': {
+      if (typeof text !== 'string') return bad('<count>/<window> such as 300/1h, or off');
+      try {
+        return parseLimit(text) ?? null;
+      } catch {
+        return bad('<count>/<window> such as 300/1h, or off');
+      }
     }
     case 'hostport': {
       const hp = typeof text === 'string' ? parseHostPort(text) : undefined;
@@ -178,6 +198,17 @@ export function loadConfig({ flags, env }: LoadInput): Config {
     validationConcurrency: get('validationConcurrency'),
     maxRequestBytes: get('maxRequestBytes'),
     sqliteDurability: get('sqliteDurability'),
+    rateLimits: definedOnly({
+      ordersPerAccount: get<Limit | null>('rateLimitOrdersPerAccount') ?? undefined,
+      ordersPerDomain: get<Limit | null>('rateLimitOrdersPerDomain') ?? undefined,
+      ordersPerProfile: get<Limit | null>('rateLimitOrdersPerProfile') ?? undefined,
+      failedValidationsPerAccount: get<Limit | null>('rateLimitFailedValidations') ?? undefined,
+      accountsPerIp: get<Limit | null>('rateLimitAccountsPerIp') ?? undefined,
+    }),
+    trustProxy: get('trustProxy'),
+    adminListen: get('adminListen'),
+    anomalyIntervalMs: get('anomalyInterval'),
+    anomalyConfig: get('anomalyConfig'),
     pkcs11Module: get('pkcs11Module'),
     pkcs11Token: get('pkcs11Token'),
     pkcs11PinFile: get('pkcs11PinFile'),
@@ -193,6 +224,10 @@ export function loadConfig({ flags, env }: LoadInput): Config {
   };
   crossCheck(config);
   return config;
+}
+
+function definedOnly<T extends object>(o: T): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
 }
 
 /** Rules that involve more than one setting. */

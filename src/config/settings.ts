@@ -5,7 +5,7 @@
  */
 import { isIP } from 'node:net';
 
-export type SettingKind = 'string' | 'int' | 'bool' | 'duration' | 'list' | 'enum' | 'url' | 'hostport';
+export type SettingKind = 'string' | 'int' | 'bool' | 'duration' | 'list' | 'enum' | 'url' | 'hostport' | 'limit';
 
 export interface SettingSpec {
   key: string;
@@ -52,6 +52,15 @@ export const SETTINGS = [
   { key: 'pkcs11PinFile', flag: '--pkcs11-pin-file', env: 'ANVIL_PKCS11_PIN_FILE', kind: 'string', doc: 'File with the token user PIN (`ANVIL_PKCS11_PIN` may carry it directly).' },
   { key: 'signerTimeout', flag: '--signer-timeout', env: 'ANVIL_SIGNER_TIMEOUT', kind: 'duration', default: '2s', doc: 'Longest wait for one signature; after 3 failures in a row the signer is considered down for 10s and finalize answers serverInternal with Retry-After at once (the order stays ready).' },
   { key: 'validatorsConfig', flag: '--validators-config', env: 'ANVIL_VALIDATORS_CONFIG', kind: 'string', doc: 'YAML/JSON file configuring operator validator modules, webhook validators, dns-persist-01 issuer domain names, and workload-identity token authorities with their rules (README "Challenges").' },
+  { key: 'rateLimitOrdersPerAccount', flag: '--rate-limit-orders-per-account', env: 'ANVIL_RATE_LIMIT_ORDERS_PER_ACCOUNT', kind: 'limit', default: '1000/1h', doc: 'New orders per account in a sliding window (`<count>/<window>` or `off`).' },
+  { key: 'rateLimitOrdersPerDomain', flag: '--rate-limit-orders-per-domain', env: 'ANVIL_RATE_LIMIT_ORDERS_PER_DOMAIN', kind: 'limit', default: '5000/1h', doc: 'New orders naming a registered domain (the last two labels of a DNS name, or an IP address).' },
+  { key: 'rateLimitOrdersPerProfile', flag: '--rate-limit-orders-per-profile', env: 'ANVIL_RATE_LIMIT_ORDERS_PER_PROFILE', kind: 'limit', default: 'off', doc: 'New orders under one profile, across all accounts.' },
+  { key: 'rateLimitFailedValidations', flag: '--rate-limit-failed-validations', env: 'ANVIL_RATE_LIMIT_FAILED_VALIDATIONS', kind: 'limit', default: '100/1h', doc: 'Failed validations per account; when reached, the account\'s new orders are refused until the window moves.' },
+  { key: 'rateLimitAccountsPerIp', flag: '--rate-limit-accounts-per-ip', env: 'ANVIL_RATE_LIMIT_ACCOUNTS_PER_IP', kind: 'limit', default: '300/3h', doc: 'New accounts per client address.' },
+  { key: 'trustProxy', flag: '--trust-proxy', env: 'ANVIL_TRUST_PROXY', kind: 'bool', default: 'false', doc: 'Take the client address from X-Forwarded-For (set when behind a TLS proxy), for per-address limits and logs.' },
+  { key: 'adminListen', flag: '--admin-listen', env: 'ANVIL_ADMIN_LISTEN', kind: 'hostport', default: '127.0.0.1:9443', doc: 'Plain-HTTP admin listener: /metrics, /healthz, /readyz (unauthenticated) and the admin API (bearer token, role-based). Keep it on loopback or a private network.' },
+  { key: 'anomalyInterval', flag: '--anomaly-interval', env: 'ANVIL_ANOMALY_INTERVAL', kind: 'duration', default: '1m', doc: 'How often the anomaly detector scans the store (0 disables it). Thresholds: `--anomaly-config`.' },
+  { key: 'anomalyConfig', flag: '--anomaly-config', env: 'ANVIL_ANOMALY_CONFIG', kind: 'string', doc: 'YAML/JSON file with anomaly thresholds (README "Anomaly detection").' },
   { key: 'revocationListen', flag: '--revocation-listen', env: 'ANVIL_REVOCATION_LISTEN', kind: 'hostport', doc: 'Optional plain-HTTP listener (`host:port`) serving only OCSP and CRLs, as relying parties expect http:// URLs. OCSP and CRLs are always served on the ACME listener too.' },
   { key: 'revocationBaseUrl', flag: '--revocation-base-url', env: 'ANVIL_REVOCATION_BASE_URL', kind: 'url', doc: 'Base of the OCSP and CRL URLs written into certificates. Default: `http://<revocation listen address>` when --revocation-listen is set, else the ACME base URL.' },
   { key: 'ocspResponseLifetime', flag: '--ocsp-response-lifetime', env: 'ANVIL_OCSP_RESPONSE_LIFETIME', kind: 'duration', default: '24h', doc: 'nextUpdate − thisUpdate of OCSP responses; pre-signed responses are refreshed when half of it has passed.' },

@@ -40,10 +40,11 @@ export class AccountService {
     private readonly store: Store,
     private readonly policy: AccountPolicy,
     private readonly bindings: BindingVerifier,
+    private readonly limits: { checkNewAccount(ip: string | undefined): Promise<void> },
   ) {}
 
   /** newAccount (§7.3): returns the existing account for a known key, or creates one. */
-  async register(jwk: JsonWebKeyPublic, thumbprint: string, payload: unknown): Promise<{ account: AccountRecord; created: boolean }> {
+  async register(jwk: JsonWebKeyPublic, thumbprint: string, payload: unknown, clientIp?: string): Promise<{ account: AccountRecord; created: boolean }> {
     const body = asObject(payload, 'newAccount');
     const existing = await this.store.findAccountByThumbprint(thumbprint);
     if (existing) {
@@ -66,8 +67,9 @@ export class AccountService {
       ]);
     }
     const contact = checkContacts(body.contact);
+    await this.limits.checkNewAccount(clientIp);
     try {
-      return { account: await this.store.createAccount({ jwk, thumbprint, contact, termsOfServiceAgreed: agreed, externalAccountId }), created: true };
+      return { account: await this.store.createAccount({ jwk, thumbprint, contact, termsOfServiceAgreed: agreed, externalAccountId, createdFromIp: clientIp ?? null }), created: true };
     } catch (e) {
       // A concurrent newAccount with the same key won the race: answer as for an existing account.
       if (e instanceof ConflictError && e.existingId) {

@@ -3,6 +3,7 @@
  * challenge, which moves it to `processing` and hands it to the validation queue.
  */
 import { problems } from '../acme/problem.js';
+import { metrics } from '../ops/metrics.js';
 import type { Store } from '../store/store.js';
 import type { AuthzRecord, ChallengeRecord } from '../store/types.js';
 import type { ValidatorRegistry } from '../validators/validator.js';
@@ -32,6 +33,7 @@ export class AuthorizationService {
     if (current !== 'pending' && current !== 'valid') throw problems.malformed(`an authorization that is ${current} cannot be deactivated`);
     const updated = await this.store.deactivateAuthz(authz.id);
     if (!updated) throw problems.malformed('the authorization changed state; fetch it again');
+    metrics.authorizationsFinal.inc({ status: 'deactivated' });
     return updated;
   }
 

@@ -30,8 +30,8 @@ export class ExternalAccounts {
   ) {}
 
   async create(policy: EabPolicy, note: string, actor: string): Promise<NewEab> {
-    const kid = randomBytes(12).toString('base64url');
-    const key = randomBytes(32);
+    const kid = optionSafe(12).toString('base64url');
+    const key = optionSafe(32);
     const credential = await this.store.createEab({ kid, hmacKeySealed: seal(key, this.passphrase), policy, note }, actor);
     return { kid, hmacKey: key.toString('base64url'), credential };
   }
@@ -86,6 +86,17 @@ export class ExternalAccounts {
   }
 }
 
+/**
+ * Random bytes whose base64url form does not start with "-": kids and keys are passed as
+ * command-line arguments (certbot --eab-kid, lego --hmac), where a leading dash reads as an option.
+ */
+function optionSafe(size: number): Buffer {
+  for (;;) {
+    const bytes = randomBytes(size);
+    if (!bytes.toString('base64url').startsWith('-')) return bytes;
+  }
+}
+
 /** Identifiers outside an EAB name policy, as rejectedIdentifier subproblems. */
 export function eabPolicyRefusals(policy: EabPolicy, requested: RequestedIdentifier[]): Subproblem[] {
   if (policy.dnsSuffixes.length === 0 && policy.ipRanges.length === 0) return [];
@@ -111,6 +122,8 @@ export function inPolicy(policy: EabPolicy, r: RequestedIdentifier): boolean {
   }
   return policy.dnsSuffixes.some((s) => {
     const suffix = s.startsWith('.') ? s : `.${s}`;
+    // *.team.test names only subdomains of team.test, so it lies inside the suffix .team.test.
+    if (r.wildcard && value === suffix.slice(1)) return true;
     return value.endsWith(suffix) && value.length > suffix.length;
   });
 }

@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { accountKeyObject } from '../acme/jws.js';
 import { AcmeProblem, problems, type Identifier } from '../acme/problem.js';
 import { sha256Hex } from '../ca/algorithms.js';
+import { metrics } from '../ops/metrics.js';
 import { randomSerial, serialHex } from '../ca/certificate-builder.js';
 import { parseCsr, type ParsedCsr } from '../ca/csr.js';
 import type { Issuer } from '../ca/issuer.js';
@@ -42,12 +43,14 @@ export class IssuanceService {
     if (status !== 'ready') throw problems.orderNotReady(`order is ${status}, not ready`);
     const profile = this.deps.profile(order.profile);
     if (!profile) throw problems.serverInternal(`profile ${order.profile} of this order is no longer configured`);
+    const started = process.hrtime.bigint();
     const csr = parseCsr(csrDer);
     checkCsr(csr, order.identifiers, profile, account);
     if (await this.deps.store.isKeyBlocked(sha256Hex(csr.spkiDer))) {
       throw problems.badPublicKey('this public key was reported compromised (revoked with reason keyCompromise); use a new key');
     }
     await this.issue(order, csrDer, csr, profile);
+    metrics.issuanceSeconds.observe({ profile: profile.name }, Number(process.hrtime.bigint() - started) / 1e9);
     return (await this.deps.store.getOrder(order.id))!;
   }
 
@@ -121,6 +124,8 @@ export class IssuanceService {
       crlShard,
     });
     this.deps.onIssued?.(certificate);
+    metrics.ordersFinal.inc({ status: 'valid' });
+    metrics.certificatesIssued.inc({ profile: profile.name, issuer: issuer.id });
     this.deps.log.info({ orderId: order.id, serial: serialText, issuer: issuer.id, profile: profile.name }, 'certificate issued');
   }
 }

@@ -8,6 +8,7 @@ import { combineIdentifierProblems, problems, type Identifier, type Subproblem }
 import type { Profile } from '../profiles/profile.js';
 import type { Store } from '../store/store.js';
 import type { AccountRecord, EabPolicy, NewAuthz, OrderRecord } from '../store/types.js';
+import { metrics } from '../ops/metrics.js';
 import { eabPolicyRefusals, inPolicy } from './external-accounts.js';
 import type { ValidatorRegistry } from '../validators/validator.js';
 import { identifierPolicyRefusals } from './identifier-policy.js';
@@ -29,6 +30,7 @@ export interface OrderDependencies {
   resolveProfile(name: unknown, account: AccountRecord): Profile;
   /** The name policy of the account's external account binding, if it has one. */
   eabPolicy(account: AccountRecord): Promise<EabPolicy | null>;
+  limits: { checkNewOrder(account: AccountRecord, identifiers: Identifier[], profile: string): Promise<void> };
   validAuthzLifetimeMs: number;
 }
 
@@ -57,6 +59,7 @@ export class OrderService {
     const now = Date.now();
     const { notBefore, notAfter } = validityWindow(body, profile, now);
     const identifiers = requested.map(orderIdentifier);
+    await this.deps.limits.checkNewOrder(account, identifiers, profile.name);
     const replaces = body.replaces === undefined ? null : await this.deps.checkReplaces(account, identifiers, body.replaces);
 
     const { policy, store } = this.deps;
@@ -79,6 +82,7 @@ export class OrderService {
             },
       );
 
+    metrics.ordersCreated.inc({ profile: profile.name });
     return store.createOrder({
       accountId: account.id,
       identifiers,

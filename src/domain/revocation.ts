@@ -8,6 +8,7 @@ import { toArrayBuffer } from '../ca/certificate-builder.js';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { Certificate } from '@peculiar/asn1-x509';
 import type { VerifiedRequest } from '../acme/jws.js';
+import { metrics } from '../ops/metrics.js';
 import type { Store } from '../store/store.js';
 import type { CertificateRecord, SignedOcspResponse } from '../store/types.js';
 
@@ -72,6 +73,7 @@ export class RevocationService {
     const done = await this.store.revokeCertificate(record.id, { reason, at, invalidityDate: invalidity, ocsp, blockKey: reason === KEY_COMPROMISE, actor });
     if (!done) throw problems.alreadyRevoked(`certificate ${record.serial} is already revoked`);
     const revoked = (await this.store.getCertificate(record.id))!;
+    metrics.certificatesRevoked.inc({ reason: String(reason) });
     this.hooks.revoked(revoked);
     return revoked;
   }

@@ -6,6 +6,7 @@
  */
 import type { Logger } from 'pino';
 import { AcmeProblem, problems, type AcmeErrorType } from '../acme/problem.js';
+import { metrics } from '../ops/metrics.js';
 import type { Store } from '../store/store.js';
 import { ValidationFailure, type ValidationRecord, type ValidatorRegistry } from '../validators/validator.js';
 
@@ -115,6 +116,11 @@ export class ValidationQueue {
     // Every validation leaves a record, even from a validator that reported nothing of its own.
     const base = records.length > 0 ? records : [{ validator: challenge.type, identifier: authz.identifier.value }];
     const stamped = base.map((r) => ({ ...r, validatedAt: new Date(started).toISOString() }));
+    const result = failure ? 'invalid' : 'valid';
+    metrics.validations.inc({ type: challenge.type, result });
+    metrics.authorizationsFinal.inc({ status: result });
+    // A failed validation makes the orders holding this authorization invalid (§7.1.6).
+    if (failure) metrics.ordersFinal.inc({ status: 'invalid' });
     await store.recordValidation(challengeId, {
       status: failure ? 'invalid' : 'valid',
       error: failure ? failure.toDocument() : null,

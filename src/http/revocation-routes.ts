@@ -10,6 +10,7 @@ import type { Issuer } from '../ca/issuer.js';
 import type { CrlService } from '../revocation/crl-service.js';
 import { OCSPResponseStatus, ocspErrorResponse } from '../revocation/ocsp-messages.js';
 import type { OcspAnswer, OcspService } from '../revocation/ocsp-service.js';
+import { metrics } from '../ops/metrics.js';
 import { FULL_CRL } from '../store/types.js';
 
 export interface RevocationHttpContext {
@@ -25,6 +26,8 @@ const MAX_OCSP_REQUEST_BYTES = 8192;
 const CRL_MAX_AGE_SECONDS = 60;
 
 function sendOcsp(res: Response, answer: OcspAnswer, cacheable: boolean): void {
+  metrics.ocspRequests.inc({ method: res.req.method, outcome: answer.outcome });
+  if (answer.cache) metrics.ocspResponseAge.observe(Math.max(0, (Date.now() - answer.cache.thisUpdate.getTime()) / 1000));
   res.status(200).type('application/ocsp-response');
   if (cacheable && answer.cache) {
     const maxAge = Math.max(0, Math.floor((answer.cache.nextUpdate.getTime() - Date.now()) / 1000));
@@ -39,7 +42,7 @@ function sendOcsp(res: Response, answer: OcspAnswer, cacheable: boolean): void {
 }
 
 function sendOcspError(res: Response, status: OCSPResponseStatus): void {
-  sendOcsp(res, { der: ocspErrorResponse(status) }, false);
+  sendOcsp(res, { der: ocspErrorResponse(status), outcome: OCSPResponseStatus[status] ?? 'error' }, false);
 }
 
 export function revocationRoutes(ctx: RevocationHttpContext): Router {
@@ -75,6 +78,7 @@ export function revocationRoutes(ctx: RevocationHttpContext): Router {
       return;
     }
     const crl = await ctx.crl.get(issuer, shard);
+    metrics.crlRequests.inc({ kind: shard === FULL_CRL ? 'full' : 'shard' });
     res.status(200).type('application/pkix-crl');
     res.setHeader('Last-Modified', crl.thisUpdate.toUTCString());
     res.setHeader('Cache-Control', `max-age=${CRL_MAX_AGE_SECONDS}, public, no-transform`);

@@ -14,6 +14,7 @@ import { toArrayBuffer, wrapSigned } from '../ca/certificate-builder.js';
 import { authorityKeyIdentifier, crlNumber, crlReason, invalidityDate, issuingDistributionPoint } from '../ca/extensions.js';
 import type { Store } from '../store/store.js';
 import { FULL_CRL, type RevokedEntry, type StoredCrl } from '../store/types.js';
+import { metrics } from '../ops/metrics.js';
 import { wholeSeconds } from './ocsp-messages.js';
 
 export interface CrlServiceOptions {
@@ -132,6 +133,7 @@ export class CrlService {
     const der = wrapSigned(tbsDer, issuer.signer.scheme.identifier(), await issuer.signer.sign(tbsDer));
     const crl: StoredCrl = { issuerId: issuer.id, shard, number, thisUpdate: now, nextUpdate, der };
     await this.o.store.saveCrl(crl);
+    metrics.crlPublished.inc({ issuer: issuer.id });
     this.o.log.debug({ issuer: issuer.id, shard, number, entries: entries.length }, 'CRL published');
     return crl;
   }

@@ -27,6 +27,8 @@ import type { OcspResponder } from './ocsp-responder-cert.js';
 
 export interface OcspAnswer {
   der: Uint8Array;
+  /** For metrics: `presigned`, `signed`, or the OCSP error status name. */
+  outcome: string;
   /** Set for answers that may be cached by HTTP intermediaries (no nonce). */
   cache?: { thisUpdate: Date; nextUpdate: Date };
 }
@@ -54,19 +56,19 @@ export class OcspService {
     try {
       parsed = parseOcspRequest(requestDer);
     } catch (e) {
-      if (e instanceof OcspFailure) return { der: ocspErrorResponse(e.status) };
+      if (e instanceof OcspFailure) return { der: ocspErrorResponse(e.status), outcome: OCSPResponseStatus[e.status] ?? 'error' };
       throw e;
     }
     const targets: { certId: CertID; responder: OcspResponder }[] = [];
     for (const certId of parsed.certIds) {
       const responder = this.matchIssuer(certId);
-      if (!responder) return { der: ocspErrorResponse(OCSPResponseStatus.unauthorized) };
+      if (!responder) return { der: ocspErrorResponse(OCSPResponseStatus.unauthorized), outcome: 'unauthorized' };
       targets.push({ certId, responder });
     }
     const responder = targets[0]!.responder;
     if (targets.some((t) => t.responder !== responder)) {
       // One response has one signer; CertIDs of different issuers cannot share it.
-      return { der: ocspErrorResponse(OCSPResponseStatus.malformedRequest) };
+      return { der: ocspErrorResponse(OCSPResponseStatus.malformedRequest), outcome: 'malformedRequest' };
     }
     const statuses = await Promise.all(targets.map((t) => this.o.store.getCertificateStatus(responder.issuer.id, serialOfCertId(t.certId))));
 
@@ -74,14 +76,16 @@ export class OcspService {
     const status = statuses[0];
     if (single && status) {
       const stored = await this.presigned(status, responder);
-      return { der: stored.der, cache: stored };
+      return { der: stored.der, cache: stored, outcome: 'presigned' };
     }
 
     const now = new Date();
     const lifetime = statuses.every((s) => s) ? this.o.responseLifetimeMs : UNKNOWN_LIFETIME_MS;
     const answers: SingleAnswer[] = targets.map((t, i) => ({ certId: t.certId, state: stateOf(statuses[i] ?? null) }));
     const der = await signOcspResponse(responder, answers, now, new Date(now.getTime() + lifetime), parsed.nonce as Extension | undefined);
-    return parsed.nonce ? { der } : { der, cache: { thisUpdate: wholeSeconds(now), nextUpdate: wholeSeconds(new Date(now.getTime() + lifetime)) } };
+    return parsed.nonce
+      ? { der, outcome: 'signed' }
+      : { der, outcome: 'signed', cache: { thisUpdate: wholeSeconds(now), nextUpdate: wholeSeconds(new Date(now.getTime() + lifetime)) } };
   }
 
   /** The stored response if it is current for the certificate's state, else a fresh one (stored). */

@@ -36,6 +36,12 @@ export interface ListPage {
   next?: string;
 }
 
+/** Events in a window: how many, and when the oldest happened (a slot frees when it leaves). */
+export interface WindowCount {
+  count: number;
+  oldest: Date | null;
+}
+
 /** What a rate-limit count of new orders is grouped by. */
 export type OrderCountScope = { accountId: string } | { registeredDomain: string } | { profile: string };
 
@@ -90,9 +96,10 @@ export interface Store {
   listProcessingChallenges(): Promise<string[]>;
 
   // --- rate limits (counted from the store, so every instance sharing it agrees)
-  countOrders(scope: OrderCountScope, since: Date): Promise<number>;
-  countFailedValidations(accountId: string, since: Date): Promise<number>;
-  countAccountsFromIp(ip: string, since: Date): Promise<number>;
+  countOrders(scope: OrderCountScope, since: Date): Promise<WindowCount>;
+  countFailedValidations(accountId: string, since: Date): Promise<WindowCount>;
+  countAccountsFromIp(ip: string, since: Date): Promise<WindowCount>;
+  countExpiringCertificates(from: Date, until: Date): Promise<number>;
 
   // --- issuance
   /**
@@ -158,6 +165,19 @@ export interface Store {
   issuerCertificateStats(issuerId: string, now: Date): Promise<{ unexpired: number; lastNotAfter: Date | null }>;
   /** Inventory search (admin API), ordered by expiry. */
   searchCertificates(query: CertificateQuery): Promise<CertificateRecord[]>;
+
+  // --- fleet scans (anomaly detection)
+  /** Unrevoked certificates that expired in [from, to) with no later certificate for any of their names. */
+  findExpiredWithoutSuccessor(from: Date, to: Date, limit: number): Promise<CertificateRecord[]>;
+  /**
+   * Successors issued after `since` long before their predecessor's renewal window: earlier than
+   * `fraction` of the way from notBefore to the window start, counted back from the start.
+   */
+  findEarlyRenewals(since: Date, fraction: number, limit: number): Promise<{ previous: CertificateRecord; successor: CertificateRecord }[]>;
+  /** Failed validations since `since`, grouped by account or by identifier, where at least `minimum`. */
+  failedValidationGroups(by: 'account' | 'identifier', since: Date, minimum: number): Promise<{ key: string; count: number; accounts: string[] }[]>;
+  issuanceCounts(by: 'account' | 'profile', from: Date, to: Date): Promise<{ key: string; count: number }[]>;
+  countRevocations(from: Date, to: Date): Promise<number>;
 
   // --- audit log and admin tokens
   /** Appends an event that is not part of another state change (those audit themselves). */

@@ -107,7 +107,10 @@ export class TokenChallengeValidator implements Validator {
     record.jti = payload.jti;
     if (typeof payload.jti !== 'string' || payload.jti === '') throw problems.unauthorized('token has no jti');
     if (typeof payload.exp !== 'number') throw problems.unauthorized('token has no exp');
-    const start = typeof payload.iat === 'number' ? payload.iat * 1000 : Date.now();
+    const now = Date.now();
+    if (typeof payload.iat === 'number' && payload.iat * 1000 > now + CLOCK_SKEW_S * 1000) throw problems.unauthorized('token iat is in the future');
+    // Measured from whichever is earlier, issuance or now, so a future iat cannot stretch it.
+    const start = Math.min(typeof payload.iat === 'number' ? payload.iat * 1000 : now, now);
     if (payload.exp * 1000 - start > c.maxLifetimeMs) throw problems.unauthorized('token lifetime is longer than this authority allows');
     if (!bindsAccount(payload, c.binding, thumbprint)) throw problems.unauthorized('the token does not bind this ACME account key');
     return payload;

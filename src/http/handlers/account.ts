@@ -17,9 +17,9 @@ function ownAccount(res: Response, id: string | string[] | undefined): AccountRe
 }
 
 export function newAccount(ctx: HttpContext): RequestHandler {
-  return async (_req, res) => {
+  return async (req, res) => {
     const v = verifiedRequest(res);
-    const { account, created } = await ctx.accounts.register(v.jwk!, v.thumbprint, v.payload);
+    const { account, created } = await ctx.accounts.register(v.jwk!, v.thumbprint, v.payload, req.ip);
     res.setHeader('Location', ctx.links.account(account.id));
     res.status(created ? 201 : 200).json(accountJson(account, ctx.links));
   };

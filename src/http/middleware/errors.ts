@@ -6,6 +6,7 @@
 import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from 'pino';
 import { AcmeProblem, problems } from '../../acme/problem.js';
+import { metrics } from '../../ops/metrics.js';
 import { addLink } from './acme-headers.js';
 
 export function sendProblem(res: Response, problem: AcmeProblem): void {
@@ -32,6 +33,7 @@ export function errorHandler(log: Logger) {
       problem = problems.serverInternal(`internal error; the operator can find request ${requestId} in the log`);
     }
     res.locals.problem = problem.type;
+    metrics.problems.inc({ type: problem.type });
     sendProblem(res, problem);
   };
 }

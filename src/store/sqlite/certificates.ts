@@ -9,7 +9,7 @@ import { toCertificate, type CertificateRow } from './rows.js';
 
 type CertificateMethods = Pick<
   Store,
-  'beginFinalize' | 'completeFinalize' | 'abortFinalize' | 'listProcessingOrders' | 'getCertificate' | 'findCertificateBySerial' | 'issuerCertificateStats' | 'searchCertificates'
+  'countExpiringCertificates' | 'beginFinalize' | 'completeFinalize' | 'abortFinalize' | 'listProcessingOrders' | 'getCertificate' | 'findCertificateBySerial' | 'issuerCertificateStats' | 'searchCertificates'
 >;
 
 export function certificateMethods(ctx: SqliteContext): CertificateMethods {
@@ -28,6 +28,9 @@ export function certificateMethods(ctx: SqliteContext): CertificateMethods {
     processingOrders: db.prepare<[], { id: string; csr: Buffer }>("SELECT id, csr FROM orders WHERE status = 'processing'"),
     byId: db.prepare<[string], CertificateRow>('SELECT * FROM certificates WHERE id = ?'),
     bySerial: db.prepare<[string], CertificateRow>('SELECT * FROM certificates WHERE serial = ?'),
+    expiring: db.prepare<[number, number], { n: number }>(
+      'SELECT COUNT(*) AS n FROM certificates WHERE not_after > ? AND not_after <= ? AND revoked_at IS NULL',
+    ),
     issuerStats: db.prepare<[number, string], { unexpired: number; last: number | null }>(
       'SELECT SUM(CASE WHEN not_after > ? THEN 1 ELSE 0 END) AS unexpired, MAX(not_after) AS last FROM certificates WHERE issuer_id = ?',
     ),
@@ -84,6 +87,10 @@ export function certificateMethods(ctx: SqliteContext): CertificateMethods {
     async findCertificateBySerial(serial: string) {
       const row = s.bySerial.get(serial);
       return row ? toCertificate(row) : null;
+    },
+
+    async countExpiringCertificates(from: Date, until: Date) {
+      return s.expiring.get(from.getTime(), until.getTime())?.n ?? 0;
     },
 
     async issuerCertificateStats(issuerId: string, now: Date) {

@@ -2,8 +2,9 @@
  * What every part of the SQLite store shares: the connection, durable acknowledgement (group
  * commit), and the audit chain, which each state change appends to inside its own transaction.
  */
-import { createHash } from 'node:crypto';
 import Database from 'better-sqlite3';
+import { auditHash, GENESIS_HASH } from '../audit-chain.js';
+import type { WindowCount } from '../store.js';
 import type { AuditEvent } from '../types.js';
 import { WalGroupCommit } from './group-commit.js';
 import { migrate } from './migrations.js';
@@ -18,13 +19,6 @@ export type SqliteDurability = 'group' | 'full' | 'normal';
 
 export interface SqliteStoreOptions {
   durability?: SqliteDurability;
-}
-
-export const GENESIS_HASH = '0'.repeat(64);
-
-/** The hash of an audit record: SHA-256 over the previous hash and the record's canonical JSON. */
-export function auditHash(prevHash: string, seq: number, at: number, actor: string, action: string, subject: string, data: string): string {
-  return createHash('sha256').update(`${prevHash}\n${JSON.stringify([seq, at, actor, action, subject, data])}`).digest('hex');
 }
 
 export class SqliteContext {
@@ -74,6 +68,16 @@ export class SqliteContext {
     })();
   }
 }
+
+export interface CountRow {
+  n: number;
+  oldest: number | null;
+}
+
+export const windowCount = (row: CountRow | undefined): WindowCount => ({
+  count: row?.n ?? 0,
+  oldest: row?.oldest ? new Date(row.oldest) : null,
+});
 
 export const isUniqueViolation = (e: unknown): boolean =>
   typeof e === 'object' && e !== null && (e as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE';

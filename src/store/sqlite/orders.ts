@@ -1,9 +1,9 @@
 /** Orders, authorizations and challenges in SQLite (RFC 8555 §7.4–7.5), and ARI's `replaces`. */
-import type { Identifier } from '../../acme/problem.js';
 import { newId } from '../ids.js';
+import { registeredDomain } from '../registered-domain.js';
 import type { ListPage, OrderCountScope, Store } from '../store.js';
 import type { AuthzRecord, ChallengeRecord, NewOrder, OrderAuthzSummary, OrderRecord, ValidationResult } from '../types.js';
-import type { SqliteContext } from './context.js';
+import { windowCount, type CountRow, type SqliteContext } from './context.js';
 import { toAuthz, toChallenge, toOrder, type AuthzRow, type ChallengeRow, type OrderRow } from './rows.js';
 
 type OrderMethods = Pick<
@@ -29,15 +29,6 @@ const NOT_INVALID = `o.status != 'invalid'
   AND NOT (o.status = 'pending' AND (o.expires_at <= @now OR EXISTS (
     SELECT 1 FROM order_authzs oa JOIN authzs a ON a.id = oa.authz_id WHERE oa.order_id = o.id
     AND (a.status IN ('invalid', 'deactivated', 'revoked') OR a.expires_at <= @now))))`;
-
-/**
- * The "registered domain" rate limits group by: the last two labels of a DNS name (internal
- * fleets have no public suffix list to consult), or the address itself for an IP identifier.
- */
-export function registeredDomain(identifier: Identifier): string {
-  if (identifier.type !== 'dns') return identifier.value;
-  return identifier.value.replace(/^\*\./, '').split('.').slice(-2).join('.');
-}
 
 export function orderMethods(ctx: SqliteContext): OrderMethods {
   const { db } = ctx;
@@ -89,11 +80,13 @@ export function orderMethods(ctx: SqliteContext): OrderMethods {
     processingChallenges: db.prepare<[], { id: string }>("SELECT id FROM challenges WHERE status = 'processing'"),
     issuedReplacement: db.prepare<[string], { id: string }>("SELECT id FROM orders WHERE replaces = ? AND status = 'valid' LIMIT 1"),
     liveReplacement: db.prepare<[{ cert: string; now: number }], { id: string }>(`SELECT o.id FROM orders o WHERE o.replaces = @cert AND ${NOT_INVALID} LIMIT 1`),
-    ordersByAccount: db.prepare<[string, number], { n: number }>('SELECT COUNT(*) AS n FROM orders WHERE account_id = ? AND created_at >= ?'),
-    ordersByDomain: db.prepare<[string, number], { n: number }>('SELECT COUNT(DISTINCT order_id) AS n FROM order_names WHERE registered_domain = ? AND created_at >= ?'),
-    ordersByProfile: db.prepare<[string, number], { n: number }>('SELECT COUNT(*) AS n FROM orders WHERE profile = ? AND created_at >= ?'),
-    failedByAccount: db.prepare<[string, number], { n: number }>(
-      `SELECT COUNT(*) AS n FROM challenges c JOIN authzs a ON a.id = c.authz_id
+    ordersByAccount: db.prepare<[string, number], CountRow>('SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM orders WHERE account_id = ? AND created_at >= ?'),
+    ordersByDomain: db.prepare<[string, number], CountRow>(
+      'SELECT COUNT(DISTINCT order_id) AS n, MIN(created_at) AS oldest FROM order_names WHERE registered_domain = ? AND created_at >= ?',
+    ),
+    ordersByProfile: db.prepare<[string, number], CountRow>('SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM orders WHERE profile = ? AND created_at >= ?'),
+    failedByAccount: db.prepare<[string, number], CountRow>(
+      `SELECT COUNT(*) AS n, MIN(c.finished_at) AS oldest FROM challenges c JOIN authzs a ON a.id = c.authz_id
        WHERE a.account_id = ? AND c.status = 'invalid' AND c.finished_at >= ?`,
     ),
   };
@@ -246,13 +239,13 @@ export function orderMethods(ctx: SqliteContext): OrderMethods {
 
     async countOrders(scope: OrderCountScope, since: Date) {
       const t = since.getTime();
-      if ('accountId' in scope) return s.ordersByAccount.get(scope.accountId, t)?.n ?? 0;
-      if ('registeredDomain' in scope) return s.ordersByDomain.get(scope.registeredDomain, t)?.n ?? 0;
-      return s.ordersByProfile.get(scope.profile, t)?.n ?? 0;
+      if ('accountId' in scope) return windowCount(s.ordersByAccount.get(scope.accountId, t));
+      if ('registeredDomain' in scope) return windowCount(s.ordersByDomain.get(scope.registeredDomain, t));
+      return windowCount(s.ordersByProfile.get(scope.profile, t));
     },
 
     async countFailedValidations(accountId: string, since: Date) {
-      return s.failedByAccount.get(accountId, since.getTime())?.n ?? 0;
+      return windowCount(s.failedByAccount.get(accountId, since.getTime()));
     },
   };
 }

@@ -9,6 +9,7 @@ import { accountMethods } from './accounts.js';
 import { auditMethods } from './audit.js';
 import { certificateMethods } from './certificates.js';
 import { SqliteContext, type SqliteStoreOptions } from './context.js';
+import { fleetMethods } from './fleet.js';
 import { identityMethods } from './identity.js';
 import { orderMethods } from './orders.js';
 import { revocationMethods } from './revocation.js';
@@ -33,6 +34,7 @@ export class SqliteStore {
       revocationMethods(this.ctx),
       identityMethods(this.ctx),
       auditMethods(this.ctx),
+      fleetMethods(this.ctx),
     );
   }
 

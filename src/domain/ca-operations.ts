@@ -1,0 +1,61 @@
+/**
+ * Issuer lifecycle operations with their safety checks, shared by the CLI and the admin API:
+ * rotate, archive (only when every certificate expired), destroy the key (only after a CRL was
+ * published past the last expiry). Each is audited.
+ */
+import { join } from 'node:path';
+import { archiveIssuer, destroyIssuerKey } from '../ca/ca-admin.js';
+import { rotateIssuer, type HierarchyOptions } from '../ca/ca-directory.js';
+import type { KeyStores } from '../ca/key-stores.js';
+import type { Store } from '../store/store.js';
+import { FULL_CRL } from '../store/types.js';
+
+export class CaOperationError extends Error {
+  override readonly name = 'CaOperationError';
+}
+
+export class CaOperations {
+  constructor(
+    private readonly dataDir: string,
+    private readonly keys: KeyStores,
+    private readonly store: Store,
+  ) {}
+
+  async rotate(options: HierarchyOptions, actor: string): Promise<{ created: string; retired: string[] }> {
+    const result = await rotateIssuer(this.dataDir, this.keys, options);
+    await this.store.appendAudit({ actor, action: 'issuer.rotated', subject: result.created, data: { retired: result.retired } });
+    return result;
+  }
+
+  async archive(issuerId: string, actor: string): Promise<void> {
+    const stats = await this.store.issuerCertificateStats(issuerId, new Date());
+    if (stats.unexpired > 0) throw new CaOperationError(`issuer ${issuerId} still has ${stats.unexpired} unexpired certificate(s)`);
+    wrap(() => archiveIssuer(this.dataDir, issuerId));
+    await this.store.appendAudit({ actor, action: 'issuer.archived', subject: issuerId });
+  }
+
+  async destroyKey(issuerId: string, actor: string): Promise<void> {
+    const stats = await this.store.issuerCertificateStats(issuerId, new Date());
+    if (stats.unexpired > 0) throw new CaOperationError(`issuer ${issuerId} still has ${stats.unexpired} unexpired certificate(s)`);
+    const finalCrl = await this.store.getCrl(issuerId, FULL_CRL);
+    if (stats.lastNotAfter && (!finalCrl || finalCrl.thisUpdate <= stats.lastNotAfter)) {
+      throw new CaOperationError(
+        `no CRL of ${issuerId} was published after its last certificate expired (${stats.lastNotAfter.toISOString()}); let the server publish one first`,
+      );
+    }
+    wrap(() => destroyIssuerKey(this.dataDir, this.keys, issuerId));
+    await this.store.appendAudit({ actor, action: 'issuer.key-destroyed', subject: issuerId });
+  }
+
+  get caDir(): string {
+    return join(this.dataDir, 'ca');
+  }
+}
+
+function wrap(fn: () => void): void {
+  try {
+    fn();
+  } catch (e) {
+    throw new CaOperationError((e as Error).message);
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * Liveness and readiness. /healthz: the process answers. /readyz: the store file is there and
+ * readable and a fresh connection can read it, the active issuer's signer signs (checked at most
+ * every few seconds), every issuer has a current full CRL, and no pre-signed OCSP answer is overdue.
+ */
+import { accessSync, constants, statSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import type { CaMaterial } from '../ca/ca-directory.js';
+import type { Store } from '../store/store.js';
+import { FULL_CRL } from '../store/types.js';
+
+export interface Check {
+  name: string;
+  ok: boolean;
+  detail?: string;
+}
+
+const SIGNER_PROBE_MS = 5_000;
+
+export class Readiness {
+  private lastSignerCheck: { at: number; check: Check } | undefined;
+
+  constructor(
+    private readonly store: Store,
+    private readonly dbPath: string,
+    private readonly ca: CaMaterial,
+  ) {}
+
+  async checks(): Promise<Check[]> {
+    return [await this.storeCheck(), await this.signerCheck(), ...(await this.crlChecks()), await this.ocspCheck()];
+  }
+
+  private async storeCheck(): Promise<Check> {
+    try {
+      // Root ignores permission bits, so a file made unreadable (chmod 000) is caught by its mode too.
+      const st = statSync(this.dbPath);
+      if ((st.mode & 0o600) !== 0o600) return { name: 'store', ok: false, detail: `store file ${this.dbPath} is not readable and writable (mode ${(st.mode & 0o777).toString(8)})` };
+      accessSync(this.dbPath, constants.R_OK | constants.W_OK);
+      const fresh = new Database(this.dbPath, { readonly: true, fileMustExist: true, timeout: 1000 });
+      try {
+        fresh.prepare('SELECT MAX(version) FROM schema_migrations').get();
+      } finally {
+        fresh.close();
+      }
+      await this.store.ping();
+      return { name: 'store', ok: true };
+    } catch (e) {
+      return { name: 'store', ok: false, detail: `store unreachable: ${(e as Error).message}` };
+    }
+  }
+
+  private async signerCheck(): Promise<Check> {
+    const now = Date.now();
+    if (this.lastSignerCheck && now - this.lastSignerCheck.at < SIGNER_PROBE_MS && this.lastSignerCheck.check.ok) return this.lastSignerCheck.check;
+    const issuer = this.ca.active;
+    let check: Check;
+    try {
+      await issuer.signer.sign(new TextEncoder().encode(`anvil readiness ${now}`));
+      check = { name: 'signer', ok: true, detail: `${issuer.id} (${issuer.signer.kind})` };
+    } catch (e) {
+      check = { name: 'signer', ok: false, detail: `${issuer.id}: ${(e as Error).message}` };
+    }
+    this.lastSignerCheck = { at: now, check };
+    return check;
+  }
+
+  private async crlChecks(): Promise<Check[]> {
+    const out: Check[] = [];
+    for (const issuer of this.ca.issuers) {
+      const crl = await this.store.getCrl(issuer.id, FULL_CRL);
+      const ok = crl !== null && crl.nextUpdate.getTime() > Date.now();
+      out.push({ name: `crl:${issuer.id}`, ok, detail: crl ? `number ${crl.number}, next update ${crl.nextUpdate.toISOString()}` : 'no CRL published yet' });
+    }
+    return out;
+  }
+
+  private async ocspCheck(): Promise<Check> {
+    const overdue = await this.store.listOcspDue(new Date(), new Date(), 1);
+    const stale = overdue.filter((c) => c.issuedAt.getTime() < Date.now() - 60_000);
+    return stale.length === 0 ? { name: 'ocsp', ok: true } : { name: 'ocsp', ok: false, detail: `pre-signed OCSP answers are overdue (e.g. serial ${stale[0]!.serial})` };
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * Prometheus metrics (prom-client), served as text at /metrics on the admin listener. One registry
+ * per process; parts of Anvil record into the named instruments below.
+ */
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+export const registry = new Registry();
+collectDefaultMetrics({ register: registry, prefix: 'anvil_process_' });
+
+/** Values computed at scrape time from the store; app.ts installs them. */
+export interface ScrapeSources {
+  crlAges(): Promise<{ issuer: string; shard: string; ageSeconds: number }[]>;
+  expiringWithin24h(): Promise<number>;
+  anomalies(): Record<string, number>;
+}
+let sources: ScrapeSources | undefined;
+export function setScrapeSources(s: ScrapeSources | undefined): void {
+  sources = s;
+}
+
+const SECONDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
+
+export const metrics = {
+  issuanceSeconds: new Histogram({
+    name: 'anvil_issuance_seconds',
+    help: 'Time from finalize to a recorded certificate, by profile',
+    labelNames: ['profile'],
+    buckets: SECONDS,
+    registers: [registry],
+  }),
+  ordersCreated: new Counter({ name: 'anvil_orders_created_total', help: 'New orders, by profile', labelNames: ['profile'], registers: [registry] }),
+  ordersFinal: new Counter({
+    name: 'anvil_orders_final_total',
+    help: 'Orders reaching a final status (valid: certificate issued; invalid: a validation or finalization failed)',
+    labelNames: ['status'],
+    registers: [registry],
+  }),
+  authorizationsFinal: new Counter({
+    name: 'anvil_authorizations_final_total',
+    help: 'Authorizations reaching a final status',
+    labelNames: ['status'],
+    registers: [registry],
+  }),
+  validations: new Counter({ name: 'anvil_validations_total', help: 'Challenge validations, by type and result', labelNames: ['type', 'result'], registers: [registry] }),
+  certificatesIssued: new Counter({ name: 'anvil_certificates_issued_total', help: 'Certificates issued', labelNames: ['profile', 'issuer'], registers: [registry] }),
+  certificatesRevoked: new Counter({ name: 'anvil_certificates_revoked_total', help: 'Certificates revoked, by reason code', labelNames: ['reason'], registers: [registry] }),
+  ocspRequests: new Counter({
+    name: 'anvil_ocsp_requests_total',
+    help: 'OCSP requests, by method and outcome (presigned, signed, or the OCSP error status)',
+    labelNames: ['method', 'outcome'],
+    registers: [registry],
+  }),
+  ocspResponseAge: new Histogram({
+    name: 'anvil_ocsp_response_age_seconds',
+    help: 'Age (now - thisUpdate) of OCSP responses served',
+    buckets: [1, 60, 600, 3600, 4 * 3600, 12 * 3600, 24 * 3600, 7 * 24 * 3600],
+    registers: [registry],
+  }),
+  crlRequests: new Counter({ name: 'anvil_crl_requests_total', help: 'CRL downloads', labelNames: ['kind'], registers: [registry] }),
+  crlAge: new Gauge({
+    name: 'anvil_crl_age_seconds',
+    help: 'Age of the newest CRL of each issuer and shard',
+    labelNames: ['issuer', 'shard'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const c of (await sources?.crlAges()) ?? []) this.set({ issuer: c.issuer, shard: c.shard }, c.ageSeconds);
+    },
+  }),
+  crlPublished: new Counter({ name: 'anvil_crl_published_total', help: 'CRLs signed and stored', labelNames: ['issuer'], registers: [registry] }),
+  nonceRejections: new Counter({ name: 'anvil_nonce_rejections_total', help: 'badNonce refusals, by reason', labelNames: ['reason'], registers: [registry] }),
+  problems: new Counter({ name: 'anvil_problems_total', help: 'ACME problem documents served, by type', labelNames: ['type'], registers: [registry] }),
+  rateLimited: new Counter({ name: 'anvil_rate_limited_total', help: 'Requests refused by a rate limit', labelNames: ['limit'], registers: [registry] }),
+  storeSeconds: new Histogram({ name: 'anvil_store_seconds', help: 'Store call latency, by method', labelNames: ['method'], buckets: SECONDS, registers: [registry] }),
+  storeErrors: new Counter({ name: 'anvil_store_errors_total', help: 'Store calls that threw', labelNames: ['method'], registers: [registry] }),
+  signerSeconds: new Histogram({ name: 'anvil_signer_seconds', help: 'Signature latency, by key store kind', labelNames: ['kind'], buckets: SECONDS, registers: [registry] }),
+  signerErrors: new Counter({ name: 'anvil_signer_errors_total', help: 'Signatures that failed or timed out, by key store kind', labelNames: ['kind'], registers: [registry] }),
+  certificatesExpiring: new Gauge({
+    name: 'anvil_certificates_expiring',
+    help: 'Unrevoked certificates expiring within the window',
+    labelNames: ['within'],
+    registers: [registry],
+    async collect() {
+      if (sources) this.set({ within: '24h' }, await sources.expiringWithin24h());
+    },
+  }),
+  anomalies: new Gauge({
+    name: 'anvil_anomalies',
+    help: 'Current anomaly findings, by kind',
+    labelNames: ['kind'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [kind, n] of Object.entries(sources?.anomalies() ?? {})) this.set({ kind }, n);
+    },
+  }),
+};
+
+/** Wraps every async method of an object to time it into a histogram (used for the store). */
+export function timed<T extends object>(target: T, histogram: Histogram<'method'>, errors: Counter<'method'>): T {
+  return new Proxy(target, {
+    get(obj, prop, receiver) {
+      const value = Reflect.get(obj, prop, receiver) as unknown;
+      if (typeof value !== 'function' || typeof prop !== 'string') return value;
+      return (...args: unknown[]) => {
+        const end = histogram.startTimer({ method: prop });
+        let result: unknown;
+        try {
+          result = (value as (...a: unknown[]) => unknown).apply(obj, args);
+        } catch (e) {
+          errors.inc({ method: prop });
+          end();
+          throw e;
+        }
+        if (result instanceof Promise) {
+          return result.then(
+            (v) => (end(), v),
+            (e: unknown) => {
+              errors.inc({ method: prop });
+              end();
+              throw e;
+            },
+          );
+        }
+        end();
+        return result;
+      };
+    },
+  });
+}
