@@ -76,8 +76,9 @@ export async function buildAnvil(
   const links = new Links(endpoints.baseUrl, endpoints.revocationBaseUrl);
 
   const validatorsConfig = loadValidatorsConfig(config.validatorsConfig, links.directory());
+  const issuerDomainNames = validatorsConfig.dnsPersistIssuerDomainNames ?? [defaultIssuerDomainName(endpoints.baseUrl)];
   const { registry: validators, known: knownChallenges } = await buildValidatorRegistry(
-    { ...config, defaultIssuerDomainName: defaultIssuerDomainName(endpoints.baseUrl) },
+    { ...config, defaultIssuerDomainName: defaultIssuerDomainName(endpoints.baseUrl), accountHashPrefix: links.accountHashPrefix() },
     validatorsConfig,
     store,
     log,
@@ -153,7 +154,9 @@ export async function buildAnvil(
       ...(config.termsOfService ? { termsOfService: config.termsOfService } : {}),
       ...(config.website ? { website: config.website } : {}),
       externalAccountRequired: config.externalAccountRequired,
-      caaIdentities: validatorsConfig.dnsPersistIssuerDomainNames ?? [defaultIssuerDomainName(endpoints.baseUrl)],
+      caaIdentities: issuerDomainNames,
+      issuerDomainNames,
+      accountHashPrefix: links.accountHashPrefix(),
       profiles: Object.fromEntries(profiles.all().map((p) => [p.name, p.description])),
     }),
     maxRequestBytes: config.maxRequestBytes,

@@ -58,6 +58,8 @@ export class Links {
   /** RFC 8555 §7.4.2: alternate chains of a certificate, numbered from 1. */
   certificateAlternate = (id: string, n: number): string => `${this.baseUrl}/cert/${id}/${n}`;
   trustBundle = (): string => this.baseUrl + PATHS.trustBundle;
+  /** dns-persist-01 (draft-02 §4.1): the prefix of hashed account URIs; not a fetchable resource. */
+  accountHashPrefix = (): string => `${this.baseUrl}/account-hash/`;
   /** RFC 9773 §4.1: the renewalInfo resource; a certificate's URL is this plus `/<certID>`. */
   renewalInfo = (): string => `${this.baseUrl}/renewal-info`;
   ocsp = (): string => this.revocationBaseUrl + REVOCATION_PATHS.ocsp;

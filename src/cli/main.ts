@@ -2,7 +2,9 @@
 /**
  * The `anvil` command. Subcommands are registered in a table, each in its own module.
  */
+import { adminTokenCommand, auditCommand } from './admin.js';
 import { caCommand, initCommand } from './ca.js';
+import { probeCommand } from './probe.js';
 import { eabCommand } from './eab.js';
 import { profilesCommand } from './profiles.js';
 import { renewFleetCommand } from './renew-fleet.js';
@@ -23,6 +25,9 @@ const COMMANDS: Record<string, Command> = {
   profiles: { summary: 'check the profiles directory, or make the running server reload it', run: profilesCommand },
   eab: { summary: 'create, list and revoke External Account Binding credentials', run: eabCommand },
   'token-cert': { summary: 'obtain a certificate with a workload-identity token (tkauth-01), for CI jobs', run: tokenCertCommand },
+  'admin-token': { summary: 'create, list and revoke admin API tokens (roles: auditor, operator, ca-admin)', run: adminTokenCommand },
+  audit: { summary: 'verify or export the hash-chained audit log', run: auditCommand },
+  probe: { summary: 'synthetic end-to-end check of a live CA (issue, verify, revoke, OCSP, CRL)', run: probeCommand },
   'renew-fleet': { summary: 'ask every certificate of a profile or issuer to renew now (ARI)', run: renewFleetCommand },
 };
 

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { AcmeProblem, problems, type AcmeErrorType } from '../acme/problem.js';
 import { metrics } from '../ops/metrics.js';
 import type { Store } from '../store/store.js';
-import { ValidationFailure, type ValidationRecord, type ValidatorRegistry } from '../validators/validator.js';
+import { AUTHZ_EXPIRES_BY, ValidationFailure, type ValidationRecord, type ValidatorRegistry } from '../validators/validator.js';
 
 export interface ValidationQueueOptions {
   store: Store;
@@ -125,13 +125,19 @@ export class ValidationQueue {
       status: failure ? 'invalid' : 'valid',
       error: failure ? failure.toDocument() : null,
       validationRecord: stamped,
-      authzExpiresAt: new Date(Date.now() + this.o.validAuthzLifetimeMs),
+      authzExpiresAt: authzExpiry(records, Date.now() + this.o.validAuthzLifetimeMs),
     });
     log.info(
       { challengeId, type: challenge.type, identifier: authz.identifier.value, result: failure ? 'invalid' : 'valid', problem: failure?.type, ms: Date.now() - started },
       'validation finished',
     );
   }
+}
+
+/** The configured lifetime, capped by any record that says its evidence expires sooner. */
+function authzExpiry(records: ValidationRecord[], configured: number): Date {
+  const caps = records.map((r) => Date.parse(String(r[AUTHZ_EXPIRES_BY] ?? ''))).filter((t) => Number.isFinite(t));
+  return new Date(Math.min(configured, ...caps));
 }
 
 const VALIDATION_ERROR_TYPES = new Set(['unauthorized', 'incorrectResponse', 'connection', 'dns', 'tls', 'rejectedIdentifier', 'caa']);

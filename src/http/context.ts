@@ -19,6 +19,9 @@ export interface DirectoryMeta {
   externalAccountRequired: boolean;
   /** RFC 8555 §7.1.1: the names this CA recognises as its own (also dns-persist-01 issuer names). */
   caaIdentities: string[];
+  /** dns-persist-01 (draft-ietf-acme-dns-persist-02 §3.2, §4.1). */
+  issuerDomainNames: string[];
+  accountHashPrefix: string;
   /** draft-ietf-acme-profiles: profile name → description. */
   profiles: Record<string, string>;
 }

@@ -27,6 +27,8 @@ export interface RegistrySettings {
   dnsResolvers: string[];
   /** Default issuer domain name for dns-persist-01 when the config names none. */
   defaultIssuerDomainName: string;
+  /** dns-persist-01's accountHashPrefix (advertised in the directory). */
+  accountHashPrefix: string;
 }
 
 export interface BuiltRegistry {
@@ -41,7 +43,14 @@ export async function buildValidatorRegistry(settings: RegistrySettings, vc: Val
   registry.register(new Http01Validator({ port: settings.http01Port, resolver }));
   registry.register(new Dns01Validator(resolver));
   registry.register(new TlsAlpn01Validator({ port: settings.tlsAlpn01Port, resolver }));
-  registry.register(new DnsPersist01Validator({ resolver, issuerDomainNames: vc.dnsPersistIssuerDomainNames ?? [settings.defaultIssuerDomainName] }));
+  registry.register(
+    new DnsPersist01Validator({
+      resolver,
+      issuerDomainNames: vc.dnsPersistIssuerDomainNames ?? [settings.defaultIssuerDomainName],
+      accountHashPrefix: settings.accountHashPrefix,
+      acceptAccountUrl: vc.dnsPersistAcceptAccountUrl,
+    }),
+  );
   if (vc.tokenAuthorities.length > 0) {
     registry.register(
       new TokenChallengeValidator(

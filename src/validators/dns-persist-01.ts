@@ -1,14 +1,19 @@
 /**
- * dns-persist-01 (draft-ietf-acme-dns-persist-02): a long-lived TXT record at
+ * dns-persist-01 (draft-ietf-acme-dns-persist-02, September 2026): a long-lived TXT record at
  * `_validation-persist.<name>` in RFC 8659 issue-value syntax, e.g.
- *   "anvil.internal; accounturi=https://ca/acct/123; policy=wildcard; persistUntil=1767225600"
- * authorizes that account for the name, with no DNS change per issuance. `policy=wildcard` also
+ *   "anvil.internal; accounturi=<accountHashPrefix>sha-256/<hash>; policy=wildcard; persistUntil=1767225600"
+ * authorizes that account for the name, with no DNS change per issuance. The account URI is
+ * hashed (§4.1 item 3) over the record's domain (or `*`), the account key thumbprint and the
+ * account URL, so records do not reveal which domains share an account. `policy=wildcard` also
  * covers wildcards and every subdomain, so a record at a parent name authorizes its subdomains.
+ * The -01 form (the plain account URL) is accepted only when configured for compatibility.
  */
+import { createHash } from 'node:crypto';
 import type { Identifier } from '../acme/problem.js';
 import { AcmeProblem, problems } from '../acme/problem.js';
 import type { TxtLookup } from './resolver.js';
 import {
+  AUTHZ_EXPIRES_BY,
   ValidationFailure,
   type ChallengeContext,
   type ValidationRecord,
@@ -17,6 +22,10 @@ import {
 } from './validator.js';
 
 const LABEL = '_validation-persist';
+
+interface Accepted {
+  until?: Date;
+}
 /** Parent names tried for a subdomain (stopping before a single-label name). */
 const MAX_PARENT_LEVELS = 10;
 
@@ -50,6 +59,19 @@ export interface DnsPersist01Options {
   resolver: TxtLookup;
   /** The CA's issuer domain names (lower-case A-labels, no trailing dot), at most 10. */
   issuerDomainNames: string[];
+  /** The directory's `accountHashPrefix` (§4.1): hashed account URIs start with it. */
+  accountHashPrefix: string;
+  /** Also accept the draft-01 record form, whose accounturi is the plain account URL. */
+  acceptAccountUrl: boolean;
+}
+
+/** §4.1 item 3: <prefix>sha-256/base64url(SHA-256(len(domain) ‖ domain ‖ thumbprint ‖ account URL)). */
+export function hashedAccountUri(prefix: string, domain: string, thumbprint: string, accountUrl: string): string {
+  const d = Buffer.from(domain, 'ascii');
+  const digest = createHash('sha256')
+    .update(Buffer.concat([Buffer.from([d.length]), d, Buffer.from(thumbprint, 'ascii'), Buffer.from(accountUrl, 'ascii')]))
+    .digest('base64url');
+  return `${prefix}sha-256/${digest}`;
 }
 
 export class DnsPersist01Validator implements Validator {
@@ -67,7 +89,10 @@ export class DnsPersist01Validator implements Validator {
   }
 
   describe(context: ChallengeContext): Record<string, unknown> {
-    return { accounturi: context.accountUrl, 'issuer-domain-names': this.o.issuerDomainNames };
+    const fields: Record<string, unknown> = { issuerDomainNames: this.o.issuerDomainNames };
+    // The draft-01 spelling, for clients written against it, when that form is accepted.
+    if (this.o.acceptAccountUrl) Object.assign(fields, { accounturi: context.accountUrl, 'issuer-domain-names': this.o.issuerDomainNames });
+    return fields;
   }
 
   async validate(req: ValidationRequest): Promise<ValidationRecord[]> {
@@ -84,9 +109,14 @@ export class DnsPersist01Validator implements Validator {
       for (const { at, needWildcard } of candidates) {
         const hostname = `${LABEL}.${at}`;
         const { values } = await this.o.resolver.txtFollowingCnames(hostname);
-        const verdicts = values.map((chunks) => this.judge(chunks.join(''), req.accountUrl, needWildcard));
-        records.push({ hostname, records: values.length, accepted: verdicts.some((v) => v === true) });
-        if (verdicts.includes(true)) return records;
+        const verdicts = values.map((chunks) => this.judge(chunks.join(''), at, req, needWildcard));
+        const accepted = verdicts.find((v): v is Accepted => typeof v === 'object' && v !== null);
+        records.push({ hostname, records: values.length, accepted: accepted !== undefined });
+        if (accepted) {
+          // §4.1 item 5: an authorization from a record with persistUntil expires no later than it.
+          if (accepted.until) records[records.length - 1]![AUTHZ_EXPIRES_BY] = accepted.until.toISOString();
+          return records;
+        }
         reasons.push(...verdicts.filter((v): v is string => typeof v === 'string').map((r) => `${hostname}: ${r}`));
       }
       const why = reasons.length > 0 ? reasons.slice(0, 3).join('; ') : `no ${LABEL} TXT record found`;
@@ -97,19 +127,26 @@ export class DnsPersist01Validator implements Validator {
     }
   }
 
-  /** True when the record authorizes; a reason string when it is ours but does not; null when not ours. */
-  private judge(text: string, accountUrl: string, needWildcard: boolean): true | string | null {
+  /** Accepted (with its persistUntil), a reason when the record is ours but does not authorize, null when not ours. */
+  private judge(text: string, domain: string, req: ValidationRequest, needWildcard: boolean): Accepted | string | null {
     const record = parseIssueValue(text);
     if (!record || !this.o.issuerDomainNames.includes(record.issuerDomainName)) return null;
     const account = record.params.get('accounturi');
     // Simple String Comparison (RFC 3986 §6.2.1), no normalisation.
-    if (account !== accountUrl) return 'accounturi names another account';
-    const until = record.params.get('persistUntil');
-    if (until !== undefined) {
-      if (!/^\d+$/.test(until)) return 'persistUntil is not a base-10 integer';
-      if (Number(until) * 1000 < Date.now()) return 'persistUntil has passed';
+    const expected = [
+      hashedAccountUri(this.o.accountHashPrefix, domain, req.accountThumbprint, req.accountUrl),
+      hashedAccountUri(this.o.accountHashPrefix, '*', req.accountThumbprint, req.accountUrl),
+      ...(this.o.acceptAccountUrl ? [req.accountUrl] : []),
+    ];
+    if (account === undefined || !expected.includes(account)) return 'accounturi does not identify this account (key) for this domain';
+    const untilText = record.params.get('persistUntil');
+    let until: Date | undefined;
+    if (untilText !== undefined) {
+      if (!/^\d+$/.test(untilText)) return 'persistUntil is not a base-10 integer';
+      until = new Date(Number(untilText) * 1000);
+      if (until.getTime() < Date.now()) return 'persistUntil has passed';
     }
     if (needWildcard && record.params.get('policy')?.toLowerCase() !== 'wildcard') return 'policy=wildcard is needed for wildcards and subdomains';
-    return true;
+    return until ? { until } : {};
   }
 }

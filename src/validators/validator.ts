@@ -30,6 +30,9 @@ export interface ChallengeContext {
 /** What the validator did (addresses, URLs, hostnames): stored with the challenge. */
 export type ValidationRecord = Record<string, unknown>;
 
+/** A record may carry this (an ISO time) to cap the expiry of the authorization it validates. */
+export const AUTHZ_EXPIRES_BY = 'authorizationExpiresBy';
+
 /** A failed validation: an ACME problem plus the record of what was tried. */
 export class ValidationFailure extends AcmeProblem {
   constructor(

@@ -39,7 +39,10 @@ const Schema = z
       )
       .default([]),
     dnsPersist: z
-      .object({ issuerDomainNames: z.array(z.string().regex(/^[a-z0-9.-]+$/, 'must be a lower-case domain name without trailing dot')).min(1).max(10) })
+      .object({
+        issuerDomainNames: z.array(z.string().regex(/^[a-z0-9.-]+$/, 'must be a lower-case domain name without trailing dot')).min(1).max(10).optional(),
+        acceptAccountUrl: z.boolean().default(false),
+      })
       .strict()
       .optional(),
     tokenAuthorities: z
@@ -79,6 +82,7 @@ export interface ValidatorsConfig {
   modules: { path: string; options: Record<string, unknown> }[];
   webhooks: WebhookOptions[];
   dnsPersistIssuerDomainNames: string[] | undefined;
+  dnsPersistAcceptAccountUrl: boolean;
   tokenAuthorities: TokenAuthorityConfig[];
   tokenRules: TokenRule[];
 }
@@ -87,6 +91,7 @@ export const EMPTY_VALIDATORS_CONFIG: ValidatorsConfig = {
   modules: [],
   webhooks: [],
   dnsPersistIssuerDomainNames: undefined,
+  dnsPersistAcceptAccountUrl: false,
   tokenAuthorities: [],
   tokenRules: [],
 };
@@ -132,6 +137,7 @@ export function loadValidatorsConfig(path: string | undefined, defaultAudience: 
       };
     }),
     dnsPersistIssuerDomainNames: c.dnsPersist?.issuerDomainNames,
+    dnsPersistAcceptAccountUrl: c.dnsPersist?.acceptAccountUrl ?? false,
     tokenAuthorities: c.tokenAuthorities.map((a) => {
       const ca = read(a.jwksCaFile);
       return {

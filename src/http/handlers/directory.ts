@@ -18,6 +18,8 @@ export function directory(ctx: HttpContext): RequestHandler {
         ...(meta.website ? { website: meta.website } : {}),
         externalAccountRequired: meta.externalAccountRequired,
         caaIdentities: meta.caaIdentities,
+        issuerDomainNames: meta.issuerDomainNames,
+        accountHashPrefix: meta.accountHashPrefix,
         profiles: meta.profiles,
       },
     });
