@@ -103,13 +103,20 @@ export function loadCa(dataDir: string, keys: KeyStores, guard: SignerGuardOptio
     assertSameKey(certDer, loaded.spkiDer, entry.certFile);
     const root = rootById.get(entry.rootId);
     if (!root) throw new Error(`issuer ${entry.id} names unknown root ${entry.rootId}`);
-    issuers.push(makeIssuer(entry.id, certDer, new GuardedSigner(loaded.signer, guard), { status: entry.status, alternateChainPems: alternates }));
+    const upperChainPem = entry.upperChainFile ? readFileSync(join(caDir, entry.upperChainFile), 'utf8') : undefined;
+    issuers.push(
+      makeIssuer(entry.id, certDer, new GuardedSigner(loaded.signer, guard), {
+        status: entry.status,
+        alternateChainPems: alternates,
+        ...(upperChainPem ? { upperChainPem } : {}),
+      }),
+    );
   }
   const active = issuers.find((i) => i.status === 'active');
   if (!active) throw new Error(`${join(caDir, 'manifest.json')} names no active issuer`);
   const primary = roots.find((r) => r.status === 'active') ?? roots[0]!;
-  writeFileSync(join(dataDir, 'root.pem'), primary.pem);
-  writeFileSync(join(dataDir, 'trust-bundle.pem'), roots.map((r) => r.pem).join(''));
+  writeAtomic(join(dataDir, 'root.pem'), primary.pem, 0o644);
+  writeAtomic(join(dataDir, 'trust-bundle.pem'), roots.map((r) => r.pem).join(''), 0o644);
   const statuses = new Map(manifest.issuers.map((i) => [i.id, i.status]));
   const material: CaMaterial = {
     caDir,
@@ -239,8 +246,8 @@ function assertSameKey(certDer: Uint8Array, spkiDer: Uint8Array, certFile: strin
 }
 
 /** Writes a file atomically (temporary file, then rename). */
-export function writeAtomic(path: string, content: string | Uint8Array): void {
-  writeFileSync(`${path}.tmp`, content, { mode: 0o600 });
+export function writeAtomic(path: string, content: string | Uint8Array, mode = 0o600): void {
+  writeFileSync(`${path}.tmp`, content, { mode });
   renameSync(`${path}.tmp`, path);
 }
 

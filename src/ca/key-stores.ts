@@ -49,7 +49,7 @@ export class KeyStores {
           writeEncryptedKey(join(settings.caDir, file), key, settings.passphrase);
           return { ref: { kind: 'file', file }, signer: new KeyObjectSigner(key), spkiDer: spkiOf(key) };
         },
-        destroy: (ref) => shred(join(settings.caDir, (ref as { file: string }).file)),
+        destroy: (ref) => shredFile(join(settings.caDir, (ref as { file: string }).file)),
       },
       pkcs11: {
         load: (ref, keyType) => this.pkcs11().signer(ref as { label: string; id: string }, keyType),
@@ -88,7 +88,7 @@ export class KeyStores {
 }
 
 /** Overwrites a key file with random bytes before unlinking it. */
-function shred(path: string): void {
+export function shredFile(path: string): void {
   if (!existsSync(path)) return;
   const size = statSync(path).size;
   const fd = openSync(path, 'r+');

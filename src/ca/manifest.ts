@@ -30,6 +30,8 @@ export interface IssuerEntry {
   rootId: string;
   /** The same issuer certified by other roots: alternate chains (Link rel="alternate"). */
   alternates: { certFile: string; rootId: string }[];
+  /** CA certificates between this issuer and its root (an imported issuer under an external intermediate). */
+  upperChainFile?: string;
   archivedAt?: string;
   keyDestroyedAt?: string;
 }

@@ -2,7 +2,9 @@
  * CA keys in a PKCS#11 token (an HSM; SoftHSM2 in tests) through pkcs11js. Keys are generated on
  * the token as sensitive and non-extractable, so they never leave it; signing runs with
  * C_SignAsync on libuv's thread pool, one operation at a time per session (PKCS#11 sessions are
- * not re-entrant), so a slow token never blocks the event loop and a caller can time out.
+ * not re-entrant), so a slow token never blocks the event loop and a caller can time out. Signing
+ * takes a session from a small pool: a call the token never answers pins only its own session, so
+ * the signer guard's trial after a cooldown gets a fresh one instead of queueing behind it.
  */
 import { createHash } from 'node:crypto';
 import { AsnConvert, AsnProp, AsnPropTypes, AsnType, AsnTypeTypes, OctetString } from '@peculiar/asn1-schema';
@@ -30,17 +32,25 @@ const CURVES: Record<string, { oid: string; digest: 'sha256' | 'sha384'; size: n
   'ecdsa-p384': { oid: OID.p384, digest: 'sha384', size: 48 },
 };
 
-/** One logged-in session per token, shared by every key on it. */
+/** Enough for a few concurrent signatures and a few hung ones; tokens limit sessions per application. */
+const MAX_SIGNING_SESSIONS = 4;
+
+/** One login per token, shared by every key on it. */
 export class Pkcs11Token {
   private readonly lib = new pkcs11js.PKCS11();
+  private readonly slot: Buffer;
+  /** Management session (generate, find, destroy); signing uses its own sessions so a reload never meets an active operation. */
   private readonly session: Buffer;
-  private queue: Promise<unknown> = Promise.resolve();
+  private readonly idleSessions: Buffer[] = [];
+  private signingSessions = 0;
+  private readonly waiting: ((session: Buffer) => void)[] = [];
 
   constructor(readonly settings: Pkcs11Settings) {
     this.lib.load(settings.module);
     this.lib.C_Initialize();
     const slot = this.lib.C_GetSlotList(true).find((s) => this.lib.C_GetTokenInfo(s).label.trim() === settings.tokenLabel);
     if (!slot) throw new Error(`no PKCS#11 token labelled ${JSON.stringify(settings.tokenLabel)} in ${settings.module}`);
+    this.slot = slot;
     this.session = this.lib.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
     try {
       this.lib.C_Login(this.session, pkcs11js.CKU_USER, settings.pin);
@@ -112,16 +122,35 @@ export class Pkcs11Token {
     }
   }
 
-  private signDigest(key: Buffer, digest: Buffer, size: number): Promise<Uint8Array> {
-    // Debian's SoftHSM2 2.6 lacks CKM_ECDSA_SHA256: sign the digest with CKM_ECDSA and DER-encode r||s.
-    const run = async () => {
-      this.lib.C_SignInit(this.session, { mechanism: pkcs11js.CKM_ECDSA }, key);
-      const raw = await this.lib.C_SignAsync(this.session, digest, Buffer.alloc(size * 2));
+  private async signDigest(key: Buffer, digest: Buffer, size: number): Promise<Uint8Array> {
+    const session = await this.acquireSession();
+    try {
+      // Debian's SoftHSM2 2.6 lacks CKM_ECDSA_SHA256: sign the digest with CKM_ECDSA and DER-encode r||s.
+      this.lib.C_SignInit(session, { mechanism: pkcs11js.CKM_ECDSA }, key);
+      const raw = await this.lib.C_SignAsync(session, digest, Buffer.alloc(size * 2));
       return rawToDer(raw, size);
-    };
-    const result = this.queue.then(run, run);
-    this.queue = result.catch(() => undefined);
-    return result;
+    } finally {
+      this.releaseSession(session);
+    }
+  }
+
+  /** An idle signing session, a new one while fewer than MAX_SIGNING_SESSIONS exist, or the next released. */
+  private acquireSession(): Promise<Buffer> {
+    const idle = this.idleSessions.pop();
+    if (idle) return Promise.resolve(idle);
+    if (this.signingSessions < MAX_SIGNING_SESSIONS) {
+      // Sessions opened after C_Login share the token's logged-in state (PKCS#11 v2.40 §5.6).
+      const session = this.lib.C_OpenSession(this.slot, pkcs11js.CKF_SERIAL_SESSION);
+      this.signingSessions++;
+      return Promise.resolve(session);
+    }
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  private releaseSession(session: Buffer): void {
+    const next = this.waiting.shift();
+    if (next) next(session);
+    else this.idleSessions.push(session);
   }
 
   private find(cls: number, ref: Pkcs11KeyRef): Buffer {

@@ -4,7 +4,7 @@
  * published past the last expiry). Each is audited.
  */
 import { join } from 'node:path';
-import { archiveIssuer, destroyIssuerKey } from '../ca/ca-admin.js';
+import { archiveIssuer, assertIssuerStatus, destroyIssuerKey } from '../ca/ca-admin.js';
 import { rotateIssuer, type HierarchyOptions } from '../ca/ca-directory.js';
 import type { KeyStores } from '../ca/key-stores.js';
 import type { Store } from '../store/store.js';
@@ -28,6 +28,7 @@ export class CaOperations {
   }
 
   async archive(issuerId: string, actor: string): Promise<void> {
+    wrap(() => assertIssuerStatus(this.dataDir, issuerId, 'retiring', 'only a retiring issuer can be archived'));
     const stats = await this.store.issuerCertificateStats(issuerId, new Date());
     if (stats.unexpired > 0) throw new CaOperationError(`issuer ${issuerId} still has ${stats.unexpired} unexpired certificate(s)`);
     wrap(() => archiveIssuer(this.dataDir, issuerId));
@@ -35,6 +36,7 @@ export class CaOperations {
   }
 
   async destroyKey(issuerId: string, actor: string): Promise<void> {
+    wrap(() => assertIssuerStatus(this.dataDir, issuerId, 'archived', 'archive it first'));
     const stats = await this.store.issuerCertificateStats(issuerId, new Date());
     if (stats.unexpired > 0) throw new CaOperationError(`issuer ${issuerId} still has ${stats.unexpired} unexpired certificate(s)`);
     const finalCrl = await this.store.getCrl(issuerId, FULL_CRL);

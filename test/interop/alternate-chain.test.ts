@@ -99,7 +99,7 @@ describe('alternate chains: Link rel="alternate", certbot/lego/acme-client --pre
     altRootCn = cn(new X509Certificate(alternate.pem).subject);
     assert.notEqual(altRootCn, primaryRootCn);
     altRootPath = await save('alt-root.pem', alternate.pem);
-  });
+  }, { timeout: 90_000 });
 
   after(async () => {
     const errors: unknown[] = [];

@@ -68,7 +68,7 @@ describe('HSM: an intermediate on SoftHSM2 issues to lego; openssl judges chain,
     });
     rootPath = server.rootPemPath;
     rootPem = await readText(rootPath);
-  });
+  }, { timeout: 90_000 });
 
   after(async () => {
     const errors: unknown[] = [];
@@ -163,6 +163,40 @@ describe('HSM: an intermediate on SoftHSM2 issues to lego; openssl judges chain,
     const refused = await opensslVerifyWithCrl(path.dirname(leaf.leafPath), rootPath, leaf.intermediatePath, leaf.leafPath, listed.der, 'after');
     assert.equal(refused.ok, false, refused.output);
     assert.match(refused.error ?? refused.output, /certificate revoked/, refused.output);
+  });
+
+  it('anvil ca rotate against the running server makes the next intermediate on the token too; lego then gets a certificate from it', async () => {
+    assert.ok(issuer && leaf, 'needs the first issuer');
+    const rotate = await anvilCli(['ca', 'rotate', '--data-dir', dataDir, ...hsm.args], hsm.env);
+    assert.equal(rotate.code, 0, describeRun(rotate));
+    const manifest = readManifestView(dataDir);
+    const active = manifest.issuers.find((i) => i.status === 'active')!;
+    assert.notEqual(active.id, issuer.id);
+    assert.equal(manifest.issuers.find((i) => i.id === issuer!.id)?.status, 'retiring');
+    assert.equal(active.key.kind, 'pkcs11', `the store chosen at init is kept: ${JSON.stringify(active.key)}`);
+    const activePem = caCertPem(dataDir, active.certFile);
+    assert.deepEqual(keyFilesFor(dataDir, INTEROP_PASSPHRASE, activePem), [], 'no file holds the new intermediate key');
+    const onToken = tokenPrivateKeys(hsm).find((k) => k.label === active.key.label && k.idHex === active.key.id);
+    assert.ok(onToken && onToken.sensitive && !onToken.extractable, `the new key is on the token, sensitive, non-extractable: ${JSON.stringify(onToken)}`);
+
+    // The server (a separate PKCS#11 session) must find the key another process generated after it started.
+    const deadline = Date.now() + 8_000;
+    let got: X509Certificate | undefined;
+    for (let n = 0; Date.now() < deadline; n++) {
+      const domain = `hsm-rotated-${n}.test`;
+      const result = await lego(domain, ['run']);
+      assert.equal(result.code, 0, failureReport(result, server!));
+      const [, intermediatePem] = pemBlocks(await readText(path.join(work, 'lego', 'certificates', `${domain}.crt`)));
+      got = new X509Certificate(`${intermediatePem}\n`);
+      if (got.raw.equals(new X509Certificate(activePem).raw)) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    assert.ok(got?.raw.equals(new X509Certificate(activePem).raw), `after the reload the server issues with the new HSM-backed intermediate ${active.id}\n${server!.logs().slice(-4000)}`);
+    // The retiring HSM issuer still answers OCSP for its certificate.
+    const still = await ocsp();
+    assert.ok(still.verified, still.output);
+    assert.equal(still.status, 'revoked', still.output);
+    issuer = { id: active.id, label: active.key.label!, idHex: active.key.id!, pem: activePem };
   });
 
   it('with the token key destroyed under the running server, finalize answers serverInternal + Retry-After at once and the order stays ready', async () => {

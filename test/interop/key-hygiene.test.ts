@@ -114,7 +114,7 @@ describe('key hygiene: no private key material unencrypted in the data directory
     });
     rootPath = server.rootPemPath;
     rootPem = await readText(rootPath);
-  });
+  }, { timeout: 90_000 });
 
   after(async () => {
     const errors: unknown[] = [];

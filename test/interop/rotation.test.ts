@@ -14,7 +14,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { after, before, describe, it } from 'node:test';
-import { AcmeTransport, runLoad, type CertificateInfo, type LoadResult } from '../../scripts/lib/acme-load.js';
+import { AcmeTransport, PEM_CHAIN, runLoad, type CertificateInfo, type LoadResult } from '../../scripts/lib/acme-load.js';
 import { ariCertId, getRenewalInfo, suggestedWindow } from '../helpers/ari-cert-id.js';
 import { fetchCrl, serialHexOf, waitForCrl } from '../helpers/crl-reader.js';
 import { caCertPem, readManifestView } from '../helpers/data-dir-scan.js';
@@ -117,7 +117,7 @@ describe('rotation: anvil ca rotate under continuous issuance', { skip, timeout:
     }
     const rotated = readManifestView(dataDir).issuers.find((i) => i.status === 'active')!;
     newIssuer = { id: rotated.id, pem: caCertPem(dataDir, rotated.certFile) };
-  });
+  }, { timeout: 90_000 });
 
   after(async () => {
     const errors: unknown[] = [];
@@ -195,6 +195,28 @@ describe('rotation: anvil ca rotate under continuous issuance', { skip, timeout:
     assert.equal(unchanged.status, 304, 'the current ETag matches');
     const pem = await get('/trust-bundle.pem');
     assert.equal(pem.headers['anvil-bundle-version'], String(now.json.version));
+  });
+
+  it('alternate chains follow the certificate’s issuer: a pre-rotation certificate gets the old cross-signed intermediate, a post-rotation one the new', async () => {
+    assert.ok(rotation && oldIssuer && newIssuer, 'needs the rotation');
+    const pre = received.find((r) => r.at < rotation!.startedAt)!;
+    const post = [...received].reverse().find((r) => r.at > rotation!.endedAt + RELOAD_ALLOWANCE_MS)!;
+    const acme = await AcmeTransport.open({ directoryUrl: server!.directoryUrl, caPem: rootPem });
+    try {
+      for (const [r, issuerPem] of [[pre, oldIssuer.pem], [post, newIssuer.pem]] as const) {
+        const res = await acme.postAsGet(r.info.account, `${r.info.certUrl}/1`, { accept: PEM_CHAIN });
+        const body = res.body.toString('utf8');
+        assert.equal(res.status, 200, body);
+        const [leaf, cross] = splitPemChain(body);
+        assert.equal(leaf, r.leafPem, 'the same leaf');
+        const crossCert = new X509Certificate(cross!);
+        const issuer = new X509Certificate(issuerPem);
+        assert.ok(crossCert.publicKey.equals(issuer.publicKey) && crossCert.subject === issuer.subject, `the cross-signed twin of the issuer of ${r.info.certUrl}`);
+        assert.ok(!crossCert.raw.equals(issuer.raw) && crossCert.issuer !== issuer.issuer, 'issued by the other root');
+      }
+    } finally {
+      acme.close();
+    }
   });
 
   it('ARI: a pre-rotation certificate should renew now (window in the past); a post-rotation one later', async () => {
