@@ -33,7 +33,8 @@ export interface RootInfo {
 export interface TrustBundle {
   version: number;
   roots: { id: string; status: string; pem: string }[];
-  issuers: { id: string; status: IssuerStatus; pem: string }[];
+  /** `chainPem` adds any CAs between the issuer and its root; `alternatePems` its cross-signed certificates. */
+  issuers: { id: string; status: IssuerStatus; pem: string; chainPem: string; alternatePems: string[] }[];
 }
 
 /** The loaded hierarchy. Fields are replaced in place on reload, so holders see the new state. */
@@ -131,7 +132,7 @@ export function loadCa(dataDir: string, keys: KeyStores, guard: SignerGuardOptio
     bundle: () => ({
       version: manifest.bundleVersion,
       roots: roots.map((r) => ({ id: r.id, status: r.status, pem: r.pem })),
-      issuers: issuers.map((i) => ({ id: i.id, status: i.status, pem: i.certPem })),
+      issuers: issuers.map((i) => ({ id: i.id, status: i.status, pem: i.certPem, chainPem: i.chainPem, alternatePems: i.alternateChainPems })),
     }),
   };
   if (previous) {

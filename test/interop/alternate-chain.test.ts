@@ -78,6 +78,12 @@ describe('alternate chains: Link rel="alternate", certbot/lego/acme-client --pre
     assert.equal(cross.subject, active.subject, 'same subject as the default intermediate');
     assert.ok(cross.publicKey.equals(active.publicKey), 'same key as the default intermediate (a cross-certificate)');
     assert.ok(!cross.raw.equals(active.raw), 'but a different certificate');
+    const bundle = await httpsRequest(`${server!.baseUrl}/trust-bundle`, { ca: rootPem });
+    const listed = (bundle.json.issuers as { status: string; alternatePems: string[] }[]).find((i) => i.status === 'active')!;
+    assert.ok(
+      listed.alternatePems.some((pem) => new X509Certificate(pem).raw.equals(cross.raw)),
+      'the trust bundle lists the cross-signed certificate with its issuer',
+    );
   }
 
   before(async () => {
