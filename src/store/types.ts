@@ -116,8 +116,7 @@ export interface NewOrder {
   newAuthzs: NewAuthz[];
 }
 
-export interface CertificateRecord {
-  id: string;
+export interface NewCertificate {
   /** Lowercase hex without leading zeros stripped: exactly the DER INTEGER content bytes. */
   serial: string;
   issuerId: string;
@@ -140,28 +139,14 @@ export interface CertificateRecord {
   spkiSha256: string;
   /** The CRL shard the certificate's CRL Distribution Point names. */
   crlShard: number;
+}
+
+export interface CertificateRecord extends NewCertificate {
+  id: string;
   issuedAt: Date;
   revokedAt: Date | null;
   revocationReason: number | null;
   invalidityDate: Date | null;
-}
-
-export interface NewCertificate {
-  serial: string;
-  issuerId: string;
-  accountId: string;
-  orderId: string;
-  profile: string;
-  profileHash: string;
-  identifiers: Identifier[];
-  notBefore: Date;
-  notAfter: Date;
-  renewalStart: Date;
-  renewalEnd: Date;
-  der: Uint8Array;
-  chainPem: string;
-  spkiSha256: string;
-  crlShard: number;
 }
 
 export interface ValidationResult {

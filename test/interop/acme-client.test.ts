@@ -14,7 +14,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import acme from 'acme-client';
 import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
-import { certSerial, freePort, opensslSans, opensslVerify, readText, removeDir, requireTool, splitPemChain, startServer, tempDir, type AcmeServer } from './harness.js';
+import { certSerial, cleanUp, freePort, opensslSans, opensslVerify, readText, removeDir, requireTool, splitPemChain, startServer, tempDir, type AcmeServer } from './harness.js';
 
 const NAMES = ['a.test', 'b.test'];
 const ACME_ERROR = 'urn:ietf:params:acme:error:';
@@ -171,21 +171,12 @@ describe('acme-client against Anvil', { skip, timeout: 600_000 }, () => {
   });
 
   after(async () => {
-    const errors: unknown[] = [];
-    const steps = [
+    await cleanUp('acme-client interop', [
       () => server?.stop(),
       () => new Promise<void>((resolve) => (responder ? responder.close(() => resolve()) : resolve())),
       () => dns?.close(),
       () => removeDir(work),
-    ];
-    for (const step of steps) {
-      try {
-        await step();
-      } catch (error) {
-        errors.push(error);
-      }
-    }
-    if (errors.length > 0) throw new AggregateError(errors, 'acme-client interop cleanup failed');
+    ]);
   });
 
   it('acme-client registers an account with termsOfServiceAgreed', async () => {

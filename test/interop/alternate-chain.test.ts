@@ -17,7 +17,7 @@ import { issue, pemBlocks, postAsGet, uniqueName } from '../helpers/acme-flow.js
 import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
 import { startHttp01Responder, type Http01Responder } from '../helpers/http01-responder.js';
 import { RawAcme, httpsRequest } from '../helpers/raw-acme.js';
-import { failureReport, fileTail, freePort, opensslVerify, readText, removeDir, requireTool, run, startAnvil, tempDir, type AcmeServer, type RunResult } from './harness.js';
+import { failureReport, fileTail, freePort, opensslVerify, readText, removeDir, requireTool, run, startAnvil, tempDir, type AcmeServer, type RunResult, cleanUp } from './harness.js';
 
 const skip = requireTool('certbot') || requireTool('lego') || requireTool('openssl');
 
@@ -108,15 +108,7 @@ describe('alternate chains: Link rel="alternate", certbot/lego/acme-client --pre
   }, { timeout: 90_000 });
 
   after(async () => {
-    const errors: unknown[] = [];
-    for (const step of [() => server?.stop(), () => dnsServer?.close(), () => removeDir(work)]) {
-      try {
-        await step();
-      } catch (error) {
-        errors.push(error);
-      }
-    }
-    if (errors.length > 0) throw new AggregateError(errors, 'alternate chain interop cleanup failed');
+    await cleanUp('alternate chain interop', [() => server?.stop(), () => dnsServer?.close(), () => removeDir(work)]);
   });
 
   it('certbot --preferred-chain "<alternate root CN>" saves the cross-signed chain, which verifies against the alternate root', async () => {

@@ -19,7 +19,7 @@ import { anvilCli, INTEROP_PASSPHRASE } from '../helpers/eab.js';
 import { startHttp01Responder, type Http01Responder } from '../helpers/http01-responder.js';
 import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
 import { RawAcme } from '../helpers/raw-acme.js';
-import { describeRun, freePort, opensslVerify, readText, removeDir, requireTool, startAnvil, tempDir, type AcmeServer, type RunResult } from './harness.js';
+import { describeRun, freePort, opensslVerify, readText, removeDir, requireTool, startAnvil, tempDir, type AcmeServer, type RunResult, cleanUp } from './harness.js';
 
 const skip = requireTool('openssl');
 
@@ -70,15 +70,7 @@ describe('ca admin: init, root key offline and back, rotate, archive, retire-key
   }, { timeout: 90_000 });
 
   after(async () => {
-    const errors: unknown[] = [];
-    for (const step of [() => server?.stop(), () => responder?.close(), () => dnsServer?.close(), () => removeDir(work)]) {
-      try {
-        await step();
-      } catch (error) {
-        errors.push(error);
-      }
-    }
-    if (errors.length > 0) throw new AggregateError(errors, 'ca admin cleanup failed');
+    await cleanUp('ca admin', [() => server?.stop(), () => responder?.close(), () => dnsServer?.close(), () => removeDir(work)]);
   });
 
   it('anvil init a second time refuses and leaves the CA as it was', async () => {

@@ -20,7 +20,7 @@ import { anvilCli, INTEROP_PASSPHRASE } from '../helpers/eab.js';
 import { startHttp01Responder, type Http01Responder } from '../helpers/http01-responder.js';
 import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
 import { RawAcme } from '../helpers/raw-acme.js';
-import { describeRun, freePort, opensslVerify, readText, removeDir, requireTool, startAnvil, tempDir, type AcmeServer } from './harness.js';
+import { describeRun, freePort, opensslVerify, readText, removeDir, requireTool, startAnvil, tempDir, type AcmeServer, cleanUp } from './harness.js';
 
 const skip = requireTool('openssl');
 
@@ -59,15 +59,7 @@ describe('ca admin: anvil init --import-chain/--import-key with an openssl-made 
   }, { timeout: 90_000 });
 
   after(async () => {
-    const errors: unknown[] = [];
-    for (const step of [() => server?.stop(), () => responder?.close(), () => dnsServer?.close(), () => removeDir(work)]) {
-      try {
-        await step();
-      } catch (error) {
-        errors.push(error);
-      }
-    }
-    if (errors.length > 0) throw new AggregateError(errors, 'import cleanup failed');
+    await cleanUp('import', [() => server?.stop(), () => responder?.close(), () => dnsServer?.close(), () => removeDir(work)]);
   });
 
   it('the imported key is encrypted with the Anvil passphrase; no plaintext copy of it is anywhere in the data directory', () => {

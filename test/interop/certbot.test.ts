@@ -8,6 +8,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
 import {
+  cleanUp,
   certSerial,
   failureReport,
   fileTail,
@@ -99,15 +100,7 @@ describe('certbot against Anvil', { skip, timeout: 600_000 }, () => {
   });
 
   after(async () => {
-    const errors: unknown[] = [];
-    for (const step of [() => server?.stop(), () => dns?.close(), () => removeDir(work)]) {
-      try {
-        await step();
-      } catch (error) {
-        errors.push(error);
-      }
-    }
-    if (errors.length > 0) throw new AggregateError(errors, 'certbot interop cleanup failed');
+    await cleanUp('certbot interop', [() => server?.stop(), () => dns?.close(), () => removeDir(work)]);
   });
 
   it('certbot issues a two-name certificate that verifies against the root', async () => {

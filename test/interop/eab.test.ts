@@ -22,6 +22,7 @@ import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
 import { anvilCli, createEab, eabJws, type EabCredential } from '../helpers/eab.js';
 import { newAccountKey, RawAcme } from '../helpers/raw-acme.js';
 import {
+  cleanUp,
   describeRun,
   failureReport,
   fileTail,
@@ -123,15 +124,7 @@ describe('External Account Binding with name policies', { skip, timeout: 300_000
   });
 
   after(async () => {
-    const errors: unknown[] = [];
-    for (const step of [() => server?.stop(), () => dnsServer?.close(), () => removeDir(work)]) {
-      try {
-        await step();
-      } catch (error) {
-        errors.push(error);
-      }
-    }
-    if (errors.length > 0) throw new AggregateError(errors, 'EAB interop cleanup failed');
+    await cleanUp('EAB interop', [() => server?.stop(), () => dnsServer?.close(), () => removeDir(work)]);
   });
 
   describe('without a binding', () => {

@@ -83,6 +83,19 @@ export async function removeDir(dir: string | undefined): Promise<void> {
   await rm(dir, { recursive: true, force: true, maxRetries: 3 });
 }
 
+/** Runs every cleanup step even when one fails, then reports all failures together. */
+export async function cleanUp(what: string, steps: (() => unknown)[]): Promise<void> {
+  const errors: unknown[] = [];
+  for (const step of steps) {
+    try {
+      await step();
+    } catch (error) {
+      errors.push(error);
+    }
+  }
+  if (errors.length > 0) throw new AggregateError(errors, `${what} cleanup failed`);
+}
+
 /** Where `name` is found on PATH, or undefined. */
 export function findExecutable(name: string): string | undefined {
   for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {

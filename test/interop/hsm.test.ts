@@ -24,7 +24,7 @@ import { opensslOcsp, opensslVerifyWithCrl, type OcspRun } from '../helpers/open
 import { RawAcme } from '../helpers/raw-acme.js';
 import { revocationUrlsOf, type RevocationUrls } from '../helpers/revocation-http.js';
 import { createSoftHsm, destroyTokenKey, tokenPrivateKeys, type SoftHsm } from '../helpers/softhsm.js';
-import { describeRun, failureReport, freePort, opensslVerify, readText, removeDir, requireTool, run, startAnvil, tempDir, type AcmeServer, type RunResult } from './harness.js';
+import { describeRun, failureReport, freePort, opensslVerify, readText, removeDir, requireTool, run, startAnvil, tempDir, type AcmeServer, type RunResult, cleanUp } from './harness.js';
 
 const skip = requireTool('softhsm2-util') || requireTool('lego') || requireTool('openssl');
 const SIGNER_TIMEOUT_MS = 1_000;
@@ -71,15 +71,7 @@ describe('HSM: an intermediate on SoftHSM2 issues to lego; openssl judges chain,
   }, { timeout: 90_000 });
 
   after(async () => {
-    const errors: unknown[] = [];
-    for (const step of [() => server?.stop(), () => dnsServer?.close(), () => removeDir(work)]) {
-      try {
-        await step();
-      } catch (error) {
-        errors.push(error);
-      }
-    }
-    if (errors.length > 0) throw new AggregateError(errors, 'HSM interop cleanup failed');
+    await cleanUp('HSM interop', [() => server?.stop(), () => dnsServer?.close(), () => removeDir(work)]);
   });
 
   it('the manifest names a pkcs11 issuer key and no file in the data directory holds it', async () => {

@@ -25,7 +25,7 @@ import { anvilCli, createEab, INTEROP_PASSPHRASE, type EabCredential } from '../
 import { startHttp01Responder } from '../helpers/http01-responder.js';
 import { RawAcme } from '../helpers/raw-acme.js';
 import { fingerprintOf, startTokenAuthority, thumbprintOf, timeClaims, type TokenAuthority } from '../helpers/token-authority.js';
-import { describeRun, failureReport, fileTail, freePort, readText, removeDir, requireTool, run, startAnvil, tempDir, type AcmeServer, type RunResult } from './harness.js';
+import { describeRun, failureReport, fileTail, freePort, readText, removeDir, requireTool, run, startAnvil, tempDir, type AcmeServer, type RunResult, cleanUp } from './harness.js';
 
 const skip = requireTool('certbot') || requireTool('lego') || requireTool('openssl');
 const TOKEN_ISSUER = 'https://ci.example.test';
@@ -117,15 +117,7 @@ describe('key hygiene: no private key material unencrypted in the data directory
   }, { timeout: 90_000 });
 
   after(async () => {
-    const errors: unknown[] = [];
-    for (const step of [() => server?.stop(), () => dnsServer?.close(), () => authority?.close(), () => removeDir(work)]) {
-      try {
-        await step();
-      } catch (error) {
-        errors.push(error);
-      }
-    }
-    if (errors.length > 0) throw new AggregateError(errors, 'key hygiene cleanup failed');
+    await cleanUp('key hygiene', [() => server?.stop(), () => dnsServer?.close(), () => authority?.close(), () => removeDir(work)]);
   });
 
   it('clients get certificates: certbot, lego with EAB, acme-client, a tkauth-01 token; lego revokes; anvil ca rotate runs', async () => {

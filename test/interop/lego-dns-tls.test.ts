@@ -13,6 +13,7 @@ import { after, before, describe, it } from 'node:test';
 import { startExecDnsHook, type ExecDnsHook } from '../helpers/dns-peers.js';
 import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
 import {
+  cleanUp,
   failureReport,
   freePort,
   opensslSans,
@@ -87,15 +88,7 @@ describe('lego dns-01 and tls-alpn-01 against Anvil', { skip, timeout: 300_000 }
   });
 
   after(async () => {
-    const errors: unknown[] = [];
-    for (const step of [() => server?.stop(), () => hook?.close(), () => dns?.close(), () => removeDir(work)]) {
-      try {
-        await step();
-      } catch (error) {
-        errors.push(error);
-      }
-    }
-    if (errors.length > 0) throw new AggregateError(errors, 'lego dns/tls interop cleanup failed');
+    await cleanUp('lego dns/tls interop', [() => server?.stop(), () => hook?.close(), () => dns?.close(), () => removeDir(work)]);
   });
 
   it('lego issues *.w.test + w.test with dns-01 through the exec provider', async () => {

@@ -26,6 +26,7 @@ import { parseOcspResponse, requestNonce } from '../helpers/ocsp-wire.js';
 import { RawAcme, type AccountKey } from '../helpers/raw-acme.js';
 import { binaryRequest, ocspCacheHeaderProblems, ocspGetUrl, revocationUrlsOf, type RevocationUrls } from '../helpers/revocation-http.js';
 import {
+  cleanUp,
   failureReport,
   fileTail,
   freePort,
@@ -161,15 +162,7 @@ describe('revocation: certbot, lego and acme-client revoke; openssl judges OCSP 
   });
 
   after(async () => {
-    const errors: unknown[] = [];
-    for (const step of [() => server?.stop(), () => dnsServer?.close(), () => removeDir(work)]) {
-      try {
-        await step();
-      } catch (error) {
-        errors.push(error);
-      }
-    }
-    if (errors.length > 0) throw new AggregateError(errors, 'revocation interop cleanup failed');
+    await cleanUp('revocation interop', [() => server?.stop(), () => dnsServer?.close(), () => removeDir(work)]);
   });
 
   it('certbot gets a certificate; openssl ocsp (with its default nonce) says good and verifies the response', async () => {

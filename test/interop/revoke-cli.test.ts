@@ -18,7 +18,7 @@ import { opensslOcsp } from '../helpers/openssl-revocation.js';
 import { certIdOf, ocspRequest, OCSPResponseStatus, parseOcspResponse } from '../helpers/ocsp-wire.js';
 import { RawAcme } from '../helpers/raw-acme.js';
 import { ocspPost, revocationUrlsOf } from '../helpers/revocation-http.js';
-import { certSerial, describeRun, freePort, readText, removeDir, requireTool, run, serverEntry, startAnvil, tempDir, type AcmeServer, type RunResult } from './harness.js';
+import { certSerial, describeRun, freePort, readText, removeDir, requireTool, run, serverEntry, startAnvil, tempDir, type AcmeServer, type RunResult, cleanUp } from './harness.js';
 
 const PASSPHRASE = 'revoke-cli-passphrase';
 const PUBLISH_BOUND_MS = 1_000 + 4_000;
@@ -79,15 +79,7 @@ describe('anvil revoke (operator) against a running server', { skip, timeout: 30
   });
 
   after(async () => {
-    const errors: unknown[] = [];
-    for (const step of [() => server?.stop(), () => responder?.close(), () => dnsServer?.close(), () => removeDir(work)]) {
-      try {
-        await step();
-      } catch (error) {
-        errors.push(error);
-      }
-    }
-    if (errors.length > 0) throw new AggregateError(errors, 'revoke CLI interop cleanup failed');
+    await cleanUp('revoke CLI interop', [() => server?.stop(), () => responder?.close(), () => dnsServer?.close(), () => removeDir(work)]);
   });
 
   it('revoke --serial <hex> --reason superseded exits 0; OCSP says revoked (superseded) at once, per openssl too', async () => {

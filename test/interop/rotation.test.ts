@@ -24,7 +24,7 @@ import { parseOcspResponse } from '../helpers/ocsp-wire.js';
 import { opensslOcsp, opensslVerifyWithCrl, type OcspRun } from '../helpers/openssl-revocation.js';
 import { httpsRequest, type HttpResponse } from '../helpers/raw-acme.js';
 import { revocationUrlsOf } from '../helpers/revocation-http.js';
-import { describeRun, freePort, readText, removeDir, requireTool, run, splitPemChain, startAnvil, tempDir, type AcmeServer, type RunResult } from './harness.js';
+import { describeRun, freePort, readText, removeDir, requireTool, run, splitPemChain, startAnvil, tempDir, type AcmeServer, type RunResult, cleanUp } from './harness.js';
 
 const skip = requireTool('openssl');
 const CLIENTS = 6;
@@ -120,15 +120,7 @@ describe('rotation: anvil ca rotate under continuous issuance', { skip, timeout:
   }, { timeout: 90_000 });
 
   after(async () => {
-    const errors: unknown[] = [];
-    for (const step of [() => server?.stop(), () => dnsServer?.close(), () => removeDir(work)]) {
-      try {
-        await step();
-      } catch (error) {
-        errors.push(error);
-      }
-    }
-    if (errors.length > 0) throw new AggregateError(errors, 'rotation interop cleanup failed');
+    await cleanUp('rotation interop', [() => server?.stop(), () => dnsServer?.close(), () => removeDir(work)]);
   });
 
   it('anvil ca rotate succeeds against the live data directory and tells the server', () => {

@@ -29,6 +29,7 @@ import { EXT, listOf, opensslView } from '../helpers/openssl-cert.js';
 import { newAccountKey, RawAcme } from '../helpers/raw-acme.js';
 import { fingerprintOf, startTokenAuthority, thumbprintOf, timeClaims, nowS, type SigningAlg, type TokenAuthority } from '../helpers/token-authority.js';
 import {
+  cleanUp,
   describeRun,
   freePort,
   opensslVerify,
@@ -148,15 +149,7 @@ tokenRules:
   });
 
   after(async () => {
-    const errors: unknown[] = [];
-    for (const step of [() => server?.stop(), () => authority?.close(), () => dns?.close(), () => removeDir(work)]) {
-      try {
-        await step();
-      } catch (error) {
-        errors.push(error);
-      }
-    }
-    if (errors.length > 0) throw new AggregateError(errors, 'tkauth interop cleanup failed');
+    await cleanUp('tkauth interop', [() => server?.stop(), () => authority?.close(), () => dns?.close(), () => removeDir(work)]);
   });
 
   it('ci-ephemeral offers tkauth-01 first; the challenge names the authorities (tkauth-type atc) and has a token', async () => {
