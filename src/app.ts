@@ -2,6 +2,7 @@
  * Wires Anvil's parts once: profiles, validators, domain services, revocation, and the HTTP
  * applications that expose them. Everything a request can reach is built here.
  */
+import { auditKeyFrom } from './store/audit-chain.js';
 import type { Logger } from 'pino';
 import type { Express } from 'express';
 import { Links } from './acme/links.js';
@@ -187,6 +188,7 @@ export async function buildAnvil(
   };
   const adminContext: AdminContext = {
     store,
+    auditKey: auditKeyFrom(passphrase),
     ca,
     revocation: revocationService,
     externalAccounts,

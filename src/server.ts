@@ -2,6 +2,7 @@
  * Starts and stops Anvil: opens the data directory (CA, store), binds the listeners, wires the
  * parts (app.ts), recovers work interrupted by a crash, and shuts down gracefully.
  */
+import { auditKeyFrom } from './store/audit-chain.js';
 import { mkdirSync, unwatchFile, watchFile } from 'node:fs';
 import type { Server } from 'node:http';
 import { join } from 'node:path';
@@ -49,7 +50,7 @@ export async function startServer(config: Config, env: NodeJS.ProcessEnv, log: L
     );
   }
   if (ca.created) log.warn({ root: ca.rootPemPath, issuer: ca.active.id }, 'created a development CA (root + intermediate)');
-  const sqlite = new SqliteStore(join(config.dataDir, 'anvil.db'), { durability: config.sqliteDurability });
+  const sqlite = new SqliteStore(join(config.dataDir, 'anvil.db'), { auditKey: auditKeyFrom(opened.passphrase), durability: config.sqliteDurability });
   const store = timed<Store>(sqlite, metrics.storeSeconds, metrics.storeErrors);
 
   const servers: Server[] = [];

@@ -109,6 +109,16 @@ export function randomSerial(): Uint8Array {
 
 export const serialHex = (serial: Uint8Array): string => Buffer.from(serial).toString('hex');
 
+/**
+ * An operator-typed serial (any case, optional colons, leading zeros kept or dropped) in the
+ * stored form: the DER INTEGER content in lowercase hex. Anvil's serials are positive with a
+ * first byte below 0x80, so that is the shortest even-length hex of the value.
+ */
+export function canonicalSerial(text: string): string {
+  const digits = text.replace(/:/g, '').toLowerCase().replace(/^0+/, '');
+  return digits.length % 2 === 1 ? `0${digits}` : digits;
+}
+
 export function toArrayBuffer(bytes: Uint8Array): ArrayBuffer {
   return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
 }

@@ -12,7 +12,11 @@ export interface PassphraseSource {
   devFile?: string;
 }
 
-export function resolvePassphrase(env: NodeJS.ProcessEnv, passphraseFile: string | undefined, dataDir: string): PassphraseSource {
+/**
+ * `createDevFile: false` is for commands on an existing data directory: generating a fresh
+ * development passphrase there would only produce a secret that opens nothing.
+ */
+export function resolvePassphrase(env: NodeJS.ProcessEnv, passphraseFile: string | undefined, dataDir: string, createDevFile = true): PassphraseSource {
   const fromEnv = env.ANVIL_KEY_PASSPHRASE;
   if (fromEnv) return { passphrase: fromEnv };
   if (passphraseFile) {
@@ -22,6 +26,7 @@ export function resolvePassphrase(env: NodeJS.ProcessEnv, passphraseFile: string
   }
   const devFile = join(dataDir, 'dev-passphrase');
   if (!existsSync(devFile)) {
+    if (!createDevFile) throw new Error(`no key passphrase: set ANVIL_KEY_PASSPHRASE or --key-passphrase-file (the server's), or use a data directory with a dev-passphrase`);
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     writeFileSync(devFile, randomBytes(32).toString('base64url') + '\n', { mode: 0o600, flag: 'wx' });
   }

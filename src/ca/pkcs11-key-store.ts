@@ -4,7 +4,10 @@
  * C_SignAsync on libuv's thread pool, one operation at a time per session (PKCS#11 sessions are
  * not re-entrant), so a slow token never blocks the event loop and a caller can time out. Signing
  * takes a session from a small pool: a call the token never answers pins only its own session, so
- * the signer guard's trial after a cooldown gets a fresh one instead of queueing behind it.
+ * the signer guard's trial after a cooldown gets a fresh one instead of queueing behind it. After
+ * a failed signature the library is re-initialised before the next one (finalize, initialize,
+ * login, find the key again): a token that went away and came back (a restarted HSM, a remounted
+ * SoftHSM directory) answers only on a fresh connection.
  */
 import { createHash } from 'node:crypto';
 import { AsnConvert, AsnProp, AsnPropTypes, AsnType, AsnTypeTypes, OctetString } from '@peculiar/asn1-schema';
@@ -38,25 +41,47 @@ const MAX_SIGNING_SESSIONS = 4;
 /** One login per token, shared by every key on it. */
 export class Pkcs11Token {
   private readonly lib = new pkcs11js.PKCS11();
-  private readonly slot: Buffer;
+  private slot!: Buffer;
   /** Management session (generate, find, destroy); signing uses its own sessions so a reload never meets an active operation. */
-  private readonly session: Buffer;
-  private readonly idleSessions: Buffer[] = [];
+  private session!: Buffer;
+  private idleSessions: Buffer[] = [];
   private signingSessions = 0;
   private readonly waiting: ((session: Buffer) => void)[] = [];
+  /** Grows with every (re)connection; key handles and sessions from an older one are stale. */
+  private generation = 0;
+  private broken = false;
 
   constructor(readonly settings: Pkcs11Settings) {
     this.lib.load(settings.module);
+    this.connect();
+  }
+
+  private connect(): void {
     this.lib.C_Initialize();
-    const slot = this.lib.C_GetSlotList(true).find((s) => this.lib.C_GetTokenInfo(s).label.trim() === settings.tokenLabel);
-    if (!slot) throw new Error(`no PKCS#11 token labelled ${JSON.stringify(settings.tokenLabel)} in ${settings.module}`);
+    const slot = this.lib.C_GetSlotList(true).find((s) => this.lib.C_GetTokenInfo(s).label.trim() === this.settings.tokenLabel);
+    if (!slot) throw new Error(`no PKCS#11 token labelled ${JSON.stringify(this.settings.tokenLabel)} in ${this.settings.module}`);
     this.slot = slot;
     this.session = this.lib.C_OpenSession(slot, pkcs11js.CKF_SERIAL_SESSION | pkcs11js.CKF_RW_SESSION);
     try {
-      this.lib.C_Login(this.session, pkcs11js.CKU_USER, settings.pin);
+      this.lib.C_Login(this.session, pkcs11js.CKU_USER, this.settings.pin);
     } catch (e) {
       if (!String((e as Error).message).includes('CKR_USER_ALREADY_LOGGED_IN')) throw new Error('PKCS#11 login failed (check the PIN)');
     }
+    this.generation++;
+  }
+
+  /** Drops every session and handle and connects again; throws (staying broken) while the token is still away. */
+  private reconnect(): void {
+    try {
+      this.lib.C_Finalize();
+    } catch {
+      // already finalized, or the library lost the token: initialising again is what matters
+    }
+    this.idleSessions = [];
+    this.signingSessions = 0;
+    this.connect();
+    this.broken = false;
+    for (const waiter of this.waiting.splice(0)) void this.acquireSession().then(waiter, () => this.waiting.push(waiter));
   }
 
   /** Generates a non-extractable EC key pair on the token; returns its reference and SPKI. */
@@ -92,17 +117,20 @@ export class Pkcs11Token {
   signer(ref: Pkcs11KeyRef, keyType: KeyType): { signer: Signer; spkiDer: Uint8Array } {
     const curve = CURVES[keyType];
     if (!curve) throw new Error(`PKCS#11 keys of type ${keyType} are not supported`);
-    const privateKey = this.find(pkcs11js.CKO_PRIVATE_KEY, ref);
+    let privateKey = { handle: this.find(pkcs11js.CKO_PRIVATE_KEY, ref), generation: this.generation };
     const publicKey = this.find(pkcs11js.CKO_PUBLIC_KEY, ref);
-    const token = this;
     const scheme: SignatureScheme = signatureSchemeFor(keyType);
+    const currentHandle = (): Buffer => {
+      if (privateKey.generation !== this.generation) privateKey = { handle: this.find(pkcs11js.CKO_PRIVATE_KEY, ref), generation: this.generation };
+      return privateKey.handle;
+    };
     return {
       spkiDer: this.spkiOf(publicKey, curve.oid),
       signer: {
         kind: 'pkcs11',
         keyType,
         scheme,
-        sign: (data: Uint8Array) => token.signDigest(privateKey, createHash(curve.digest).update(data).digest(), curve.size),
+        sign: (data: Uint8Array) => this.signDigest(currentHandle, createHash(curve.digest).update(data).digest(), curve.size),
       },
     };
   }
@@ -122,27 +150,47 @@ export class Pkcs11Token {
     }
   }
 
-  private async signDigest(key: Buffer, digest: Buffer, size: number): Promise<Uint8Array> {
+  private async signDigest(key: () => Buffer, digest: Buffer, size: number): Promise<Uint8Array> {
+    if (this.broken) this.reconnect();
     const session = await this.acquireSession();
+    const generation = this.generation;
+    let failed = false;
     try {
       // Debian's SoftHSM2 2.6 lacks CKM_ECDSA_SHA256: sign the digest with CKM_ECDSA and DER-encode r||s.
-      this.lib.C_SignInit(session, { mechanism: pkcs11js.CKM_ECDSA }, key);
+      this.lib.C_SignInit(session, { mechanism: pkcs11js.CKM_ECDSA }, key());
       const raw = await this.lib.C_SignAsync(session, digest, Buffer.alloc(size * 2));
       return rawToDer(raw, size);
+    } catch (e) {
+      failed = true;
+      if (generation === this.generation) this.broken = true;
+      throw e;
     } finally {
-      this.releaseSession(session);
+      // A session from before a reconnection is gone with it; a failed one is not trusted again.
+      if (generation === this.generation && !failed) this.releaseSession(session);
+      else if (generation === this.generation) this.replaceSession(session);
     }
   }
 
+  private replaceSession(session: Buffer): void {
+    try {
+      this.lib.C_CloseSession(session);
+    } catch {
+      // the token may be gone; the session is dropped either way
+    }
+    this.signingSessions--;
+    const next = this.waiting.shift();
+    if (next) void this.acquireSession().then(next, () => this.waiting.unshift(next));
+  }
+
   /** An idle signing session, a new one while fewer than MAX_SIGNING_SESSIONS exist, or the next released. */
-  private acquireSession(): Promise<Buffer> {
+  private async acquireSession(): Promise<Buffer> {
     const idle = this.idleSessions.pop();
-    if (idle) return Promise.resolve(idle);
+    if (idle) return idle;
     if (this.signingSessions < MAX_SIGNING_SESSIONS) {
       // Sessions opened after C_Login share the token's logged-in state (PKCS#11 v2.40 §5.6).
       const session = this.lib.C_OpenSession(this.slot, pkcs11js.CKF_SERIAL_SESSION);
       this.signingSessions++;
-      return Promise.resolve(session);
+      return session;
     }
     return new Promise((resolve) => this.waiting.push(resolve));
   }

@@ -2,11 +2,10 @@
  * `anvil admin-token create|list|revoke` (admin API credentials: shown once, stored hashed) and
  * `anvil audit verify|export` (the hash-chained audit log).
  */
+import { openDataStore } from './open-store.js';
 import { createWriteStream } from 'node:fs';
-import { join } from 'node:path';
 import { newAdminToken, ROLES } from '../ops/admin-api.js';
 import { verifyAuditChain } from '../store/audit-chain.js';
-import { SqliteStore } from '../store/sqlite/sqlite-store.js';
 import type { AdminRole } from '../store/types.js';
 import { operatorActor, parseCommand } from './settings-args.js';
 
@@ -16,7 +15,7 @@ const AUDIT_USAGE = 'Usage: anvil audit verify | export [--out <file.jsonl>] [--
 function openStore(args: string[], own: Parameters<typeof parseCommand>[1]) {
   const parsed = parseCommand(args, own);
   const config = parsed.config();
-  return { values: parsed.values, store: new SqliteStore(join(config.dataDir, 'anvil.db'), { durability: config.sqliteDurability }) };
+  return { values: parsed.values, ...openDataStore(config) };
 }
 
 export async function adminTokenCommand(args: string[]): Promise<number> {
@@ -75,10 +74,10 @@ export async function auditCommand(args: string[]): Promise<number> {
     process.stderr.write(`anvil audit: ${(e as Error).message}\n${AUDIT_USAGE}\n`);
     return 2;
   }
-  const { values: v, store } = opened;
+  const { values: v, store, auditKey } = opened;
   try {
     if (action === 'verify') {
-      const verdict = await verifyAuditChain(store);
+      const verdict = await verifyAuditChain(store, auditKey);
       if (verdict.ok) {
         process.stdout.write(`audit log intact: ${verdict.records} records, hash chain verified\n`);
         return 0;

@@ -3,6 +3,7 @@
  * manifest; a running server (its pid in the data directory) is told to reload at once and would
  * notice the manifest change within seconds anyway.
  */
+import { openDataStore } from './open-store.js';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
@@ -14,7 +15,6 @@ import { manifestExists, readManifest } from '../ca/manifest.js';
 import { guardFor, keyStoresFor } from '../ca/open-ca.js';
 import { resolvePassphrase } from '../ca/passphrase.js';
 import { parseDuration } from '../config/settings.js';
-import { SqliteStore } from '../store/sqlite/sqlite-store.js';
 import { PID_FILE } from './serve.js';
 import { operatorActor, parseCommand, type ParsedCommand } from './settings-args.js';
 
@@ -180,7 +180,7 @@ export async function caCommand(args: string[]): Promise<number> {
     process.stderr.write(`anvil ca: no CA in ${caDir} (anvil init)\n`);
     return 1;
   }
-  const passphrase = () => resolvePassphrase(process.env, config.keyPassphraseFile, config.dataDir).passphrase;
+  const passphrase = () => resolvePassphrase(process.env, config.keyPassphraseFile, config.dataDir, false).passphrase;
   const str = (name: string): string => {
     const value = v[name];
     if (typeof value !== 'string') throw new Error(`--${name} is required`);
@@ -202,7 +202,7 @@ export async function caCommand(args: string[]): Promise<number> {
       case 'archive':
       case 'retire-key': {
         const keys = keyStoresFor(config, process.env, passphrase());
-        const store = new SqliteStore(join(config.dataDir, 'anvil.db'), { durability: config.sqliteDurability });
+        const store = openDataStore(config).store;
         const ops = new CaOperations(config.dataDir, keys, store);
         try {
           if (action === 'rotate') {

@@ -2,11 +2,10 @@
  * `anvil eab create|list|revoke`: External Account Binding credentials. The HMAC key is printed
  * once at creation and kept only sealed with the key passphrase; `list` never shows it.
  */
+import { openDataStore } from './open-store.js';
 import { isIP } from 'node:net';
-import { join } from 'node:path';
 import { resolvePassphrase } from '../ca/passphrase.js';
 import { ExternalAccounts } from '../domain/external-accounts.js';
-import { SqliteStore } from '../store/sqlite/sqlite-store.js';
 import { operatorActor, parseCommand } from './settings-args.js';
 
 const USAGE = `Usage:
@@ -34,7 +33,7 @@ export async function eabCommand(args: string[]): Promise<number> {
   }
   const v = parsed.values;
   const config = parsed.config();
-  const store = new SqliteStore(join(config.dataDir, 'anvil.db'), { durability: config.sqliteDurability });
+  const store = openDataStore(config).store;
   try {
     if (action === 'create') {
       const list = (x: unknown) => (Array.isArray(x) ? x.map(String) : []);
@@ -48,7 +47,7 @@ export async function eabCommand(args: string[]): Promise<number> {
         const n = Number(b);
         if (!a || isIP(a) === 0 || !Number.isInteger(n) || n < 0 || n > (isIP(a) === 4 ? 32 : 128)) return usage(`--ip-range ${r} is not a CIDR range`);
       }
-      const passphrase = resolvePassphrase(process.env, config.keyPassphraseFile, config.dataDir).passphrase;
+      const passphrase = resolvePassphrase(process.env, config.keyPassphraseFile, config.dataDir, false).passphrase;
       const created = await new ExternalAccounts(store, passphrase).create(
         { dnsSuffixes, ipRanges, profiles: list(v.profile), preauthorize: v['no-preauthorize'] !== true },
         typeof v.note === 'string' ? v.note : '',

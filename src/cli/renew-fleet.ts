@@ -3,8 +3,7 @@
  * certificate of that profile or issuer issued before now gets an ARI window in the past
  * (RFC 9773 §4.2), so ARI-aware clients renew at their next check.
  */
-import { join } from 'node:path';
-import { SqliteStore } from '../store/sqlite/sqlite-store.js';
+import { openDataStore } from './open-store.js';
 import { operatorActor, parseCommand } from './settings-args.js';
 
 const USAGE = 'Usage: anvil renew-fleet (--profile <name> | --issuer <id>) [--data-dir <dir>]';
@@ -23,7 +22,7 @@ export async function renewFleetCommand(args: string[]): Promise<number> {
     return 2;
   }
   const config = parsed.config();
-  const store = new SqliteStore(join(config.dataDir, 'anvil.db'), { durability: config.sqliteDurability });
+  const store = openDataStore(config).store;
   try {
     const trigger = typeof profile === 'string' ? { scope: 'profile' as const, name: profile } : { scope: 'issuer' as const, name: String(issuer) };
     await store.setRenewalTrigger({ ...trigger, at: new Date() }, operatorActor());

@@ -3,7 +3,8 @@
  * revokeCert (revoked OCSP answer, key block for keyCompromise, CRL shards to re-publish) in one
  * transaction; a running server publishes the CRLs within its crlRevocationDelay.
  */
-import { join } from 'node:path';
+import { canonicalSerial } from '../ca/certificate-builder.js';
+import { openDataStore } from './open-store.js';
 import { AcmeProblem } from '../acme/problem.js';
 import { openConfiguredCa } from '../ca/open-ca.js';
 import { RevocationService } from '../domain/revocation.js';
@@ -11,7 +12,6 @@ import { ensureOcspResponder, type OcspResponder } from '../revocation/ocsp-resp
 import { OcspService } from '../revocation/ocsp-service.js';
 import { createLogger } from '../ops/logger.js';
 import { operatorActor, parseCommand } from './settings-args.js';
-import { SqliteStore } from '../store/sqlite/sqlite-store.js';
 
 /** Reason names an operator may type (RFC 5280 §5.3.1), with their codes. */
 export const OPERATOR_REASONS: Record<string, number> = {
@@ -39,7 +39,7 @@ export async function revokeCommand(args: string[]): Promise<number> {
     process.stdout.write(USAGE + '\n');
     return 0;
   }
-  const serial = typeof values.serial === 'string' ? values.serial.replace(/:/g, '').toLowerCase().replace(/^(00)+(?=.)/, '') : '';
+  const serial = typeof values.serial === 'string' ? canonicalSerial(values.serial) : '';
   if (!/^[0-9a-f]+$/.test(serial)) {
     process.stderr.write(`anvil revoke: --serial must be the certificate serial in hex\n${USAGE}\n`);
     return 2;
@@ -60,7 +60,7 @@ export async function revokeCommand(args: string[]): Promise<number> {
   }
   const config = parsed.config();
   const { ca, passphrase, keys } = await openConfiguredCa(config, process.env);
-  const store = new SqliteStore(join(config.dataDir, 'anvil.db'), { durability: config.sqliteDurability });
+  const store = openDataStore(config).store;
   try {
     const record = await store.findCertificateBySerial(serial);
     if (!record) {

@@ -4,6 +4,7 @@
  * log, an `operator` revokes, manages EAB, reloads profiles and triggers renewals, a `ca-admin`
  * rotates, archives and retires issuers. Every call — allowed or not — is audited with its actor.
  */
+import { canonicalSerial } from '../ca/certificate-builder.js';
 import { createHash, randomBytes } from 'node:crypto';
 import express, { type NextFunction, type Request, type RequestHandler, type Response, type Router } from 'express';
 import type { Logger } from 'pino';
@@ -46,6 +47,8 @@ export const hashToken = (token: string): string => createHash('sha256').update(
 
 export interface AdminContext {
   store: Store;
+  /** Verifies the audit chain (GET /admin/audit/verify). */
+  auditKey: Uint8Array;
   ca: CaMaterial;
   revocation: RevocationService;
   externalAccounts: ExternalAccounts;
@@ -90,6 +93,13 @@ export function adminRoutes(ctx: AdminContext): Router {
     const token = /^Bearer (\S+)$/.exec(header)?.[1];
     const found = token ? await ctx.store.findAdminToken(hashToken(token)) : null;
     if (!found || found.revokedAt) {
+      // A revoked token names a person, so its use is audited; unknown tokens are only logged, so
+      // that anonymous traffic cannot grow the audit log.
+      if (found) {
+        await ctx.store.appendAudit({ actor: `admin:${found.name}`, action: 'admin.refused', subject: `${req.method} ${req.path}`, data: { reason: 'token revoked' } });
+      } else {
+        ctx.log.warn({ method: req.method, path: req.path, ip: req.ip, presented: token !== undefined }, 'admin call without a valid token refused');
+      }
       res.setHeader('WWW-Authenticate', 'Bearer realm="anvil-admin"');
       res.status(401).json({ error: 'authentication required: Authorization: Bearer <admin token>' });
       return;
@@ -138,7 +148,7 @@ export function adminRoutes(ctx: AdminContext): Router {
   r.post(
     '/admin/certificates/:serial/revoke',
     route('certificates:revoke', async (req, admin) => {
-      const serial = String(req.params.serial).replace(/:/g, '').toLowerCase();
+      const serial = canonicalSerial(String(req.params.serial));
       const cert = await ctx.store.findCertificateBySerial(serial);
       if (!cert) throw new HttpError(404, `no certificate with serial ${serial}`);
       const reason = Number((req.body as { reason?: unknown })?.reason ?? 0);
@@ -157,7 +167,7 @@ export function adminRoutes(ctx: AdminContext): Router {
       return ctx.store.readAudit(Number.isFinite(after) ? after : 0, Number.isFinite(limit) && limit > 0 ? limit : 1000);
     }),
   );
-  r.get('/admin/audit/verify', route('audit:read', async () => verifyAuditChain(ctx.store)));
+  r.get('/admin/audit/verify', route('audit:read', async () => verifyAuditChain(ctx.store, ctx.auditKey)));
   r.get('/admin/anomalies', route('anomalies:read', async () => ctx.anomalies()));
   r.get(
     '/admin/eab',
@@ -271,7 +281,8 @@ function queryOf(req: Request): CertificateQuery {
     if (v !== undefined) query[k] = v;
   };
   set('name', text('name')?.toLowerCase());
-  set('serial', text('serial')?.replace(/:/g, '').toLowerCase());
+  const serialText = text('serial');
+  set('serial', serialText === undefined ? undefined : canonicalSerial(serialText));
   set('accountId', text('account'));
   set('profile', text('profile'));
   set('issuerId', text('issuer'));

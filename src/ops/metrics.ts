@@ -5,7 +5,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 export const registry = new Registry();
-collectDefaultMetrics({ register: registry, prefix: 'anvil_process_' });
+collectDefaultMetrics({ register: registry, prefix: 'anvil_' });
 
 /** Values computed at scrape time from the store; app.ts installs them. */
 export interface ScrapeSources {

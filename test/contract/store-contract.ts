@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import { verifyAuditChain } from '../../src/store/audit-chain.js';
 import { ConflictError } from '../../src/store/errors.js';
 import type { Store } from '../../src/store/store.js';
 import type { AccountRecord, NewCertificate, OrderRecord } from '../../src/store/types.js';
@@ -17,13 +18,27 @@ function newKey() {
   return { jwk: { kty: 'EC', crv: 'P-256', x: `x${counter}`, y: `y${counter}` }, thumbprint: `tp-${counter}-${randomBytes(4).toString('hex')}` };
 }
 
-export function describeStoreContract(name: string, open: () => Promise<{ store: Store; dispose(): Promise<void> }>): void {
+export function describeStoreContract(name: string, open: () => Promise<{ store: Store; auditKey: Uint8Array; dispose(): Promise<void> }>): void {
   describe(`Store contract: ${name}`, () => {
     let store: Store;
+    let auditKey: Uint8Array;
     let dispose: () => Promise<void>;
 
     before(async () => {
-      ({ store, dispose } = await open());
+      ({ store, auditKey, dispose } = await open());
+    });
+
+    it('audit records chain under the store\'s audit key: the chain verifies with that key and fails at the first record with another', async () => {
+      const before = (await verifyAuditChain(store, auditKey)).records;
+      for (const action of ['test.one', 'test.two', 'test.three']) await store.appendAudit({ actor: 'contract', action, subject: 's', data: { n: 1 } });
+      const good = await verifyAuditChain(store, auditKey);
+      assert.equal(good.ok, true, JSON.stringify(good));
+      assert.equal(good.records, before + 3);
+      const forged = await verifyAuditChain(store, new Uint8Array(randomBytes(32)));
+      assert.equal(forged.ok, false);
+      assert.equal(forged.problem?.seq, 1);
+      const tail = await store.readAudit(before, 10);
+      assert.deepEqual(tail.map((r) => r.action), ['test.one', 'test.two', 'test.three']);
     });
     after(async () => {
       await dispose();

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,9 +10,11 @@ import { describeStoreContract } from '../contract/store-contract.js';
 
 describeStoreContract('sqlite', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'anvil-store-'));
-  const store = new SqliteStore(join(dir, 'anvil.db'));
+  const auditKey = new Uint8Array(randomBytes(32));
+  const store = new SqliteStore(join(dir, 'anvil.db'), { auditKey });
   return {
     store,
+    auditKey,
     dispose: async () => {
       await store.close();
       rmSync(dir, { recursive: true, force: true });
@@ -23,10 +26,10 @@ it('sqlite store runs in WAL mode with durable commits and reopens an existing d
   const dir = mkdtempSync(join(tmpdir(), 'anvil-store-'));
   try {
     const path = join(dir, 'anvil.db');
-    const first = new SqliteStore(path);
+    const first = new SqliteStore(path, { auditKey: new Uint8Array(32) });
     const a = await first.createAccount({ jwk: { kty: 'EC' }, thumbprint: 't', contact: [], termsOfServiceAgreed: true });
     await first.close();
-    const second = new SqliteStore(path);
+    const second = new SqliteStore(path, { auditKey: new Uint8Array(32) });
     assert.equal((await second.getAccount(a.id))?.thumbprint, 't');
     await second.close();
     const raw = new Database(path, { readonly: true });

@@ -18,6 +18,8 @@ import { migrate } from './migrations.js';
 export type SqliteDurability = 'group' | 'full' | 'normal';
 
 export interface SqliteStoreOptions {
+  /** The audit chain's HMAC key (auditKeyFrom the key passphrase). */
+  auditKey: Uint8Array;
   durability?: SqliteDurability;
 }
 
@@ -27,7 +29,10 @@ export class SqliteContext {
   private readonly lastAudit;
   private readonly insertAudit;
 
-  constructor(readonly path: string, options: SqliteStoreOptions = {}) {
+  constructor(
+    readonly path: string,
+    private readonly options: SqliteStoreOptions,
+  ) {
     const durability = options.durability ?? 'group';
     this.db = new Database(path);
     this.db.pragma('journal_mode = WAL');
@@ -57,7 +62,7 @@ export class SqliteContext {
     const prev = last?.hash ?? GENESIS_HASH;
     const at = Date.now();
     const data = JSON.stringify(event.data ?? {});
-    this.insertAudit.run(seq, at, event.actor, event.action, event.subject, data, prev, auditHash(prev, seq, at, event.actor, event.action, event.subject, data));
+    this.insertAudit.run(seq, at, event.actor, event.action, event.subject, data, prev, auditHash(this.options.auditKey, prev, seq, at, event.actor, event.action, event.subject, data));
   }
 
   close(): Promise<void> {

@@ -24,7 +24,7 @@ export interface SqliteStore extends Store {}
 export class SqliteStore {
   private readonly ctx: SqliteContext;
 
-  constructor(path: string, options: SqliteStoreOptions = {}) {
+  constructor(path: string, options: SqliteStoreOptions) {
     this.ctx = new SqliteContext(path, options);
     Object.assign(
       this,
