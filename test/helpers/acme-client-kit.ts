@@ -85,12 +85,13 @@ const recorded: RecordedProblem[] = [];
 const clientLog: string[] = [];
 
 /**
- * Points acme-client's (process-global) axios at a server trusting `rootPem`, records problem
- * documents, turns off its 5xx retries, and registers an account with a fresh P-256 key.
+ * Points acme-client's (process-global) axios at a server trusting `rootPem` and turns off its
+ * 5xx retries. The problem documents and log lines it returns are shared by the whole process.
  */
-export async function acmeClientKit(directoryUrl: string, rootPem: string, responder: Http01Responder): Promise<AcmeClientKit> {
+export function instrumentAcmeClient(rootPem: string): { problems: RecordedProblem[]; clientLog: string[] } {
   acme.axios.defaults.httpsAgent = new https.Agent({ ca: rootPem });
   acme.axios.defaults.proxy = false;
+  // Fail fast instead of acme-client's 5 retries with growing 5 s delays on 5xx.
   const settings = (acme.axios.defaults as unknown as { acmeSettings: { retryMaxAttempts: number; retryDefaultDelay: number } }).acmeSettings;
   settings.retryMaxAttempts = 1;
   settings.retryDefaultDelay = 1;
@@ -115,7 +116,12 @@ export async function acmeClientKit(directoryUrl: string, rootPem: string, respo
       if (clientLog.length > 300) clientLog.shift();
     });
   }
+  return { problems: recorded, clientLog };
+}
 
+/** instrumentAcmeClient, and an account registered with a fresh P-256 key. */
+export async function acmeClientKit(directoryUrl: string, rootPem: string, responder: Http01Responder): Promise<AcmeClientKit> {
+  instrumentAcmeClient(rootPem);
   const client = new acme.Client({
     directoryUrl,
     accountKey: await acme.crypto.createPrivateEcdsaKey('P-256'),

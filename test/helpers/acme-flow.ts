@@ -141,17 +141,23 @@ export interface Issued {
   key: AccountKey;
 }
 
-/** The whole flow: order, http-01 for every name, finalize with a fresh key, download. */
-export async function issue(acme: RawAcme, responder: Http01Responder, names: string[]): Promise<Issued> {
-  const { url, order } = await readyOrder(acme, responder, dns(...names));
-  const { csr, key } = await makeCsr(names);
+/** Finalizes the ready order at `url` with `csr`, waits for it to be valid and downloads the chain. */
+export async function finalizeOrder(acme: RawAcme, url: string, order: any, csr: string): Promise<{ order: any; chainPem: string }> {
   const finalized = await acme.post(order.finalize, { csr });
   if (finalized.status !== 200) throw new Error(`finalize failed: ${finalized.status} ${finalized.body}`);
   const valid = await poll(acme, url, (b) => b.status !== 'processing' && b.status !== 'ready');
   if (valid.json.status !== 'valid') throw new Error(`order did not become valid: ${valid.body}`);
   const cert = await postAsGet(acme, valid.json.certificate);
   if (cert.status !== 200) throw new Error(`certificate download failed: ${cert.status} ${cert.body}`);
-  return { orderUrl: url, order: valid.json, certificateUrl: valid.json.certificate, chainPem: cert.body, key };
+  return { order: valid.json, chainPem: cert.body };
+}
+
+/** The whole flow: order, http-01 for every name, finalize with a fresh key, download. */
+export async function issue(acme: RawAcme, responder: Http01Responder, names: string[]): Promise<Issued> {
+  const { url, order } = await readyOrder(acme, responder, dns(...names));
+  const { csr, key } = await makeCsr(names);
+  const valid = await finalizeOrder(acme, url, order, csr);
+  return { orderUrl: url, order: valid.order, certificateUrl: valid.order.certificate, chainPem: valid.chainPem, key };
 }
 
 /** The base64url DER of a self-signed certificate for `name`: one this CA never issued. */

@@ -18,6 +18,7 @@ import {
   id_ce_invalidityDate,
   id_ce_issuingDistributionPoint,
 } from '@peculiar/asn1-x509';
+import { SIG_HASH } from './ocsp-wire.js';
 import { binaryRequest, mediaTypeOf, sleep, type BinaryResponse } from './revocation-http.js';
 
 export interface CrlEntry {
@@ -43,15 +44,6 @@ export interface ParsedCrl {
   /** Verifies the CRL signature with a PEM issuer certificate. */
   verifiedBy(issuerPem: string): boolean;
 }
-
-const SIG_HASH: Record<string, string> = {
-  '1.2.840.10045.4.3.2': 'sha256',
-  '1.2.840.10045.4.3.3': 'sha384',
-  '1.2.840.10045.4.3.4': 'sha512',
-  '1.2.840.113549.1.1.11': 'sha256',
-  '1.2.840.113549.1.1.12': 'sha384',
-  '1.2.840.113549.1.1.13': 'sha512',
-};
 
 export function parseCrl(der: Uint8Array): ParsedCrl {
   const buffer = der.buffer.slice(der.byteOffset, der.byteOffset + der.byteLength) as ArrayBuffer;

@@ -120,7 +120,8 @@ export interface ParsedOcspResponse {
   };
 }
 
-const SIG_HASH: Record<string, string> = {
+/** The hash of each ECDSA and RSA signature algorithm (by OID) the CA may sign with, for node's verify(). */
+export const SIG_HASH: Record<string, string> = {
   '1.2.840.10045.4.3.2': 'sha256',
   '1.2.840.10045.4.3.3': 'sha384',
   '1.2.840.10045.4.3.4': 'sha512',

@@ -2,7 +2,7 @@
  * Order walks with newOrder extras (`profile`, draft-ietf-acme-profiles; `replaces`, RFC 9773
  * §5) on top of the RawAcme building blocks in acme-flow: a ready order, and a full issuance.
  */
-import { answerHttp01, makeCsr, newOrder, pemBlocks, poll, pollSettled, postAsGet, type Identifier } from './acme-flow.js';
+import { answerHttp01, finalizeOrder, makeCsr, newOrder, pemBlocks, poll, pollSettled, postAsGet, type Identifier } from './acme-flow.js';
 import type { Http01Responder } from './http01-responder.js';
 import type { RawAcme } from './raw-acme.js';
 
@@ -33,13 +33,8 @@ export async function finalizeAndDownload(acme: RawAcme, url: string, order: any
   const names = (order.identifiers as Identifier[]).filter((i) => i.type === 'dns').map((i) => i.value);
   const ips = (order.identifiers as Identifier[]).filter((i) => i.type === 'ip').map((i) => i.value);
   const { csr } = await makeCsr(names, { ips });
-  const finalized = await acme.post(order.finalize, { csr });
-  if (finalized.status !== 200) throw new Error(`finalize failed: ${finalized.status} ${finalized.body}`);
-  const valid = await poll(acme, url, (b) => b.status !== 'processing' && b.status !== 'ready');
-  if (valid.json.status !== 'valid') throw new Error(`order did not become valid: ${valid.body}`);
-  const cert = await postAsGet(acme, valid.json.certificate);
-  if (cert.status !== 200) throw new Error(`certificate download failed: ${cert.status} ${cert.body}`);
-  return { order: valid.json, chainPem: cert.body, leafPem: `${pemBlocks(cert.body)[0]!}\n` };
+  const valid = await finalizeOrder(acme, url, order, csr);
+  return { ...valid, leafPem: `${pemBlocks(valid.chainPem)[0]!}\n` };
 }
 
 /** The whole flow for DNS `names` with newOrder `extras`. */

@@ -13,19 +13,19 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { assertOk, assertProblem, header, mediaType } from '../helpers/acme-assert.js';
+import { startAcmeFixture, type AcmeFixture } from '../helpers/acme-fixture.js';
 import { dns, newOrder, pemToBase64url, postAsGet, uniqueName } from '../helpers/acme-flow.js';
 import { ariCertId, certIdBytes, getRenewalInfo, suggestedWindow, type SuggestedWindow } from '../helpers/ari-cert-id.js';
-import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
-import { startHttp01Responder, type Http01Responder } from '../helpers/http01-responder.js';
+import type { Http01Responder } from '../helpers/http01-responder.js';
 import { makeProfileDir, type ProfileDir } from '../helpers/profile-dir.js';
 import { finalizeAndDownload, issueWith, readyOrderWith } from '../helpers/profile-flow.js';
 import { httpsRequest, RawAcme } from '../helpers/raw-acme.js';
-import { startTestServer, type TestServer } from '../helpers/test-server.js';
+import type { TestServer } from '../helpers/test-server.js';
 import { describeRun, run, serverEntry } from '../interop/harness.js';
 
 const HOUR = 3_600_000;
 
-let dnsServer: TestDnsServer;
+let fx: AcmeFixture;
 let responder: Http01Responder;
 let profiles: ProfileDir;
 let srv: TestServer;
@@ -35,32 +35,22 @@ let acme: RawAcme;
 let other: RawAcme;
 
 before(async () => {
-  dnsServer = await startDnsServer();
-  responder = await startHttp01Responder();
   // The shipped profiles plus one with a distinctive window, to prove the fractions come from the profile.
   profiles = makeProfileDir({
     withBundled: true,
     extra: { quarter: { description: 'ARI window from 1/4 to 1/2 of an 8h lifetime', validity: '8h', renewalWindow: { start: 0.25, end: 0.5 } } },
   });
-  srv = await startTestServer({ '--dns-resolvers': dnsServer.resolver, '--http01-port': String(responder.port), '--profiles-dir': profiles.dir });
+  fx = await startAcmeFixture({ '--profiles-dir': profiles.dir });
+  ({ responder, srv, acme } = fx);
   dir = srv.directoryUrl;
-  acme = await registered();
-  other = await registered();
+  other = await fx.register();
   renewalInfoUrl = acme.directory.renewalInfo;
 });
 
 after(async () => {
-  await srv?.close();
-  await responder?.close();
-  await dnsServer?.close();
+  await fx?.close();
   profiles?.remove();
 });
-
-async function registered(): Promise<RawAcme> {
-  const c = await new RawAcme(srv.directoryUrl, srv.rootPem).init();
-  assertOk(await c.register(), 201, srv.directoryUrl);
-  return c;
-}
 
 /** GET renewalInfo for a certificate and return its parsed window (asserting 200 JSON with Retry-After). */
 async function windowOf(leafPem: string): Promise<SuggestedWindow & { retryAfter: number }> {

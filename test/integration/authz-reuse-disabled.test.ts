@@ -5,31 +5,22 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { assertOk } from '../helpers/acme-assert.js';
+import { startAcmeFixture, type AcmeFixture } from '../helpers/acme-fixture.js';
 import { dns, newOrder, postAsGet, readyOrder, uniqueName } from '../helpers/acme-flow.js';
-import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
-import { startHttp01Responder, type Http01Responder } from '../helpers/http01-responder.js';
+import type { Http01Responder } from '../helpers/http01-responder.js';
 import { RawAcme } from '../helpers/raw-acme.js';
-import { startTestServer, type TestServer } from '../helpers/test-server.js';
+import type { TestServer } from '../helpers/test-server.js';
 
-let dnsServer: TestDnsServer;
+let fx: AcmeFixture;
 let responder: Http01Responder;
 let srv: TestServer;
 
 before(async () => {
-  dnsServer = await startDnsServer();
-  responder = await startHttp01Responder();
-  srv = await startTestServer({
-    '--dns-resolvers': dnsServer.resolver,
-    '--http01-port': String(responder.port),
-    '--authz-reuse-window': '0',
-  });
+  fx = await startAcmeFixture({ '--authz-reuse-window': '0' });
+  ({ responder, srv } = fx);
 });
 
-after(async () => {
-  await srv.close();
-  await responder.close();
-  await dnsServer.close();
-});
+after(() => fx?.close());
 
 test('with --authz-reuse-window 0 a second order for a validated name starts pending with a new authorization', async () => {
   const acme = await new RawAcme(srv.directoryUrl, srv.rootPem).init();

@@ -5,12 +5,14 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { ACME_ERROR, assertOk, assertProblem, links } from '../helpers/acme-assert.js';
+import { startAcmeFixture, type AcmeFixture } from '../helpers/acme-fixture.js';
 import { dns, http01Of, newOrder, postAsGet, pollSettled, readyOrder, uniqueName } from '../helpers/acme-flow.js';
-import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
-import { startHttp01Responder, type Http01Responder } from '../helpers/http01-responder.js';
+import type { TestDnsServer } from '../helpers/dns-server.js';
+import type { Http01Responder } from '../helpers/http01-responder.js';
 import { RawAcme } from '../helpers/raw-acme.js';
-import { startTestServer, type TestServer } from '../helpers/test-server.js';
+import type { TestServer } from '../helpers/test-server.js';
 
+let fx: AcmeFixture;
 let dnsServer: TestDnsServer;
 let responder: Http01Responder;
 let srv: TestServer;
@@ -18,23 +20,12 @@ let dir: string;
 let acme: RawAcme;
 
 before(async () => {
-  dnsServer = await startDnsServer();
-  responder = await startHttp01Responder();
-  srv = await startTestServer({
-    '--dns-resolvers': dnsServer.resolver,
-    '--http01-port': String(responder.port),
-    '--validation-timeout': '3s',
-  });
+  fx = await startAcmeFixture({ '--validation-timeout': '3s' });
+  ({ dnsServer, responder, srv, acme } = fx);
   dir = srv.directoryUrl;
-  acme = await new RawAcme(dir, srv.rootPem).init();
-  assertOk(await acme.register(), 201, dir);
 });
 
-after(async () => {
-  await srv.close();
-  await responder.close();
-  await dnsServer.close();
-});
+after(() => fx?.close());
 
 /** Orders `name`, lets `prepare` arrange the responder for the token, answers the challenge, waits. */
 async function failedValidation(name: string, prepare: (token: string) => void): Promise<{ orderUrl: string; authz: any }> {

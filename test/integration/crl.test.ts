@@ -10,13 +10,13 @@ import { after, before, describe, test } from 'node:test';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { Certificate } from '@peculiar/asn1-x509';
 import { assertOk } from '../helpers/acme-assert.js';
+import { startAcmeFixture, type AcmeFixture } from '../helpers/acme-fixture.js';
 import { answerHttp01, dns, issue, makeCsr, newOrder, pemBlocks, pemToBase64url, poll, pollSettled, postAsGet, uniqueName } from '../helpers/acme-flow.js';
 import { fetchCrl, serialHexOf, waitForCrl, type ParsedCrl } from '../helpers/crl-reader.js';
-import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
-import { startHttp01Responder, type Http01Responder } from '../helpers/http01-responder.js';
+import type { Http01Responder } from '../helpers/http01-responder.js';
 import { RawAcme } from '../helpers/raw-acme.js';
 import { binaryRequest, revocationUrlsOf, sleep, subjectKeyIdOf, type RevocationUrls } from '../helpers/revocation-http.js';
-import { startTestServer, type TestServer } from '../helpers/test-server.js';
+import type { TestServer } from '../helpers/test-server.js';
 import { freePort } from '../interop/harness.js';
 
 const SHARDS = 4;
@@ -25,7 +25,7 @@ const DELAY_MS = 1_000;
 const PUBLISH_BOUND_MS = DELAY_MS + 3_000;
 const DAY_MS = 24 * 3_600_000;
 
-let dnsServer: TestDnsServer;
+let fx: AcmeFixture;
 let responder: Http01Responder;
 let srv: TestServer;
 let acme: RawAcme;
@@ -40,29 +40,20 @@ interface Leaf {
 }
 
 before(async () => {
-  dnsServer = await startDnsServer();
-  responder = await startHttp01Responder();
   const port = await freePort();
   revocationBase = `http://127.0.0.1:${port}`;
-  srv = await startTestServer({
-    '--dns-resolvers': dnsServer.resolver,
-    '--http01-port': String(responder.port),
+  fx = await startAcmeFixture({
     '--revocation-listen': `127.0.0.1:${port}`,
     '--crl-shards': String(SHARDS),
     '--crl-revocation-delay': '1s',
   });
-  acme = await new RawAcme(srv.directoryUrl, srv.rootPem).init();
-  await acme.register();
+  ({ responder, srv, acme } = fx);
   const first = await newLeaf();
   intermediate = first.intermediate;
   issuerId = first.leaf.urls.issuerId;
 });
 
-after(async () => {
-  await srv.close();
-  await responder.close();
-  await dnsServer.close();
-});
+after(() => fx?.close());
 
 async function newLeaf(): Promise<{ leaf: Leaf; intermediate: string }> {
   const issued = await issue(acme, responder, [uniqueName('crl')]);

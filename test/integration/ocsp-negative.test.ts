@@ -9,17 +9,14 @@ import { randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
 import { Extension } from '@peculiar/asn1-x509';
+import { startAcmeFixture, type AcmeFixture } from '../helpers/acme-fixture.js';
 import { issue, pemBlocks, uniqueName } from '../helpers/acme-flow.js';
-import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
-import { startHttp01Responder, type Http01Responder } from '../helpers/http01-responder.js';
 import { certIdOf, nonceExtension, ocspRequest, OCSPResponseStatus, parseOcspResponse, serialBytes, type ParsedOcspResponse } from '../helpers/ocsp-wire.js';
-import { RawAcme } from '../helpers/raw-acme.js';
 import { binaryRequest, mediaTypeOf, ocspGet, ocspPost, revocationUrlsOf, type BinaryResponse } from '../helpers/revocation-http.js';
-import { startTestServer, type TestServer } from '../helpers/test-server.js';
+import type { TestServer } from '../helpers/test-server.js';
 import { freePort } from '../interop/harness.js';
 
-let dnsServer: TestDnsServer;
-let responder: Http01Responder;
+let fx: AcmeFixture;
 let srv: TestServer;
 let leaf = '';
 let intermediate = '';
@@ -27,17 +24,10 @@ let intermediate = '';
 let endpoints: { name: string; url: string }[] = [];
 
 before(async () => {
-  dnsServer = await startDnsServer();
-  responder = await startHttp01Responder();
   const revocationPort = await freePort();
-  srv = await startTestServer({
-    '--dns-resolvers': dnsServer.resolver,
-    '--http01-port': String(responder.port),
-    '--revocation-listen': `127.0.0.1:${revocationPort}`,
-  });
-  const acme = await new RawAcme(srv.directoryUrl, srv.rootPem).init();
-  await acme.register();
-  const issued = await issue(acme, responder, [uniqueName('ocspneg')]);
+  fx = await startAcmeFixture({ '--revocation-listen': `127.0.0.1:${revocationPort}` });
+  srv = fx.srv;
+  const issued = await issue(fx.acme, fx.responder, [uniqueName('ocspneg')]);
   [leaf, intermediate] = pemBlocks(issued.chainPem) as [string, string];
   const urls = revocationUrlsOf(leaf);
   assert.equal(urls.ocsp, `http://127.0.0.1:${revocationPort}/ocsp`, 'the AIA OCSP URL names the revocation listener');
@@ -47,11 +37,7 @@ before(async () => {
   ];
 });
 
-after(async () => {
-  await srv.close();
-  await responder.close();
-  await dnsServer.close();
-});
+after(() => fx?.close());
 
 /** POST / GET an OCSP request to either listener (the root is trusted for the HTTPS one). */
 const post = (url: string, der: Uint8Array): Promise<BinaryResponse> => ocspPost(url, der, srv.rootPem);

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { createPublicKey, X509Certificate } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { assertOk, assertProblem, links, mediaType } from '../helpers/acme-assert.js';
+import { startAcmeFixture, type AcmeFixture } from '../helpers/acme-fixture.js';
 import {
   dns,
   http01Of,
@@ -21,40 +22,25 @@ import {
   readyOrder,
   uniqueName,
 } from '../helpers/acme-flow.js';
-import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
-import { startHttp01Responder, type Http01Responder } from '../helpers/http01-responder.js';
-import { RawAcme } from '../helpers/raw-acme.js';
-import { startTestServer, type TestServer } from '../helpers/test-server.js';
+import type { Http01Responder } from '../helpers/http01-responder.js';
+import type { RawAcme } from '../helpers/raw-acme.js';
+import type { TestServer } from '../helpers/test-server.js';
 
-let dnsServer: TestDnsServer;
+let fx: AcmeFixture;
 let responder: Http01Responder;
 let srv: TestServer;
 let dir: string;
 let acme: RawAcme;
 
 before(async () => {
-  dnsServer = await startDnsServer();
-  responder = await startHttp01Responder();
-  srv = await startTestServer({
-    '--dns-resolvers': dnsServer.resolver,
-    '--http01-port': String(responder.port),
-    '--validation-timeout': '5s',
-  });
+  fx = await startAcmeFixture({ '--validation-timeout': '5s' });
+  ({ responder, srv, acme } = fx);
   dir = srv.directoryUrl;
-  acme = await registered();
 });
 
-after(async () => {
-  await srv.close();
-  await responder.close();
-  await dnsServer.close();
-});
+after(() => fx?.close());
 
-async function registered(): Promise<RawAcme> {
-  const c = await new RawAcme(srv.directoryUrl, srv.rootPem).init();
-  assertOk(await c.register(), 201, srv.directoryUrl);
-  return c;
-}
+const registered = (): Promise<RawAcme> => fx.register();
 
 describe('http-01 validation (§7.5.1, §8.3)', () => {
   test('POST {} to the challenge answers 200 processing (or valid) with Link rel="up"; the authorization becomes valid and the order ready', async () => {

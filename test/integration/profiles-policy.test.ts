@@ -10,13 +10,12 @@ import { X509Certificate } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { csrBase64url, csrFor, leafKey } from '../helpers/acme-client-kit.js';
 import { assertOk, assertProblem } from '../helpers/acme-assert.js';
+import { startAcmeFixture, type AcmeFixture } from '../helpers/acme-fixture.js';
 import { dns, newOrder, poll, postAsGet, uniqueName, type Identifier } from '../helpers/acme-flow.js';
-import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
-import { startHttp01Responder, type Http01Responder } from '../helpers/http01-responder.js';
+import type { Http01Responder } from '../helpers/http01-responder.js';
 import { makeProfileDir, type ProfileDir } from '../helpers/profile-dir.js';
 import { finalizeAndDownload, readyOrderWith } from '../helpers/profile-flow.js';
 import { RawAcme } from '../helpers/raw-acme.js';
-import { startTestServer, type TestServer } from '../helpers/test-server.js';
 
 const ACME_ERROR = 'urn:ietf:params:acme:error:';
 
@@ -34,32 +33,21 @@ const TEST_PROFILES: Record<string, Record<string, unknown>> = {
   partners: { description: 'only for EAB-bound accounts', validity: '1h', access: 'eab' },
 };
 
-let dnsServer: TestDnsServer;
+let fx: AcmeFixture;
 let responder: Http01Responder;
 let profiles: ProfileDir;
-let srv: TestServer;
 let dir: string;
 let acme: RawAcme;
 
 before(async () => {
-  dnsServer = await startDnsServer();
-  responder = await startHttp01Responder();
   profiles = makeProfileDir({ withBundled: true, extra: TEST_PROFILES });
-  srv = await startTestServer({
-    '--dns-resolvers': dnsServer.resolver,
-    '--http01-port': String(responder.port),
-    '--profiles-dir': profiles.dir,
-    '--default-profile': 'house',
-  });
-  dir = srv.directoryUrl;
-  acme = await new RawAcme(srv.directoryUrl, srv.rootPem).init();
-  assertOk(await acme.register(), 201, dir);
+  fx = await startAcmeFixture({ '--profiles-dir': profiles.dir, '--default-profile': 'house' });
+  ({ responder, acme } = fx);
+  dir = fx.srv.directoryUrl;
 });
 
 after(async () => {
-  await srv?.close();
-  await responder?.close();
-  await dnsServer?.close();
+  await fx?.close();
   profiles?.remove();
 });
 

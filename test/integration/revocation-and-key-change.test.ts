@@ -5,37 +5,25 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { assertOk, assertProblem, header } from '../helpers/acme-assert.js';
+import { startAcmeFixture, type AcmeFixture } from '../helpers/acme-fixture.js';
 import { foreignCertificate, issue, pemBlocks, pemToBase64url, postAsGet, readyOrder, dns, uniqueName, type Issued } from '../helpers/acme-flow.js';
-import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
-import { startHttp01Responder, type Http01Responder } from '../helpers/http01-responder.js';
+import type { Http01Responder } from '../helpers/http01-responder.js';
 import { newAccountKey, RawAcme, type AccountKey, type SignOptions } from '../helpers/raw-acme.js';
-import { startTestServer, type TestServer } from '../helpers/test-server.js';
 
-let dnsServer: TestDnsServer;
+let fx: AcmeFixture;
 let responder: Http01Responder;
-let srv: TestServer;
 let dir: string;
 let acme: RawAcme;
 
 before(async () => {
-  dnsServer = await startDnsServer();
-  responder = await startHttp01Responder();
-  srv = await startTestServer({ '--dns-resolvers': dnsServer.resolver, '--http01-port': String(responder.port) });
-  dir = srv.directoryUrl;
-  acme = await registered();
+  fx = await startAcmeFixture();
+  ({ responder, acme } = fx);
+  dir = fx.srv.directoryUrl;
 });
 
-after(async () => {
-  await srv.close();
-  await responder.close();
-  await dnsServer.close();
-});
+after(() => fx?.close());
 
-async function registered(key?: AccountKey): Promise<RawAcme> {
-  const c = await new RawAcme(srv.directoryUrl, srv.rootPem, key).init();
-  assertOk(await c.register(), 201, srv.directoryUrl);
-  return c;
-}
+const registered = (key?: AccountKey): Promise<RawAcme> => fx.register(key);
 
 /** The leaf of an issued chain as revokeCert's base64url DER. */
 const leafOf = (issued: Issued): string => pemToBase64url(pemBlocks(issued.chainPem)[0]!);

@@ -7,43 +7,34 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { assertOk, assertProblem } from '../helpers/acme-assert.js';
+import { startAcmeFixture, type AcmeFixture } from '../helpers/acme-fixture.js';
 import { issue, makeCsr, pemBlocks, pemToBase64url, readyOrder, dns, uniqueName, type Issued } from '../helpers/acme-flow.js';
 import { fetchCrl, serialHexOf, waitForCrl } from '../helpers/crl-reader.js';
-import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
-import { startHttp01Responder, type Http01Responder } from '../helpers/http01-responder.js';
+import type { Http01Responder } from '../helpers/http01-responder.js';
 import { certIdOf, ocspRequest, OCSPResponseStatus, parseOcspResponse, type HashName, type ParsedSingle } from '../helpers/ocsp-wire.js';
 import { RawAcme } from '../helpers/raw-acme.js';
 import { ocspGet, ocspPost, revocationUrlsOf, type BinaryResponse } from '../helpers/revocation-http.js';
-import { startTestServer, type TestServer } from '../helpers/test-server.js';
+import type { TestServer } from '../helpers/test-server.js';
 import { freePort } from '../interop/harness.js';
 
 const DELAY_MS = 1_000;
 const PUBLISH_BOUND_MS = DELAY_MS + 3_000;
 
-let dnsServer: TestDnsServer;
+let fx: AcmeFixture;
 let responder: Http01Responder;
 let srv: TestServer;
 let acme: RawAcme;
 
 before(async () => {
-  dnsServer = await startDnsServer();
-  responder = await startHttp01Responder();
-  srv = await startTestServer({
-    '--dns-resolvers': dnsServer.resolver,
-    '--http01-port': String(responder.port),
+  fx = await startAcmeFixture({
     '--revocation-listen': `127.0.0.1:${await freePort()}`,
     '--crl-shards': '4',
     '--crl-revocation-delay': '1s',
   });
-  acme = await new RawAcme(srv.directoryUrl, srv.rootPem).init();
-  await acme.register();
+  ({ responder, srv, acme } = fx);
 });
 
-after(async () => {
-  await srv.close();
-  await responder.close();
-  await dnsServer.close();
-});
+after(() => fx?.close());
 
 interface Cert {
   issued: Issued;

@@ -8,45 +8,28 @@
 import assert from 'node:assert/strict';
 import { createPublicKey, X509Certificate } from 'node:crypto';
 import http from 'node:http';
-import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import acme from 'acme-client';
-import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
-import { certSerial, cleanUp, freePort, opensslSans, opensslVerify, readText, removeDir, requireTool, splitPemChain, startServer, tempDir, type AcmeServer } from './harness.js';
+import { instrumentAcmeClient, type RecordedProblem } from '../helpers/acme-client-kit.js';
+import { certSerial, opensslSans, opensslVerify, requireTool, splitPemChain, startServer, type AcmeServer } from './harness.js';
+import { openStack, type InteropStack } from './stack.js';
 
 const NAMES = ['a.test', 'b.test'];
 const ACME_ERROR = 'urn:ietf:params:acme:error:';
 const skip = requireTool('openssl');
 
-/** A problem document (RFC 7807) the server answered with, as seen by acme-client's HTTP layer. */
-interface RecordedProblem {
-  method: string;
-  url: string;
-  status: number;
-  type: string;
-  detail: string;
-}
-
-/** acme-client's undocumented axios settings (retries on 5xx/429 and network errors). */
-interface AcmeAxiosSettings {
-  retryMaxAttempts: number;
-  retryDefaultDelay: number;
-}
-
 describe('acme-client against Anvil', { skip, timeout: 600_000 }, () => {
-  let dns: TestDnsServer | undefined;
+  let stack: InteropStack | undefined;
   let server: AcmeServer | undefined;
   let responder: http.Server | undefined;
-  let work: string | undefined;
   let rootPem = '';
   /** token → key authorization, served by the http-01 responder. */
   const keyAuthorizations = new Map<string, string>();
   /** `<Host header> <path>` of every request the validator made to the responder. */
   const validatorHits: string[] = [];
-  const problems: RecordedProblem[] = [];
-  const clientLog: string[] = [];
+  let problems: RecordedProblem[] = [];
+  let clientLog: string[] = [];
 
   let accountKey: Buffer;
   let accountUrl = '';
@@ -123,9 +106,9 @@ describe('acme-client against Anvil', { skip, timeout: 600_000 }, () => {
   }
 
   before(async () => {
-    work = await tempDir('anvil-interop-acme-client-');
-    dns = await startDnsServer();
-    const http01Port = await freePort();
+    stack = await openStack('anvil-interop-acme-client-');
+    const { http01Port } = stack;
+    stack.onClose(() => new Promise<void>((resolve) => (responder ? responder.close(() => resolve()) : resolve())));
     responder = http.createServer((request, response) => {
       validatorHits.push(`${request.headers.host ?? ''} ${request.url ?? ''}`);
       const match = /^\/\.well-known\/acme-challenge\/([A-Za-z0-9_-]+)$/.exec(request.url ?? '');
@@ -142,42 +125,12 @@ describe('acme-client against Anvil', { skip, timeout: 600_000 }, () => {
     });
     assert.equal((responder.address() as AddressInfo).port, http01Port);
 
-    server = await startServer({ dnsResolver: dns.resolver, http01Port, dataDir: path.join(work, 'server') });
-    rootPem = await readText(server.rootPemPath);
+    ({ server, rootPem } = await stack.start({ launch: startServer }));
 
-    acme.axios.defaults.httpsAgent = new https.Agent({ ca: rootPem });
-    acme.axios.defaults.proxy = false;
-    // Fail fast instead of acme-client's 5 retries with growing 5 s delays on 5xx.
-    const settings = (acme.axios.defaults as unknown as { acmeSettings: AcmeAxiosSettings }).acmeSettings;
-    settings.retryMaxAttempts = 1;
-    settings.retryDefaultDelay = 1;
-    acme.axios.interceptors.response.use((response) => {
-      const body = response.data as { type?: unknown; detail?: unknown } | undefined;
-      if (response.status >= 400 && body && typeof body.type === 'string') {
-        problems.push({
-          method: String(response.config.method ?? '').toUpperCase(),
-          url: String(response.config.url ?? ''),
-          status: response.status,
-          type: body.type,
-          detail: typeof body.detail === 'string' ? body.detail : '',
-        });
-      }
-      return response;
-    });
-    acme.setLogger((message) => {
-      clientLog.push(message);
-      if (clientLog.length > 500) clientLog.shift();
-    });
+    ({ problems, clientLog } = instrumentAcmeClient(rootPem));
   });
 
-  after(async () => {
-    await cleanUp('acme-client interop', [
-      () => server?.stop(),
-      () => new Promise<void>((resolve) => (responder ? responder.close(() => resolve()) : resolve())),
-      () => dns?.close(),
-      () => removeDir(work),
-    ]);
-  });
+  after(() => stack?.close());
 
   it('acme-client registers an account with termsOfServiceAgreed', async () => {
     accountKey = await acme.crypto.createPrivateEcdsaKey('P-256');

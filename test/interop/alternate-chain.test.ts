@@ -14,10 +14,11 @@ import { after, before, describe, it } from 'node:test';
 import { assertProblem, links, mediaType } from '../helpers/acme-assert.js';
 import { acmeClientKit } from '../helpers/acme-client-kit.js';
 import { issue, pemBlocks, postAsGet, uniqueName } from '../helpers/acme-flow.js';
-import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
 import { startHttp01Responder, type Http01Responder } from '../helpers/http01-responder.js';
 import { RawAcme, httpsRequest } from '../helpers/raw-acme.js';
-import { failureReport, fileTail, freePort, opensslVerify, readText, removeDir, requireTool, run, startAnvil, tempDir, type AcmeServer, type RunResult, cleanUp } from './harness.js';
+import { certbotIn, legoHttp, runLego, standaloneCertonly, type Certbot } from './clients.js';
+import { failureReport, fileTail, opensslVerify, readText, requireTool, type AcmeServer, type RunResult } from './harness.js';
+import { openStack, type InteropStack } from './stack.js';
 
 const skip = requireTool('certbot') || requireTool('lego') || requireTool('openssl');
 
@@ -31,30 +32,17 @@ function cn(dn: string): string {
 describe('alternate chains: Link rel="alternate", certbot/lego/acme-client --preferred-chain', { skip, timeout: 180_000 }, () => {
   let work = '';
   let files = '';
-  let dnsServer: TestDnsServer | undefined;
+  let stack: InteropStack | undefined;
   let server: AcmeServer | undefined;
+  let certbot: Certbot;
   let http01Port = 0;
   let rootPath = '';
   let rootPem = '';
   let altRootPath = '';
   let altRootCn = '';
   let primaryRootCn = '';
-  let runs = 0;
-  let lastCertbotLog = '';
 
-  async function certbot(args: string[]): Promise<RunResult> {
-    runs += 1;
-    const logsDir = path.join(work, 'certbot-logs', String(runs));
-    lastCertbotLog = path.join(logsDir, 'letsencrypt.log');
-    const dirs = ['--config-dir', path.join(work, 'certbot', 'conf'), '--work-dir', path.join(work, 'certbot', 'work'), '--logs-dir', logsDir];
-    return run('certbot', [...args, ...dirs, '--non-interactive', '--server', server!.directoryUrl], {
-      env: { REQUESTS_CA_BUNDLE: rootPath, NO_PROXY: '127.0.0.1,localhost', no_proxy: '127.0.0.1,localhost' },
-      timeoutMs: 120_000,
-    });
-  }
-
-  const certonly = (domain: string, extra: string[] = []): Promise<RunResult> =>
-    certbot(['certonly', '--standalone', '--http-01-port', String(http01Port), '--http-01-address', '127.0.0.1', '-d', domain, '--agree-tos', '--register-unsafely-without-email', ...extra]);
+  const certonly = (domain: string, extra: string[] = []): Promise<RunResult> => certbot.run(standaloneCertonly(http01Port, [domain], extra));
 
   async function save(name: string, pem: string): Promise<string> {
     const file = path.join(files, name);
@@ -87,14 +75,13 @@ describe('alternate chains: Link rel="alternate", certbot/lego/acme-client --pre
   }
 
   before(async () => {
-    work = await tempDir('anvil-interop-altchain-');
+    stack = await openStack('anvil-interop-altchain-');
+    ({ work, http01Port } = stack);
     files = path.join(work, 'files');
     await mkdir(files, { recursive: true });
-    dnsServer = await startDnsServer();
-    http01Port = await freePort();
-    server = await startAnvil({ dnsResolver: dnsServer.resolver, http01Port, dataDir: path.join(work, 'data') });
+    ({ server, rootPem } = await stack.start());
     rootPath = server.rootPemPath;
-    rootPem = await readText(rootPath);
+    certbot = certbotIn(path.join(work, 'certbot'), server);
     const bundle = await httpsRequest(`${server.baseUrl}/trust-bundle`, { ca: rootPem });
     const roots = bundle.json.roots as { id: string; pem: string }[];
     assert.equal(roots.length, 2, `a primary and an alternate root: ${bundle.body}`);
@@ -107,15 +94,13 @@ describe('alternate chains: Link rel="alternate", certbot/lego/acme-client --pre
     altRootPath = await save('alt-root.pem', alternate.pem);
   }, { timeout: 90_000 });
 
-  after(async () => {
-    await cleanUp('alternate chain interop', [() => server?.stop(), () => dnsServer?.close(), () => removeDir(work)]);
-  });
+  after(() => stack?.close());
 
   it('certbot --preferred-chain "<alternate root CN>" saves the cross-signed chain, which verifies against the alternate root', async () => {
     const domain = 'alt-preferred.test';
     const result = await certonly(domain, ['--preferred-chain', altRootCn]);
-    assert.equal(result.code, 0, failureReport(result, server!, await fileTail(lastCertbotLog)));
-    const live = (f: string) => path.join(work, 'certbot', 'conf', 'live', domain, f);
+    assert.equal(result.code, 0, failureReport(result, server!, await fileTail(certbot.lastLog)));
+    const live = (f: string) => path.join(certbot.configDir, 'live', domain, f);
     const chain = pemBlocks(await readText(live('chain.pem')));
     assert.equal(chain.length, 1, 'one intermediate');
     await assertCrossSigned(`${chain[0]}\n`);
@@ -128,8 +113,8 @@ describe('alternate chains: Link rel="alternate", certbot/lego/acme-client --pre
   it('certbot without --preferred-chain keeps the default chain (primary root)', async () => {
     const domain = 'alt-default.test';
     const result = await certonly(domain);
-    assert.equal(result.code, 0, failureReport(result, server!, await fileTail(lastCertbotLog)));
-    const live = (f: string) => path.join(work, 'certbot', 'conf', 'live', domain, f);
+    assert.equal(result.code, 0, failureReport(result, server!, await fileTail(certbot.lastLog)));
+    const live = (f: string) => path.join(certbot.configDir, 'live', domain, f);
     const chain = pemBlocks(await readText(live('chain.pem')));
     assert.equal(chain.length, 1);
     const intermediate = new X509Certificate(`${chain[0]}\n`);
@@ -142,11 +127,8 @@ describe('alternate chains: Link rel="alternate", certbot/lego/acme-client --pre
   it('lego --preferred-chain "<alternate root CN>" saves the cross-signed intermediate', async () => {
     const domain = 'alt-lego.test';
     const legoPath = path.join(work, 'lego');
-    const result = await run(
-      'lego',
-      ['--server', server!.directoryUrl, '--accept-tos', '--email', 'alt@example.test', '--path', legoPath, '--domains', domain, '--http', '--http.port', `127.0.0.1:${http01Port}`, 'run', '--preferred-chain', altRootCn],
-      { env: { LEGO_CA_CERTIFICATES: rootPath, NO_PROXY: '127.0.0.1,localhost', no_proxy: '127.0.0.1,localhost' }, timeoutMs: 60_000 },
-    );
+    const args = ['--domains', domain, ...legoHttp(http01Port), 'run', '--preferred-chain', altRootCn];
+    const result = await runLego(server!, { email: 'alt@example.test', path: legoPath, timeoutMs: 60_000 }, args);
     assert.equal(result.code, 0, failureReport(result, server!));
     const issuerPath = path.join(legoPath, 'certificates', `${domain}.issuer.crt`);
     const chain = pemBlocks(await readText(issuerPath));

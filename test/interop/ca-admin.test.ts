@@ -17,16 +17,16 @@ import { expectRefusal, expectSuccess, issuerIdOf } from '../helpers/ca-cli.js';
 import { caCertPem, filesContaining, keyFilesFor, privateKeyFiles, readManifestView, secretForms, spkiHex } from '../helpers/data-dir-scan.js';
 import { anvilCli, INTEROP_PASSPHRASE } from '../helpers/eab.js';
 import { startHttp01Responder, type Http01Responder } from '../helpers/http01-responder.js';
-import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
 import { RawAcme } from '../helpers/raw-acme.js';
-import { describeRun, freePort, opensslVerify, readText, removeDir, requireTool, startAnvil, tempDir, type AcmeServer, type RunResult, cleanUp } from './harness.js';
+import { describeRun, opensslVerify, requireTool, type AcmeServer, type RunResult } from './harness.js';
+import { openStack, type InteropStack } from './stack.js';
 
 const skip = requireTool('openssl');
 
 describe('ca admin: init, root key offline and back, rotate, archive, retire-key', { skip, timeout: 120_000 }, () => {
   let work = '';
   let dataDir = '';
-  let dnsServer: TestDnsServer | undefined;
+  let stack: InteropStack | undefined;
   let responder: Http01Responder | undefined;
   let server: AcmeServer | undefined;
   let rootPem = '';
@@ -54,24 +54,21 @@ describe('ca admin: init, root key offline and back, rotate, archive, retire-key
   }
 
   before(async () => {
-    work = await tempDir('anvil-interop-ca-admin-');
+    stack = await openStack('anvil-interop-ca-admin-');
+    work = stack.work;
     dataDir = path.join(work, 'data');
-    dnsServer = await startDnsServer();
-    const http01Port = await freePort();
-    responder = await startHttp01Responder(http01Port);
+    responder = await startHttp01Responder(stack.http01Port);
+    stack.onClose(() => responder?.close());
     const init = await anvilCli(['init', '--data-dir', dataDir, '--organization', 'Admin Test']);
     expectSuccess(init);
     assert.match(init.stdout, /root root \(active, key file\)/, describeRun(init));
-    server = await startAnvil({ dnsResolver: dnsServer.resolver, http01Port, dataDir, extraArgs: ['--log-level', 'warn'] });
-    rootPem = await readText(server.rootPemPath);
+    ({ server, rootPem } = await stack.start({ dataDir, extraArgs: ['--log-level', 'warn'] }));
     acme = await new RawAcme(server.directoryUrl, rootPem).init();
     assert.equal((await acme.register()).status, 201);
     issuers.push(readManifestView(dataDir).issuers[0]!.id);
   }, { timeout: 90_000 });
 
-  after(async () => {
-    await cleanUp('ca admin', [() => server?.stop(), () => responder?.close(), () => dnsServer?.close(), () => removeDir(work)]);
-  });
+  after(() => stack?.close());
 
   it('anvil init a second time refuses and leaves the CA as it was', async () => {
     const before = readFileSync(path.join(dataDir, 'ca', 'manifest.json'), 'utf8');

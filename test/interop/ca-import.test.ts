@@ -18,9 +18,10 @@ import { expectRefusal, expectSuccess, openssl } from '../helpers/ca-cli.js';
 import { caCertPem, filesContaining, keyFilesFor, privateKeyFiles, readManifestView, secretForms } from '../helpers/data-dir-scan.js';
 import { anvilCli, INTEROP_PASSPHRASE } from '../helpers/eab.js';
 import { startHttp01Responder, type Http01Responder } from '../helpers/http01-responder.js';
-import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
+import { startDnsServer } from '../helpers/dns-server.js';
 import { RawAcme } from '../helpers/raw-acme.js';
-import { describeRun, freePort, opensslVerify, readText, removeDir, requireTool, startAnvil, tempDir, type AcmeServer, cleanUp } from './harness.js';
+import { describeRun, freePort, opensslVerify, readText, requireTool, startAnvil, type AcmeServer } from './harness.js';
+import { openStack, type InteropStack } from './stack.js';
 
 const skip = requireTool('openssl');
 
@@ -28,12 +29,13 @@ describe('ca admin: anvil init --import-chain/--import-key with an openssl-made 
   let work = '';
   let pki = '';
   let dataDir = '';
-  let dnsServer: TestDnsServer | undefined;
+  let stack: InteropStack | undefined;
   let responder: Http01Responder | undefined;
   let server: AcmeServer | undefined;
 
   before(async () => {
-    work = await tempDir('anvil-interop-import-');
+    stack = await openStack('anvil-interop-import-');
+    work = stack.work;
     pki = path.join(work, 'pki');
     await mkdir(pki, { recursive: true });
     dataDir = path.join(work, 'data');
@@ -49,18 +51,15 @@ describe('ca admin: anvil init --import-chain/--import-key with an openssl-made 
     ];
     for (const args of steps) await openssl(args, pki);
     await writeFile(path.join(pki, 'chain.pem'), readFileSync(path.join(pki, 'int.pem'), 'utf8') + readFileSync(path.join(pki, 'root.pem'), 'utf8'));
-    dnsServer = await startDnsServer();
-    const http01Port = await freePort();
-    responder = await startHttp01Responder(http01Port);
+    responder = await startHttp01Responder(stack.http01Port);
+    stack.onClose(() => responder?.close());
     const imported = await anvilCli(['init', '--data-dir', dataDir, '--import-chain', path.join(pki, 'chain.pem'), '--import-key', path.join(pki, 'int.key')]);
     expectSuccess(imported);
     assert.match(imported.stdout, /imported issuer int-[0-9a-f]{12} \(key now encrypted with the Anvil passphrase\)/, describeRun(imported));
-    server = await startAnvil({ dnsResolver: dnsServer.resolver, http01Port, dataDir, extraArgs: ['--log-level', 'warn'] });
+    ({ server } = await stack.start({ dataDir, extraArgs: ['--log-level', 'warn'] }));
   }, { timeout: 90_000 });
 
-  after(async () => {
-    await cleanUp('import', [() => server?.stop(), () => responder?.close(), () => dnsServer?.close(), () => removeDir(work)]);
-  });
+  after(() => stack?.close());
 
   it('the imported key is encrypted with the Anvil passphrase; no plaintext copy of it is anywhere in the data directory', () => {
     const manifest = readManifestView(dataDir);

@@ -6,63 +6,27 @@
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
-import {
-  cleanUp,
-  certSerial,
-  failureReport,
-  fileTail,
-  freePort,
-  opensslSans,
-  opensslVerify,
-  readText,
-  removeDir,
-  requireTool,
-  run,
-  splitPemChain,
-  startServer,
-  tempDir,
-  type AcmeServer,
-  type RunResult,
-} from './harness.js';
+import { certbotIn, standaloneCertonly, type Certbot } from './clients.js';
+import { certSerial, failureReport, fileTail, opensslSans, opensslVerify, readText, requireTool, splitPemChain, startServer, type AcmeServer, type RunResult } from './harness.js';
+import { openStack, type InteropStack } from './stack.js';
 
 const NAMES = ['a.test', 'b.test'];
-const CLIENT_TIMEOUT_MS = 120_000;
 const skip = requireTool('certbot') || requireTool('openssl');
 
 describe('certbot against Anvil', { skip, timeout: 600_000 }, () => {
-  let dns: TestDnsServer | undefined;
+  let stack: InteropStack | undefined;
   let server: AcmeServer | undefined;
-  let work: string | undefined;
-  let http01Port = 0;
+  let certbot: Certbot;
   let rootPem = '';
   /** Serials of the first and the renewed certificate, for the later tests. */
   let firstSerial: string | undefined;
   let renewedSerial: string | undefined;
 
-  const live = (file: string): string => path.join(work!, 'conf', 'live', NAMES[0]!, file);
-  const archive = (file: string): string => path.join(work!, 'conf', 'archive', NAMES[0]!, file);
-
-  let runs = 0;
-  let lastLogFile = '';
-
-  /**
-   * Runs certbot with this test's own config/work dirs and trust, and a fresh logs dir per run so
-   * lastLogFile is this run's debug log; `withServer` adds --server.
-   */
-  async function certbot(args: string[], withServer = true): Promise<RunResult> {
-    runs += 1;
-    const logsDir = path.join(work!, 'logs', `${runs}-${args[0]}`);
-    lastLogFile = path.join(logsDir, 'letsencrypt.log');
-    const dirs = ['--config-dir', path.join(work!, 'conf'), '--work-dir', path.join(work!, 'work'), '--logs-dir', logsDir];
-    return run('certbot', [...args, ...dirs, '--non-interactive', ...(withServer ? ['--server', server!.directoryUrl] : [])], {
-      env: { REQUESTS_CA_BUNDLE: server!.rootPemPath, NO_PROXY: '127.0.0.1,localhost', no_proxy: '127.0.0.1,localhost' },
-      timeoutMs: CLIENT_TIMEOUT_MS,
-    });
-  }
+  const live = (file: string): string => path.join(certbot.configDir, 'live', NAMES[0]!, file);
+  const archive = (file: string): string => path.join(certbot.configDir, 'archive', NAMES[0]!, file);
 
   async function report(result: RunResult): Promise<string> {
-    return failureReport(result, server!, await fileTail(lastLogFile));
+    return failureReport(result, server!, await fileTail(certbot.lastLog));
   }
 
   /**
@@ -72,7 +36,7 @@ describe('certbot against Anvil', { skip, timeout: 600_000 }, () => {
    */
   async function assertAlreadyRevoked(result: RunResult): Promise<void> {
     assert.notEqual(result.code, 0, `a second revocation must fail\n${await report(result)}`);
-    const log = await readText(lastLogFile);
+    const log = await readText(certbot.lastLog);
     const said = `${result.stdout}\n${result.stderr}\n${log}`;
     assert.match(said, /urn:ietf:params:acme:error:alreadyRevoked/, `the server must answer alreadyRevoked\n${await report(result)}`);
   }
@@ -92,29 +56,15 @@ describe('certbot against Anvil', { skip, timeout: 600_000 }, () => {
   }
 
   before(async () => {
-    work = await tempDir('anvil-interop-certbot-');
-    dns = await startDnsServer();
-    http01Port = await freePort();
-    server = await startServer({ dnsResolver: dns.resolver, http01Port, dataDir: path.join(work, 'server') });
-    rootPem = await readText(server.rootPemPath);
+    stack = await openStack('anvil-interop-certbot-');
+    ({ server, rootPem } = await stack.start({ launch: startServer }));
+    certbot = certbotIn(stack.work, server);
   });
 
-  after(async () => {
-    await cleanUp('certbot interop', [() => server?.stop(), () => dns?.close(), () => removeDir(work)]);
-  });
+  after(() => stack?.close());
 
   it('certbot issues a two-name certificate that verifies against the root', async () => {
-    const result = await certbot([
-      'certonly',
-      '--standalone',
-      '--http-01-port',
-      String(http01Port),
-      '--http-01-address',
-      '127.0.0.1',
-      ...NAMES.flatMap((name) => ['-d', name]),
-      '--agree-tos',
-      '--register-unsafely-without-email',
-    ]);
+    const result = await certbot.run(standaloneCertonly(stack!.http01Port, NAMES));
     assert.equal(result.code, 0, await report(result));
     firstSerial = await assertLiveCertificate();
   });
@@ -122,7 +72,7 @@ describe('certbot against Anvil', { skip, timeout: 600_000 }, () => {
   it('certbot renew --force-renewal gets a new certificate with a different serial that also verifies', async () => {
     assert.ok(firstSerial, 'needs the certificate issued by the previous test');
     // No --server: certbot must renew from the lineage's renewal configuration, as in production.
-    const result = await certbot(['renew', '--force-renewal', '--no-random-sleep-on-renew'], false);
+    const result = await certbot.run(['renew', '--force-renewal', '--no-random-sleep-on-renew'], false);
     assert.equal(result.code, 0, await report(result));
     renewedSerial = await assertLiveCertificate();
     assert.notEqual(renewedSerial, firstSerial, 'the renewed certificate has a new serial number');
@@ -130,13 +80,13 @@ describe('certbot against Anvil', { skip, timeout: 600_000 }, () => {
 
   it('certbot revokes the renewed certificate with the account key', async () => {
     assert.ok(renewedSerial, 'needs the certificate renewed by the previous test');
-    const result = await certbot(['revoke', '--cert-path', live('cert.pem'), '--reason', 'keycompromise', '--no-delete-after-revoke']);
+    const result = await certbot.run(['revoke', '--cert-path', live('cert.pem'), '--reason', 'keycompromise', '--no-delete-after-revoke']);
     assert.equal(result.code, 0, await report(result));
   });
 
   it('certbot revoking the same certificate again fails with alreadyRevoked', async () => {
     assert.ok(renewedSerial, 'needs the certificate renewed by the earlier test');
-    const result = await certbot(['revoke', '--cert-path', live('cert.pem'), '--reason', 'keycompromise', '--no-delete-after-revoke']);
+    const result = await certbot.run(['revoke', '--cert-path', live('cert.pem'), '--reason', 'keycompromise', '--no-delete-after-revoke']);
     await assertAlreadyRevoked(result);
   });
 
@@ -144,9 +94,9 @@ describe('certbot against Anvil', { skip, timeout: 600_000 }, () => {
     assert.ok(firstSerial, 'needs the certificate issued by the first test');
     const cert = archive('cert1.pem');
     assert.equal(certSerial(await readText(cert)), firstSerial, 'archive/cert1.pem is the first certificate');
-    const result = await certbot(['revoke', '--cert-path', cert, '--key-path', archive('privkey1.pem'), '--reason', 'keycompromise', '--no-delete-after-revoke']);
+    const result = await certbot.run(['revoke', '--cert-path', cert, '--key-path', archive('privkey1.pem'), '--reason', 'keycompromise', '--no-delete-after-revoke']);
     assert.equal(result.code, 0, await report(result));
-    const again = await certbot(['revoke', '--cert-path', cert, '--key-path', archive('privkey1.pem'), '--reason', 'keycompromise', '--no-delete-after-revoke']);
+    const again = await certbot.run(['revoke', '--cert-path', cert, '--key-path', archive('privkey1.pem'), '--reason', 'keycompromise', '--no-delete-after-revoke']);
     await assertAlreadyRevoked(again);
   });
 });

@@ -18,35 +18,19 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { assertProblem } from '../helpers/acme-assert.js';
 import { dns, newOrder, postAsGet } from '../helpers/acme-flow.js';
-import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
 import { anvilCli, createEab, eabJws, type EabCredential } from '../helpers/eab.js';
 import { newAccountKey, RawAcme } from '../helpers/raw-acme.js';
-import {
-  cleanUp,
-  describeRun,
-  failureReport,
-  fileTail,
-  freePort,
-  opensslSans,
-  opensslVerify,
-  readText,
-  removeDir,
-  requireTool,
-  run,
-  splitPemChain,
-  startAnvil,
-  tempDir,
-  type AcmeServer,
-  type RunResult,
-} from './harness.js';
+import { certbotIn, legoHttp, runLego, standaloneCertonly, type Certbot } from './clients.js';
+import { describeRun, failureReport, fileTail, freePort, opensslSans, opensslVerify, readText, requireTool, splitPemChain, type AcmeServer, type RunResult } from './harness.js';
+import { openStack, type InteropStack } from './stack.js';
 
-const CLIENT_TIMEOUT_MS = 120_000;
 const skip = requireTool('certbot') || requireTool('lego') || requireTool('openssl');
 
 describe('External Account Binding with name policies', { skip, timeout: 300_000 }, () => {
-  let dnsServer: TestDnsServer | undefined;
+  let stack: InteropStack | undefined;
   let server: AcmeServer | undefined;
   let work: string | undefined;
+  let certbot: Certbot;
   /** Where the clients' own http-01 servers would listen: never the port Anvil's validator uses. */
   let clientHttpPort = 0;
   let rootPem = '';
@@ -63,28 +47,13 @@ describe('External Account Binding with name policies', { skip, timeout: 300_000
   /** Count of validations Anvil has run so far (its log says "validation finished" for each). */
   const validationsLogged = (): number => server!.logs().split('\n').filter((l) => l.includes('validation finished')).length;
 
-  let certbotRuns = 0;
-  let certbotLog = '';
-  async function certbot(args: string[]): Promise<RunResult> {
-    certbotRuns++;
-    const logsDir = path.join(work!, 'certbot-logs', String(certbotRuns));
-    certbotLog = path.join(logsDir, 'letsencrypt.log');
-    return run(
-      'certbot',
-      [...args, '--config-dir', path.join(work!, 'certbot'), '--work-dir', path.join(work!, 'certbot-work'), '--logs-dir', logsDir, '--non-interactive', '--server', dir],
-      { env: { REQUESTS_CA_BUNDLE: server!.rootPemPath, NO_PROXY: '127.0.0.1,localhost', no_proxy: '127.0.0.1,localhost' }, timeoutMs: CLIENT_TIMEOUT_MS },
-    );
-  }
   const certbotCertonly = (names: string[], extra: string[] = []) =>
-    certbot(['certonly', '--standalone', '--http-01-port', String(clientHttpPort), '--http-01-address', '127.0.0.1', ...names.flatMap((n) => ['-d', n]), '--agree-tos', '--register-unsafely-without-email', '--cert-name', names[0]!, ...extra]);
+    certbot.run(standaloneCertonly(clientHttpPort, names, ['--cert-name', names[0]!, ...extra]));
   /** What certbot said, including its debug log (certbot 2.1 may hide ACME problems on stderr). */
-  const certbotSaid = async (r: RunResult) => `${r.stdout}\n${r.stderr}\n${await readFile(certbotLog, 'utf8').catch(() => '')}`;
+  const certbotSaid = async (r: RunResult) => `${r.stdout}\n${r.stderr}\n${await readFile(certbot.lastLog, 'utf8').catch(() => '')}`;
 
   async function lego(store: string, args: string[]): Promise<RunResult> {
-    return run('lego', ['--server', dir, '--accept-tos', '--email', 'eab@example.test', '--path', path.join(work!, store), ...args], {
-      env: { LEGO_CA_CERTIFICATES: server!.rootPemPath, NO_PROXY: '127.0.0.1,localhost', no_proxy: '127.0.0.1,localhost' },
-      timeoutMs: CLIENT_TIMEOUT_MS,
-    });
+    return runLego(server!, { email: 'eab@example.test', path: path.join(work!, store) }, args);
   }
 
   /** A raw client whose newAccount carries a binding built from `o` (defaults: a correct one for its key). */
@@ -110,22 +79,16 @@ describe('External Account Binding with name policies', { skip, timeout: 300_000
   }
 
   before(async () => {
-    work = await tempDir('anvil-interop-eab-');
-    dnsServer = await startDnsServer();
+    stack = await openStack('anvil-interop-eab-');
+    work = stack.work;
+    // Anvil's http-01 port has nothing listening: an http-01 validation could only fail.
     clientHttpPort = await freePort();
-    server = await startAnvil({
-      dnsResolver: dnsServer.resolver,
-      http01Port: await freePort(), // nothing listens there: an http-01 validation could only fail
-      extraArgs: ['--external-account-required'],
-      dataDir: path.join(work, 'server'),
-    });
-    rootPem = await readText(server.rootPemPath);
+    ({ server, rootPem } = await stack.start({ extraArgs: ['--external-account-required'] }));
     dir = server.directoryUrl;
+    certbot = certbotIn(path.join(work, 'certbot'), server);
   });
 
-  after(async () => {
-    await cleanUp('EAB interop', [() => server?.stop(), () => dnsServer?.close(), () => removeDir(work)]);
-  });
+  after(() => stack?.close());
 
   describe('without a binding', () => {
     it('the directory says externalAccountRequired: true (§7.1.1)', async () => {
@@ -139,9 +102,9 @@ describe('External Account Binding with name policies', { skip, timeout: 300_000
     });
 
     it('certbot cannot register without EAB', async () => {
-      const result = await certbot(['register', '--agree-tos', '--register-unsafely-without-email']);
+      const result = await certbot.run(['register', '--agree-tos', '--register-unsafely-without-email']);
       assert.notEqual(result.code, 0, failureReport(result, server!));
-      assert.match(await certbotSaid(result), /externalAccountRequired|external account/i, failureReport(result, server!, await fileTail(certbotLog)));
+      assert.match(await certbotSaid(result), /externalAccountRequired|external account/i, failureReport(result, server!, await fileTail(certbot.lastLog)));
     });
   });
 
@@ -176,8 +139,8 @@ describe('External Account Binding with name policies', { skip, timeout: 300_000
       const names = ['a.team.test', 'b.team.test'];
       // `--opt=value`: a base64url kid or key may begin with "-", which argparse would take for an option.
       const result = await certbotCertonly(names, [`--eab-kid=${cred.kid}`, `--eab-hmac-key=${cred.hmacKey}`]);
-      assert.equal(result.code, 0, failureReport(result, server!, await fileTail(certbotLog)));
-      const live = (f: string) => path.join(work!, 'certbot', 'live', names[0]!, f);
+      assert.equal(result.code, 0, failureReport(result, server!, await fileTail(certbot.lastLog)));
+      const live = (f: string) => path.join(certbot.configDir, 'live', names[0]!, f);
       const verify = await opensslVerify(rootPem, await readText(live('chain.pem')), await readText(live('cert.pem')));
       assert.ok(verify.ok, verify.output);
       assert.deepEqual(await opensslSans(live('cert.pem')), names.map((n) => `DNS:${n}`).sort());
@@ -187,14 +150,14 @@ describe('External Account Binding with name policies', { skip, timeout: 300_000
     it('certbot (same bound account) is refused a name outside .team.test with rejectedIdentifier', async () => {
       const result = await certbotCertonly(['outside.test']);
       assert.notEqual(result.code, 0, failureReport(result, server!));
-      assert.match(await certbotSaid(result), /urn:ietf:params:acme:error:rejectedIdentifier/, failureReport(result, server!, await fileTail(certbotLog)));
+      assert.match(await certbotSaid(result), /urn:ietf:params:acme:error:rejectedIdentifier/, failureReport(result, server!, await fileTail(certbot.lastLog)));
     });
 
     it('lego registers with --eab --kid --hmac and gets c.team.test with no challenge', async () => {
       const cred = await eab(['--dns-suffix', '.team.test', '--note', 'lego']);
       const validationsBefore = validationsLogged();
       legoEab = ['--eab', `--kid=${cred.kid}`, `--hmac=${cred.hmacKey}`];
-      const result = await lego('lego', [...legoEab, '--domains', 'c.team.test', '--http', '--http.port', `127.0.0.1:${clientHttpPort}`, 'run']);
+      const result = await lego('lego', [...legoEab, '--domains', 'c.team.test', ...legoHttp(clientHttpPort), 'run']);
       assert.equal(result.code, 0, failureReport(result, server!));
       await assertLegoCertificate('lego', 'c.team.test');
       assert.equal(validationsLogged(), validationsBefore, 'Anvil ran no validation');
@@ -202,7 +165,7 @@ describe('External Account Binding with name policies', { skip, timeout: 300_000
 
     it('lego (same bound account) is refused a name outside the policy with rejectedIdentifier', async () => {
       assert.ok(legoEab.length > 0, 'needs the credential of the previous test');
-      const result = await lego('lego', [...legoEab, '--domains', 'elsewhere.test', '--http', '--http.port', `127.0.0.1:${clientHttpPort}`, 'run']);
+      const result = await lego('lego', [...legoEab, '--domains', 'elsewhere.test', ...legoHttp(clientHttpPort), 'run']);
       assert.notEqual(result.code, 0, failureReport(result, server!));
       assert.match(`${result.stdout}\n${result.stderr}`, /rejectedIdentifier/, failureReport(result, server!));
     });

@@ -17,14 +17,15 @@ import { ACME_ERROR } from '../helpers/acme-assert.js';
 import { postAsGet, readyOrder, dns, makeCsr, uniqueName, pemBlocks } from '../helpers/acme-flow.js';
 import { waitForCrl, serialHexOf } from '../helpers/crl-reader.js';
 import { caCertPem, keyFilesFor, privateKeyFiles, readManifestView } from '../helpers/data-dir-scan.js';
-import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
 import { anvilCli, INTEROP_PASSPHRASE } from '../helpers/eab.js';
 import { startHttp01Responder } from '../helpers/http01-responder.js';
 import { opensslOcsp, opensslVerifyWithCrl, type OcspRun } from '../helpers/openssl-revocation.js';
 import { RawAcme } from '../helpers/raw-acme.js';
 import { revocationUrlsOf, type RevocationUrls } from '../helpers/revocation-http.js';
 import { createSoftHsm, destroyTokenKey, tokenPrivateKeys, type SoftHsm } from '../helpers/softhsm.js';
-import { describeRun, failureReport, freePort, opensslVerify, readText, removeDir, requireTool, run, startAnvil, tempDir, type AcmeServer, type RunResult, cleanUp } from './harness.js';
+import { legoHttp, runLego } from './clients.js';
+import { describeRun, failureReport, freePort, opensslVerify, readText, requireTool, type AcmeServer, type RunResult } from './harness.js';
+import { openStack, type InteropStack } from './stack.js';
 
 const skip = requireTool('softhsm2-util') || requireTool('lego') || requireTool('openssl');
 const SIGNER_TIMEOUT_MS = 1_000;
@@ -33,7 +34,7 @@ describe('HSM: an intermediate on SoftHSM2 issues to lego; openssl judges chain,
   let work = '';
   let dataDir = '';
   let hsm: SoftHsm;
-  let dnsServer: TestDnsServer | undefined;
+  let stack: InteropStack | undefined;
   let server: AcmeServer | undefined;
   let http01Port = 0;
   let rootPath = '';
@@ -42,8 +43,7 @@ describe('HSM: an intermediate on SoftHSM2 issues to lego; openssl judges chain,
   let leaf: { leafPath: string; intermediatePath: string; urls: RevocationUrls; serialHex: string } | undefined;
 
   async function lego(domain: string, verb: string[]): Promise<RunResult> {
-    const global = ['--server', server!.directoryUrl, '--accept-tos', '--email', 'hsm@example.test', '--path', path.join(work, 'lego'), '--domains', domain, '--http', '--http.port', `127.0.0.1:${http01Port}`];
-    return run('lego', [...global, ...verb], { env: { LEGO_CA_CERTIFICATES: rootPath, NO_PROXY: '127.0.0.1,localhost', no_proxy: '127.0.0.1,localhost' }, timeoutMs: 60_000 });
+    return runLego(server!, { email: 'hsm@example.test', path: path.join(work, 'lego'), timeoutMs: 60_000 }, ['--domains', domain, ...legoHttp(http01Port), ...verb]);
   }
 
   function ocsp(): Promise<OcspRun> {
@@ -51,28 +51,22 @@ describe('HSM: an intermediate on SoftHSM2 issues to lego; openssl judges chain,
   }
 
   before(async () => {
-    work = await tempDir('anvil-interop-hsm-');
+    stack = await openStack('anvil-interop-hsm-');
+    ({ work, http01Port } = stack);
     dataDir = path.join(work, 'data');
     hsm = await createSoftHsm(path.join(work, 'hsm'));
     const init = await anvilCli(['init', '--data-dir', dataDir, '--key-store', 'pkcs11', ...hsm.args], hsm.env);
     assert.equal(init.code, 0, `anvil init --key-store pkcs11\n${describeRun(init)}`);
-    dnsServer = await startDnsServer();
-    http01Port = await freePort();
     const revocationPort = await freePort();
-    server = await startAnvil({
-      dnsResolver: dnsServer.resolver,
-      http01Port,
+    ({ server, rootPem } = await stack.start({
       dataDir,
       env: hsm.env,
       extraArgs: [...hsm.args, '--revocation-listen', `127.0.0.1:${revocationPort}`, '--crl-revocation-delay', '1s', '--crl-shards', '2', '--signer-timeout', `${SIGNER_TIMEOUT_MS / 1000}s`],
-    });
+    }));
     rootPath = server.rootPemPath;
-    rootPem = await readText(rootPath);
   }, { timeout: 90_000 });
 
-  after(async () => {
-    await cleanUp('HSM interop', [() => server?.stop(), () => dnsServer?.close(), () => removeDir(work)]);
-  });
+  after(() => stack?.close());
 
   it('the manifest names a pkcs11 issuer key and no file in the data directory holds it', async () => {
     const manifest = readManifestView(dataDir);

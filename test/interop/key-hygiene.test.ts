@@ -20,12 +20,13 @@ import { acmeClientKit } from '../helpers/acme-client-kit.js';
 import { makeCsr, poll, postAsGet } from '../helpers/acme-flow.js';
 import { orderChallenge, respondAndSettle } from '../helpers/challenge-flow.js';
 import { filesContaining, filesUnder, PLAINTEXT_KEY_MARKERS, privateKeyFiles, secretForms } from '../helpers/data-dir-scan.js';
-import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
 import { anvilCli, createEab, INTEROP_PASSPHRASE, type EabCredential } from '../helpers/eab.js';
 import { startHttp01Responder } from '../helpers/http01-responder.js';
 import { RawAcme } from '../helpers/raw-acme.js';
 import { fingerprintOf, startTokenAuthority, thumbprintOf, timeClaims, type TokenAuthority } from '../helpers/token-authority.js';
-import { describeRun, failureReport, fileTail, freePort, readText, removeDir, requireTool, run, startAnvil, tempDir, type AcmeServer, type RunResult, cleanUp } from './harness.js';
+import { certbotIn, legoHttp, runLego, standaloneCertonly } from './clients.js';
+import { describeRun, failureReport, fileTail, freePort, readText, requireTool, type AcmeServer, type RunResult } from './harness.js';
+import { openStack, type InteropStack } from './stack.js';
 
 const skip = requireTool('certbot') || requireTool('lego') || requireTool('openssl');
 const TOKEN_ISSUER = 'https://ci.example.test';
@@ -40,19 +41,16 @@ interface Secret {
 describe('key hygiene: no private key material unencrypted in the data directory or the logs', { skip, timeout: 180_000 }, () => {
   let work = '';
   let dataDir = '';
-  let dnsServer: TestDnsServer | undefined;
+  let stack: InteropStack | undefined;
   let authority: TokenAuthority | undefined;
   let server: AcmeServer | undefined;
   let http01Port = 0;
-  let rootPath = '';
   let rootPem = '';
   let eab: EabCredential | undefined;
   const leafKeys: { what: string; pem: string }[] = [];
   const tokens: { what: string; jwt: string }[] = [];
   const cliOutputs: RunResult[] = [];
   let serverLogs = '';
-
-  const clientEnv = (): Record<string, string> => ({ NO_PROXY: '127.0.0.1,localhost', no_proxy: '127.0.0.1,localhost' });
 
   /** Every secret that must not be stored or logged: leaf key forms, the passphrase, the EAB key (raw and text). */
   function secrets(): Secret[] {
@@ -92,11 +90,11 @@ describe('key hygiene: no private key material unencrypted in the data directory
   }
 
   before(async () => {
-    work = await tempDir('anvil-interop-keys-');
+    stack = await openStack('anvil-interop-keys-');
+    ({ work, http01Port } = stack);
     dataDir = path.join(work, 'data');
-    dnsServer = await startDnsServer();
     authority = await startTokenAuthority();
-    http01Port = await freePort();
+    stack.onClose(() => authority?.close());
     const revocationPort = await freePort();
     const validators = path.join(work, 'validators.yaml');
     await writeFile(
@@ -106,40 +104,26 @@ describe('key hygiene: no private key material unencrypted in the data directory
         tokenRules: [{ authority: 'ci', match: { repository: 'org/app' }, identifiers: [TOKEN_NAME] }],
       }),
     );
-    server = await startAnvil({
-      dnsResolver: dnsServer.resolver,
-      http01Port,
+    ({ server, rootPem } = await stack.start({
       dataDir,
       extraArgs: ['--revocation-listen', `127.0.0.1:${revocationPort}`, '--crl-revocation-delay', '1s', '--validators-config', validators, '--log-level', 'debug'],
-    });
-    rootPath = server.rootPemPath;
-    rootPem = await readText(rootPath);
+    }));
   }, { timeout: 90_000 });
 
-  after(async () => {
-    await cleanUp('key hygiene', [() => server?.stop(), () => dnsServer?.close(), () => authority?.close(), () => removeDir(work)]);
-  });
+  after(() => stack?.close());
 
   it('clients get certificates: certbot, lego with EAB, acme-client, a tkauth-01 token; lego revokes; anvil ca rotate runs', async () => {
     // certbot (standalone http-01 binds the port itself).
-    const confDir = path.join(work, 'certbot', 'conf');
-    const certbot = await run(
-      'certbot',
-      ['certonly', '--standalone', '--http-01-port', String(http01Port), '--http-01-address', '127.0.0.1', '-d', 'kh-certbot.test', '--agree-tos', '--register-unsafely-without-email',
-        '--config-dir', confDir, '--work-dir', path.join(work, 'certbot', 'work'), '--logs-dir', path.join(work, 'certbot', 'logs'), '--non-interactive', '--server', server!.directoryUrl],
-      { env: { ...clientEnv(), REQUESTS_CA_BUNDLE: rootPath }, timeoutMs: 120_000 },
-    );
-    assert.equal(certbot.code, 0, failureReport(certbot, server!, await fileTail(path.join(work, 'certbot', 'logs', 'letsencrypt.log'))));
-    leafKeys.push({ what: 'certbot', pem: await readText(path.join(confDir, 'live', 'kh-certbot.test', 'privkey.pem')) });
+    const certbot = certbotIn(path.join(work, 'certbot'), server!);
+    const certbotRun = await certbot.run(standaloneCertonly(http01Port, ['kh-certbot.test']));
+    assert.equal(certbotRun.code, 0, failureReport(certbotRun, server!, await fileTail(certbot.lastLog)));
+    leafKeys.push({ what: 'certbot', pem: await readText(path.join(certbot.configDir, 'live', 'kh-certbot.test', 'privkey.pem')) });
 
     // lego with External Account Binding, then revocation (OCSP pre-signing, CRL publication).
     eab = await createEab(dataDir, ['--dns-suffix', '.test', '--note', 'key hygiene']);
     const legoPath = path.join(work, 'lego');
     const lego = (verb: string[]) =>
-      run('lego', ['--server', server!.directoryUrl, '--accept-tos', '--email', 'keys@example.test', '--path', legoPath, '--domains', 'kh-lego.test', '--http', '--http.port', `127.0.0.1:${http01Port}`, '--eab', '--kid', eab!.kid, '--hmac', eab!.hmacKey, ...verb], {
-        env: { ...clientEnv(), LEGO_CA_CERTIFICATES: rootPath },
-        timeoutMs: 60_000,
-      });
+      runLego(server!, { email: 'keys@example.test', path: legoPath, timeoutMs: 60_000 }, ['--domains', 'kh-lego.test', ...legoHttp(http01Port), '--eab', '--kid', eab!.kid, '--hmac', eab!.hmacKey, ...verb]);
     const legoRun = await lego(['run']);
     assert.equal(legoRun.code, 0, failureReport(legoRun, server!));
     leafKeys.push({ what: 'lego', pem: await readText(path.join(legoPath, 'certificates', 'kh-lego.test.key')) });

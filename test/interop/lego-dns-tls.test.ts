@@ -11,23 +11,10 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { startExecDnsHook, type ExecDnsHook } from '../helpers/dns-peers.js';
-import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
-import {
-  cleanUp,
-  failureReport,
-  freePort,
-  opensslSans,
-  opensslVerify,
-  readText,
-  removeDir,
-  requireTool,
-  run,
-  splitPemChain,
-  startAnvil,
-  tempDir,
-  type AcmeServer,
-  type RunResult,
-} from './harness.js';
+import type { TestDnsServer } from '../helpers/dns-server.js';
+import { runLego } from './clients.js';
+import { failureReport, freePort, opensslSans, opensslVerify, readText, requireTool, splitPemChain, type AcmeServer, type RunResult } from './harness.js';
+import { openStack, type InteropStack } from './stack.js';
 
 const CLIENT_TIMEOUT_MS = 90_000;
 const skip = requireTool('lego') || requireTool('openssl');
@@ -48,6 +35,7 @@ function validations(server: AcmeServer): { type: string; identifier: string; re
 }
 
 describe('lego dns-01 and tls-alpn-01 against Anvil', { skip, timeout: 300_000 }, () => {
+  let stack: InteropStack | undefined;
   let dns: TestDnsServer | undefined;
   let hook: ExecDnsHook | undefined;
   let server: AcmeServer | undefined;
@@ -56,10 +44,7 @@ describe('lego dns-01 and tls-alpn-01 against Anvil', { skip, timeout: 300_000 }
   let rootPem = '';
 
   async function lego(store: string, args: string[], env: Record<string, string> = {}): Promise<RunResult> {
-    return run('lego', ['--server', server!.directoryUrl, '--accept-tos', '--email', 'interop@example.test', '--path', path.join(work!, store), ...args], {
-      env: { LEGO_CA_CERTIFICATES: server!.rootPemPath, NO_PROXY: '127.0.0.1,localhost', no_proxy: '127.0.0.1,localhost', ...env },
-      timeoutMs: CLIENT_TIMEOUT_MS,
-    });
+    return runLego(server!, { email: 'interop@example.test', path: path.join(work!, store), timeoutMs: CLIENT_TIMEOUT_MS, env }, args);
   }
 
   /** lego's `<name>.crt` (a `*` becomes `_`): leaf + intermediate, verifying against the root, naming `names`. */
@@ -73,23 +58,16 @@ describe('lego dns-01 and tls-alpn-01 against Anvil', { skip, timeout: 300_000 }
   }
 
   before(async () => {
-    work = await tempDir('anvil-interop-lego-dns-tls-');
-    dns = await startDnsServer();
+    stack = await openStack('anvil-interop-lego-dns-tls-');
+    ({ work, dns } = stack);
     hook = await startExecDnsHook(dns, work);
+    stack.onClose(() => hook?.close());
     tlsPort = await freePort();
     // Nothing listens on the http-01 port: an http-01 validation could only fail.
-    server = await startAnvil({
-      dnsResolver: dns.resolver,
-      http01Port: await freePort(),
-      extraArgs: ['--tlsalpn01-port', String(tlsPort)],
-      dataDir: path.join(work, 'server'),
-    });
-    rootPem = await readText(server.rootPemPath);
+    ({ server, rootPem } = await stack.start({ extraArgs: ['--tlsalpn01-port', String(tlsPort)] }));
   });
 
-  after(async () => {
-    await cleanUp('lego dns/tls interop', [() => server?.stop(), () => hook?.close(), () => dns?.close(), () => removeDir(work)]);
-  });
+  after(() => stack?.close());
 
   it('lego issues *.w.test + w.test with dns-01 through the exec provider', async () => {
     const result = await lego(

@@ -7,41 +7,24 @@ import assert from 'node:assert/strict';
 import { copyFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
-import {
-  cleanUp,
-  certSerial,
-  failureReport,
-  freePort,
-  opensslSans,
-  opensslVerify,
-  readText,
-  removeDir,
-  requireTool,
-  run,
-  splitPemChain,
-  startServer,
-  tempDir,
-  type AcmeServer,
-  type RunResult,
-} from './harness.js';
+import { legoHttp, runLego } from './clients.js';
+import { certSerial, failureReport, opensslSans, opensslVerify, readText, requireTool, splitPemChain, startServer, type AcmeServer, type RunResult } from './harness.js';
+import { openStack, type InteropStack } from './stack.js';
 
 const NAMES = ['a.test', 'b.test'];
 const EMAIL = 'interop@example.test';
-const CLIENT_TIMEOUT_MS = 120_000;
 const skip = requireTool('lego') || requireTool('openssl');
 
 describe('lego against Anvil', { skip, timeout: 600_000 }, () => {
-  let dns: TestDnsServer | undefined;
+  let stack: InteropStack | undefined;
   let server: AcmeServer | undefined;
-  let work: string | undefined;
-  let http01Port = 0;
+  let work = '';
   let rootPem = '';
   let firstSerial: string | undefined;
   let renewedSerial: string | undefined;
 
   /** lego names its files after the first domain. */
-  const certFile = (suffix: string): string => path.join(work!, 'lego', 'certificates', `${NAMES[0]}${suffix}`);
+  const certFile = (suffix: string): string => path.join(work, 'lego', 'certificates', `${NAMES[0]}${suffix}`);
 
   /**
    * Runs lego with this test's storage path, trust and http-01 listener; `verb` is run/renew/revoke
@@ -49,23 +32,8 @@ describe('lego against Anvil', { skip, timeout: 600_000 }, () => {
    * name only the first domain (the certificate's file name).
    */
   async function lego(verb: string[], domains: readonly string[] = NAMES): Promise<RunResult> {
-    const global = [
-      '--server',
-      server!.directoryUrl,
-      '--accept-tos',
-      '--email',
-      EMAIL,
-      '--path',
-      path.join(work!, 'lego'),
-      ...domains.flatMap((name) => ['--domains', name]),
-      '--http',
-      '--http.port',
-      `127.0.0.1:${http01Port}`,
-    ];
-    return run('lego', [...global, ...verb], {
-      env: { LEGO_CA_CERTIFICATES: server!.rootPemPath, NO_PROXY: '127.0.0.1,localhost', no_proxy: '127.0.0.1,localhost' },
-      timeoutMs: CLIENT_TIMEOUT_MS,
-    });
+    const args = [...domains.flatMap((name) => ['--domains', name]), ...legoHttp(stack!.http01Port), ...verb];
+    return runLego(server!, { email: EMAIL, path: path.join(work, 'lego') }, args);
   }
 
   /** `<domain>.crt` must be leaf + intermediate, verify against the root, and name exactly NAMES. */
@@ -82,22 +50,18 @@ describe('lego against Anvil', { skip, timeout: 600_000 }, () => {
   }
 
   before(async () => {
-    work = await tempDir('anvil-interop-lego-');
-    dns = await startDnsServer();
-    http01Port = await freePort();
-    server = await startServer({ dnsResolver: dns.resolver, http01Port, dataDir: path.join(work, 'server') });
-    rootPem = await readText(server.rootPemPath);
+    stack = await openStack('anvil-interop-lego-');
+    work = stack.work;
+    ({ server, rootPem } = await stack.start({ launch: startServer }));
   });
 
-  after(async () => {
-    await cleanUp('lego interop', [() => server?.stop(), () => dns?.close(), () => removeDir(work)]);
-  });
+  after(() => stack?.close());
 
   it('lego issues a two-name certificate that verifies against the root', async () => {
     const result = await lego(['run']);
     assert.equal(result.code, 0, failureReport(result, server!));
     firstSerial = await assertCurrentCertificate();
-    await copyFile(certFile('.crt'), path.join(work!, 'first.crt'));
+    await copyFile(certFile('.crt'), path.join(work, 'first.crt'));
   });
 
   it('lego renew --days 10000 --no-random-sleep gets a new certificate with a different serial that also verifies', async () => {
@@ -125,7 +89,7 @@ describe('lego against Anvil', { skip, timeout: 600_000 }, () => {
   it('lego revokes the first certificate, which renewal left unrevoked', async () => {
     assert.ok(firstSerial, 'needs the certificate issued by the first test');
     // lego revokes whatever <domain>.crt holds: put the first certificate back there.
-    await copyFile(path.join(work!, 'first.crt'), certFile('.crt'));
+    await copyFile(path.join(work, 'first.crt'), certFile('.crt'));
     const result = await lego(['revoke', '--reason', '4'], [NAMES[0]!]);
     assert.equal(result.code, 0, failureReport(result, server!));
   });

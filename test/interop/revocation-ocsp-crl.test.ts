@@ -19,33 +19,19 @@ import type { JWK } from 'jose';
 import { assertProblem } from '../helpers/acme-assert.js';
 import { dns, issue, makeCsr, pemBlocks, readyOrder, uniqueName } from '../helpers/acme-flow.js';
 import { fetchCrl, waitForCrl } from '../helpers/crl-reader.js';
-import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
 import { startHttp01Responder, type Http01Responder } from '../helpers/http01-responder.js';
 import { opensslCrlText, opensslOcsp, opensslOcspRespin, opensslVerifyWithCrl, type OcspRun } from '../helpers/openssl-revocation.js';
 import { parseOcspResponse, requestNonce } from '../helpers/ocsp-wire.js';
 import { RawAcme, type AccountKey } from '../helpers/raw-acme.js';
 import { binaryRequest, ocspCacheHeaderProblems, ocspGetUrl, revocationUrlsOf, type RevocationUrls } from '../helpers/revocation-http.js';
-import {
-  cleanUp,
-  failureReport,
-  fileTail,
-  freePort,
-  opensslVerify,
-  readText,
-  removeDir,
-  requireTool,
-  run,
-  startAnvil,
-  tempDir,
-  type AcmeServer,
-  type RunResult,
-} from './harness.js';
+import { certbotIn, legoHttp, runLego, standaloneCertonly, type Certbot } from './clients.js';
+import { failureReport, fileTail, freePort, opensslVerify, readText, requireTool, run, type AcmeServer, type RunResult } from './harness.js';
+import { openStack, type InteropStack } from './stack.js';
 
 const SHARDS = 4;
 const DELAY_MS = 1_000;
 /** "Within --crl-revocation-delay", with room for one publication and polling. */
 const PUBLISH_BOUND_MS = DELAY_MS + 4_000;
-const CLIENT_TIMEOUT_MS = 120_000;
 /** Bound on issuing certificates until one shares a shard with the revoked one (P(miss) = 0.75^40). */
 const MAX_SIBLING_TRIES = 40;
 const skip = requireTool('certbot') || requireTool('lego') || requireTool('openssl');
@@ -64,16 +50,15 @@ interface CertFiles {
 }
 
 describe('revocation: certbot, lego and acme-client revoke; openssl judges OCSP and CRLs', { skip, timeout: 600_000 }, () => {
-  let dnsServer: TestDnsServer | undefined;
+  let stack: InteropStack | undefined;
   let server: AcmeServer | undefined;
+  let certbot: Certbot;
   let work = '';
   let files = '';
   let http01Port = 0;
   let revocationBase = '';
   let rootPath = '';
   let rootPem = '';
-  let runs = 0;
-  let lastCertbotLog = '';
 
   let certbotCert: CertFiles | undefined;
   let legoCert: CertFiles | undefined;
@@ -82,23 +67,8 @@ describe('revocation: certbot, lego and acme-client revoke; openssl judges OCSP 
   /** Same issuer, another shard, not revoked. */
   let otherShard: CertFiles | undefined;
 
-  async function certbot(args: string[], withServer = true): Promise<RunResult> {
-    runs += 1;
-    const logsDir = path.join(work, 'certbot-logs', `${runs}-${args[0]}`);
-    lastCertbotLog = path.join(logsDir, 'letsencrypt.log');
-    const dirs = ['--config-dir', path.join(work, 'certbot', 'conf'), '--work-dir', path.join(work, 'certbot', 'work'), '--logs-dir', logsDir];
-    return run('certbot', [...args, ...dirs, '--non-interactive', ...(withServer ? ['--server', server!.directoryUrl] : [])], {
-      env: { REQUESTS_CA_BUNDLE: rootPath, NO_PROXY: '127.0.0.1,localhost', no_proxy: '127.0.0.1,localhost' },
-      timeoutMs: CLIENT_TIMEOUT_MS,
-    });
-  }
-
   async function lego(domain: string, verb: string[]): Promise<RunResult> {
-    const global = ['--server', server!.directoryUrl, '--accept-tos', '--email', 'revocation@example.test', '--path', path.join(work, 'lego'), '--domains', domain, '--http', '--http.port', `127.0.0.1:${http01Port}`];
-    return run('lego', [...global, ...verb], {
-      env: { LEGO_CA_CERTIFICATES: rootPath, NO_PROXY: '127.0.0.1,localhost', no_proxy: '127.0.0.1,localhost' },
-      timeoutMs: CLIENT_TIMEOUT_MS,
-    });
+    return runLego(server!, { email: 'revocation@example.test', path: path.join(work, 'lego') }, ['--domains', domain, ...legoHttp(http01Port), ...verb]);
   }
 
   /** Splits a chain into `<name>.leaf.pem` and `<name>.intermediate.pem` and checks it verifies. */
@@ -144,38 +114,32 @@ describe('revocation: certbot, lego and acme-client revoke; openssl judges OCSP 
   }
 
   before(async () => {
-    work = await tempDir('anvil-interop-revocation-');
+    stack = await openStack('anvil-interop-revocation-');
+    ({ work, http01Port } = stack);
     files = path.join(work, 'files');
     await mkdir(files, { recursive: true });
-    dnsServer = await startDnsServer();
-    http01Port = await freePort();
     const revocationPort = await freePort();
     revocationBase = `http://127.0.0.1:${revocationPort}`;
-    server = await startAnvil({
-      dnsResolver: dnsServer.resolver,
-      http01Port,
-      dataDir: path.join(work, 'server'),
+    ({ server, rootPem } = await stack.start({
       extraArgs: ['--revocation-listen', `127.0.0.1:${revocationPort}`, '--crl-revocation-delay', '1s', '--crl-shards', String(SHARDS)],
-    });
+    }));
     rootPath = server.rootPemPath;
-    rootPem = await readText(rootPath);
+    certbot = certbotIn(path.join(work, 'certbot'), server);
   });
 
-  after(async () => {
-    await cleanUp('revocation interop', [() => server?.stop(), () => dnsServer?.close(), () => removeDir(work)]);
-  });
+  after(() => stack?.close());
 
   it('certbot gets a certificate; openssl ocsp (with its default nonce) says good and verifies the response', async () => {
-    const result = await certbot(['certonly', '--standalone', '--http-01-port', String(http01Port), '--http-01-address', '127.0.0.1', '-d', 'revoke-me.test', '--agree-tos', '--register-unsafely-without-email']);
-    assert.equal(result.code, 0, failureReport(result, server!, await fileTail(lastCertbotLog)));
-    certbotCert = await saveChain('certbot', await readText(path.join(work, 'certbot', 'conf', 'live', 'revoke-me.test', 'fullchain.pem')));
+    const result = await certbot.run(standaloneCertonly(http01Port, ['revoke-me.test']));
+    assert.equal(result.code, 0, failureReport(result, server!, await fileTail(certbot.lastLog)));
+    certbotCert = await saveChain('certbot', await readText(path.join(certbot.configDir, 'live', 'revoke-me.test', 'fullchain.pem')));
     assertOcsp(await ocsp(certbotCert), 'good');
   });
 
   it('certbot revoke --reason keycompromise: openssl ocsp at once says revoked, Reason keyCompromise (pre-signed, SHA-256 and nonce paths)', async () => {
     assert.ok(certbotCert, 'needs the certbot certificate');
-    const result = await certbot(['revoke', '--cert-path', certbotCert.leafPath, '--reason', 'keycompromise', '--no-delete-after-revoke']);
-    assert.equal(result.code, 0, failureReport(result, server!, await fileTail(lastCertbotLog)));
+    const result = await certbot.run(['revoke', '--cert-path', certbotCert.leafPath, '--reason', 'keycompromise', '--no-delete-after-revoke']);
+    assert.equal(result.code, 0, failureReport(result, server!, await fileTail(certbot.lastLog)));
     assertOcsp(await ocsp(certbotCert, { after: ['-no_nonce'] }), 'revoked', 'keyCompromise');
     assertOcsp(await ocsp(certbotCert, { after: ['-nonce'] }), 'revoked', 'keyCompromise');
     const sha256 = await ocsp(certbotCert, { before: ['-sha256'], after: ['-no_nonce', '-resp_text'] });
@@ -185,15 +149,15 @@ describe('revocation: certbot, lego and acme-client revoke; openssl judges OCSP 
 
   it('keyCompromise blocks the key: certbot renew --reuse-key is refused with badPublicKey', async () => {
     assert.ok(certbotCert, 'needs the revoked certbot certificate');
-    const result = await certbot(['renew', '--force-renewal', '--reuse-key', '--no-random-sleep-on-renew', '--cert-name', 'revoke-me.test'], false);
+    const result = await certbot.run(['renew', '--force-renewal', '--reuse-key', '--no-random-sleep-on-renew', '--cert-name', 'revoke-me.test'], false);
     assert.notEqual(result.code, 0, `renewing with the compromised key must fail\n${failureReport(result, server!)}`);
-    const log = await readText(lastCertbotLog);
-    assert.match(`${result.stdout}\n${result.stderr}\n${log}`, /urn:ietf:params:acme:error:badPublicKey/, failureReport(result, server!, await fileTail(lastCertbotLog)));
+    const log = await readText(certbot.lastLog);
+    assert.match(`${result.stdout}\n${result.stderr}\n${log}`, /urn:ietf:params:acme:error:badPublicKey/, failureReport(result, server!, await fileTail(certbot.lastLog)));
   });
 
   it('keyCompromise blocks the key for any account: a raw finalize with certbot\'s key is badPublicKey', async () => {
     assert.ok(certbotCert, 'needs the revoked certbot certificate');
-    const keyPem = await readFile(path.join(work, 'certbot', 'conf', 'live', 'revoke-me.test', 'privkey.pem'), 'utf8');
+    const keyPem = await readFile(path.join(certbot.configDir, 'live', 'revoke-me.test', 'privkey.pem'), 'utf8');
     const privateKey = createPrivateKey(keyPem);
     const jwk = createPublicKey(privateKey).export({ format: 'jwk' }) as JWK;
     assert.equal(jwk.kty, 'EC', 'certbot 2.x makes P-256 keys by default');

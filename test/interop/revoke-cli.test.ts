@@ -12,20 +12,20 @@ import { after, before, describe, it } from 'node:test';
 import { assertProblem } from '../helpers/acme-assert.js';
 import { dns, issue, makeCsr, pemBlocks, readyOrder, uniqueName, type Issued } from '../helpers/acme-flow.js';
 import { fetchCrl, serialHexOf, waitForCrl } from '../helpers/crl-reader.js';
-import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
 import { startHttp01Responder, type Http01Responder } from '../helpers/http01-responder.js';
 import { opensslOcsp } from '../helpers/openssl-revocation.js';
 import { certIdOf, ocspRequest, OCSPResponseStatus, parseOcspResponse } from '../helpers/ocsp-wire.js';
 import { RawAcme } from '../helpers/raw-acme.js';
 import { ocspPost, revocationUrlsOf } from '../helpers/revocation-http.js';
-import { certSerial, describeRun, freePort, readText, removeDir, requireTool, run, serverEntry, startAnvil, tempDir, type AcmeServer, type RunResult, cleanUp } from './harness.js';
+import { certSerial, describeRun, freePort, readText, requireTool, run, serverEntry, type AcmeServer, type RunResult } from './harness.js';
+import { openStack, type InteropStack } from './stack.js';
 
 const PASSPHRASE = 'revoke-cli-passphrase';
 const PUBLISH_BOUND_MS = 1_000 + 4_000;
 const skip = requireTool('openssl');
 
 describe('anvil revoke (operator) against a running server', { skip, timeout: 300_000 }, () => {
-  let dnsServer: TestDnsServer | undefined;
+  let stack: InteropStack | undefined;
   let responder: Http01Responder | undefined;
   let server: AcmeServer | undefined;
   let work = '';
@@ -38,7 +38,7 @@ describe('anvil revoke (operator) against a running server', { skip, timeout: 30
   const serverArgs = (): string[] => ['--revocation-listen', `127.0.0.1:${revocationPort}`, '--crl-revocation-delay', '1s', '--crl-shards', '2'];
 
   async function start(): Promise<void> {
-    server = await startAnvil({ dnsResolver: dnsServer!.resolver, http01Port: responder!.port, dataDir, extraArgs: serverArgs(), env: { ANVIL_KEY_PASSPHRASE: PASSPHRASE } });
+    ({ server } = await stack!.start({ dataDir, extraArgs: serverArgs(), env: { ANVIL_KEY_PASSPHRASE: PASSPHRASE } }));
   }
 
   /** `node dist/src/cli/main.js revoke --data-dir <dir> …` with the server's passphrase. */
@@ -58,11 +58,12 @@ describe('anvil revoke (operator) against a running server', { skip, timeout: 30
   }
 
   before(async () => {
-    work = await tempDir('anvil-interop-revoke-cli-');
+    stack = await openStack('anvil-interop-revoke-cli-');
+    work = stack.work;
     dataDir = path.join(work, 'server');
     await mkdir(path.join(work, 'files'), { recursive: true });
-    dnsServer = await startDnsServer();
-    responder = await startHttp01Responder(await freePort());
+    responder = await startHttp01Responder(stack.http01Port);
+    stack.onClose(() => responder?.close());
     revocationPort = await freePort();
     await start();
     acme = await new RawAcme(server!.directoryUrl, await readText(server!.rootPemPath)).init();
@@ -78,9 +79,7 @@ describe('anvil revoke (operator) against a running server', { skip, timeout: 30
     }
   });
 
-  after(async () => {
-    await cleanUp('revoke CLI interop', [() => server?.stop(), () => responder?.close(), () => dnsServer?.close(), () => removeDir(work)]);
-  });
+  after(() => stack?.close());
 
   it('revoke --serial <hex> --reason superseded exits 0; OCSP says revoked (superseded) at once, per openssl too', async () => {
     const c = certs[0]!;

@@ -18,13 +18,13 @@ import { AcmeTransport, PEM_CHAIN, runLoad, type CertificateInfo, type LoadResul
 import { ariCertId, getRenewalInfo, suggestedWindow } from '../helpers/ari-cert-id.js';
 import { fetchCrl, serialHexOf, waitForCrl } from '../helpers/crl-reader.js';
 import { caCertPem, readManifestView } from '../helpers/data-dir-scan.js';
-import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
 import { anvilCli } from '../helpers/eab.js';
 import { parseOcspResponse } from '../helpers/ocsp-wire.js';
 import { opensslOcsp, opensslVerifyWithCrl, type OcspRun } from '../helpers/openssl-revocation.js';
 import { httpsRequest, type HttpResponse } from '../helpers/raw-acme.js';
 import { revocationUrlsOf } from '../helpers/revocation-http.js';
-import { describeRun, freePort, readText, removeDir, requireTool, run, splitPemChain, startAnvil, tempDir, type AcmeServer, type RunResult, cleanUp } from './harness.js';
+import { describeRun, freePort, requireTool, run, splitPemChain, type AcmeServer, type RunResult } from './harness.js';
+import { openStack, type InteropStack } from './stack.js';
 
 const skip = requireTool('openssl');
 const CLIENTS = 6;
@@ -45,7 +45,7 @@ describe('rotation: anvil ca rotate under continuous issuance', { skip, timeout:
   let work = '';
   let files = '';
   let dataDir = '';
-  let dnsServer: TestDnsServer | undefined;
+  let stack: InteropStack | undefined;
   let server: AcmeServer | undefined;
   let rootPath = '';
   let rootPem = '';
@@ -66,21 +66,18 @@ describe('rotation: anvil ca rotate under continuous issuance', { skip, timeout:
   }
 
   before(async () => {
-    work = await tempDir('anvil-interop-rotation-');
+    stack = await openStack('anvil-interop-rotation-');
+    const { http01Port } = stack;
+    work = stack.work;
     files = path.join(work, 'files');
     await mkdir(files, { recursive: true });
     dataDir = path.join(work, 'data');
-    dnsServer = await startDnsServer();
-    const http01Port = await freePort();
     const revocationPort = await freePort();
-    server = await startAnvil({
-      dnsResolver: dnsServer.resolver,
-      http01Port,
+    ({ server, rootPem } = await stack.start({
       dataDir,
       extraArgs: ['--revocation-listen', `127.0.0.1:${revocationPort}`, '--crl-revocation-delay', '1s', '--crl-shards', '2', '--log-level', 'warn'],
-    });
+    }));
     rootPath = server.rootPemPath;
-    rootPem = await readText(rootPath);
     bundleBefore = await get('/trust-bundle');
     const manifest = readManifestView(dataDir);
     const active = manifest.issuers.find((i) => i.status === 'active')!;
@@ -119,9 +116,7 @@ describe('rotation: anvil ca rotate under continuous issuance', { skip, timeout:
     newIssuer = { id: rotated.id, pem: caCertPem(dataDir, rotated.certFile) };
   }, { timeout: 90_000 });
 
-  after(async () => {
-    await cleanUp('rotation interop', [() => server?.stop(), () => dnsServer?.close(), () => removeDir(work)]);
-  });
+  after(() => stack?.close());
 
   it('anvil ca rotate succeeds against the live data directory and tells the server', () => {
     assert.ok(rotation, 'the rotation ran during the load');

@@ -23,25 +23,12 @@ import type { JWTPayload } from 'jose';
 import { assertProblem } from '../helpers/acme-assert.js';
 import { postAsGet } from '../helpers/acme-flow.js';
 import { assertChallengeInvalid, assertChallengeValid, orderChallenge, respondAndSettle, type Settled } from '../helpers/challenge-flow.js';
-import { startDnsServer, type TestDnsServer } from '../helpers/dns-server.js';
 import { anvilCli } from '../helpers/eab.js';
 import { EXT, listOf, opensslView } from '../helpers/openssl-cert.js';
 import { newAccountKey, RawAcme } from '../helpers/raw-acme.js';
 import { fingerprintOf, startTokenAuthority, thumbprintOf, timeClaims, nowS, type SigningAlg, type TokenAuthority } from '../helpers/token-authority.js';
-import {
-  cleanUp,
-  describeRun,
-  freePort,
-  opensslVerify,
-  readText,
-  removeDir,
-  repoRoot,
-  requireTool,
-  splitPemChain,
-  startAnvil,
-  tempDir,
-  type AcmeServer,
-} from './harness.js';
+import { describeRun, opensslVerify, readText, repoRoot, requireTool, splitPemChain, type AcmeServer } from './harness.js';
+import { openStack, type InteropStack } from './stack.js';
 
 const skip = requireTool('openssl');
 const PROFILE = 'ci-ephemeral';
@@ -52,8 +39,8 @@ const FETCH_TOKEN = path.join(repoRoot(), 'test', 'fixtures', 'tokens', 'fetch-t
 const CI_JOB = { repository: 'org/app', ref: 'refs/heads/main', sub: 'repo:org/app:ref:refs/heads/main' };
 
 describe('tkauth-01 workload-identity tokens', { skip, timeout: 300_000 }, () => {
+  let stack: InteropStack | undefined;
   let work: string | undefined;
-  let dns: TestDnsServer | undefined;
   let authority: TokenAuthority | undefined;
   let server: AcmeServer | undefined;
   let dir = '';
@@ -94,9 +81,10 @@ describe('tkauth-01 workload-identity tokens', { skip, timeout: 300_000 }, () =>
   const sign = (claims: JWTPayload, alg?: SigningAlg) => authority!.sign(claims, alg);
 
   before(async () => {
-    work = await tempDir('anvil-interop-tkauth-');
-    dns = await startDnsServer();
+    stack = await openStack('anvil-interop-tkauth-');
+    work = stack.work;
     authority = await startTokenAuthority();
+    stack.onClose(() => authority?.close());
     const config = path.join(work, 'validators.yaml');
     await writeFile(
       config,
@@ -130,14 +118,8 @@ tokenRules:
     identifiers: ["\${kubernetes.io.serviceaccount.name}.\${kubernetes.io.namespace}.svc.test"]
 `,
     );
-    server = await startAnvil({
-      dnsResolver: dns.resolver,
-      http01Port: await freePort(),
-      extraArgs: ['--validators-config', config],
-      dataDir: path.join(work, 'server'),
-    });
+    ({ server, rootPem } = await stack.start({ extraArgs: ['--validators-config', config] }));
     dir = server.directoryUrl;
-    rootPem = await readText(server.rootPemPath);
     acme = await new RawAcme(dir, rootPem).init();
     assert.equal((await acme.register()).status, 201);
     thumb = await acme.thumbprint();
@@ -148,9 +130,7 @@ tokenRules:
     }));
   });
 
-  after(async () => {
-    await cleanUp('tkauth interop', [() => server?.stop(), () => authority?.close(), () => dns?.close(), () => removeDir(work)]);
-  });
+  after(() => stack?.close());
 
   it('ci-ephemeral offers tkauth-01 first; the challenge names the authorities (tkauth-type atc) and has a token', async () => {
     const pending = await orderChallenge(acme, { type: 'dns', value: 'shape.ci.test' }, TYPE, { profile: PROFILE });
