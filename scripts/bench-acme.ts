@@ -10,7 +10,7 @@
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import { runLoad, type PhaseTimes } from './lib/acme-load.js';
-import { freePort, killAllChildren, sampleProcess, startAnvil, startPebble, type RunningServer } from './lib/servers.js';
+import { freePort, runBenchmark, sampleProcess, startAnvil, startPebble, type RunningServer } from './lib/servers.js';
 import { startDnsServer } from '../test/helpers/dns-server.js';
 
 type ServerKind = 'anvil' | 'pebble';
@@ -235,18 +235,4 @@ async function main(): Promise<number> {
   return runs.some((r) => r.failure) ? 1 : 0;
 }
 
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    killAllChildren();
-    process.exit(130);
-  });
-}
-
-main().then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    console.error(error instanceof Error ? error.message : error);
-    killAllChildren();
-    process.exit(2);
-  },
-);
+runBenchmark(main);

@@ -32,7 +32,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { runLoad } from './lib/acme-load.js';
-import { freePort, killAllChildren, sampleProcess, startAnvil, type AnvilServer } from './lib/servers.js';
+import { freePort, runBenchmark, sampleProcess, startAnvil, type AnvilServer } from './lib/servers.js';
 import { startDnsServer } from '../test/helpers/dns-server.js';
 import { certIdOf, ocspRequest, OCSPResponseStatus, parseOcspResponse } from '../test/helpers/ocsp-wire.js';
 import { revocationUrlsOf } from '../test/helpers/revocation-http.js';
@@ -499,19 +499,4 @@ async function main(): Promise<number> {
   return cells.some((c) => c.completed === 0) ? 1 : 0;
 }
 
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.on(signal, () => {
-    opensslChild?.kill('SIGKILL');
-    killAllChildren();
-    process.exit(130);
-  });
-}
-
-main().then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    console.error(error instanceof Error ? error.message : error);
-    killAllChildren();
-    process.exit(2);
-  },
-);
+runBenchmark(main, () => opensslChild?.kill('SIGKILL'));

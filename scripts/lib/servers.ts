@@ -56,6 +56,26 @@ export function killAllChildren(): void {
   for (const child of children) child.kill('SIGKILL');
 }
 
+/**
+ * Runs a benchmark's main: its exit code becomes the process's; a signal or an error kills every
+ * child (and whatever `alsoKill` names) so no server outlives the benchmark.
+ */
+export function runBenchmark(main: () => Promise<number>, alsoKill: () => void = () => undefined): void {
+  const stop = (code: number): never => {
+    alsoKill();
+    killAllChildren();
+    process.exit(code);
+  };
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => stop(130));
+  main().then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      console.error(error instanceof Error ? error.message : error);
+      stop(2);
+    },
+  );
+}
+
 /** The repository root: the nearest ancestor of this file that holds package.json. */
 export function repoRoot(): string {
   let dir = dirname(fileURLToPath(import.meta.url));

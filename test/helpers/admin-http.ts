@@ -5,6 +5,7 @@
  */
 import http from 'node:http';
 import { anvilCli } from './eab.js';
+import { sendRequest } from './raw-acme.js';
 import { describeRun } from '../interop/harness.js';
 
 export interface PlainResponse {
@@ -24,27 +25,7 @@ export interface PlainRequestOptions {
 
 /** One plain-HTTP request on its own connection. */
 export function plainRequest(url: string, o: PlainRequestOptions = {}): Promise<PlainResponse> {
-  return new Promise((resolve, reject) => {
-    const req = http.request(url, { method: o.method ?? 'GET', headers: o.headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const body = Buffer.concat(chunks).toString('utf8');
-        let json: unknown;
-        try {
-          json = body ? JSON.parse(body) : undefined;
-        } catch {
-          json = undefined;
-        }
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body, json });
-      });
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.setTimeout(o.timeoutMs ?? 15_000, () => req.destroy(new Error(`timeout: ${o.method ?? 'GET'} ${url}`)));
-    if (o.body !== undefined) req.write(o.body);
-    req.end();
-  });
+  return sendRequest(url, o);
 }
 
 /** An admin API call with `Authorization: Bearer <token>` (no header when token is undefined); JSON body when given. */

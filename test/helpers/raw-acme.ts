@@ -3,7 +3,8 @@
  * header, any payload, any key) so tests can send both correct and hostile requests.
  */
 import { generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { request } from 'node:https';
+import { request as httpSend } from 'node:http';
+import { request as httpsSend } from 'node:https';
 import { FlattenedSign, calculateJwkThumbprint, type JWK } from 'jose';
 
 export interface HttpResponse {
@@ -32,12 +33,20 @@ export function newAccountKey(kind: 'ES256' | 'ES384' | 'RS256' | 'EdDSA' = 'ES2
   return { privateKey: pair.privateKey, jwk: pair.publicKey.export({ format: 'jwk' }) as JWK, alg: kind };
 }
 
-export function httpsRequest(
-  url: string,
-  options: { method?: string; headers?: Record<string, string>; body?: string | Buffer; ca: string },
-): Promise<HttpResponse> {
+export interface RequestOptions {
+  method?: string;
+  headers?: Record<string, string>;
+  body?: string | Buffer;
+  /** Trust anchor for https URLs. */
+  ca?: string;
+  timeoutMs?: number;
+}
+
+/** One request on its own connection (http or https by the URL), the body read whole and parsed when JSON. */
+export function sendRequest(url: string, options: RequestOptions = {}): Promise<HttpResponse> {
+  const send = url.startsWith('https:') ? httpsSend : httpSend;
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: options.method ?? 'GET', headers: options.headers, ca: options.ca, agent: false }, (res) => {
+    const req = send(url, { method: options.method ?? 'GET', headers: options.headers, ca: options.ca, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
@@ -50,12 +59,17 @@ export function httpsRequest(
         }
         resolve({ status: res.statusCode ?? 0, headers: res.headers, body, json });
       });
+      res.on('error', reject);
     });
     req.on('error', reject);
-    req.setTimeout(15_000, () => req.destroy(new Error(`timeout: ${url}`)));
+    req.setTimeout(options.timeoutMs ?? 15_000, () => req.destroy(new Error(`timeout: ${options.method ?? 'GET'} ${url}`)));
     if (options.body !== undefined) req.write(options.body);
     req.end();
   });
+}
+
+export function httpsRequest(url: string, options: RequestOptions & { ca: string }): Promise<HttpResponse> {
+  return sendRequest(url, options);
 }
 
 export interface SignOptions {
