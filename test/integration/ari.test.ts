@@ -159,9 +159,8 @@ describe('renewalInfo resource (RFC 9773 §4)', () => {
     }
   });
 
-  // README: the window also moves into the past "when its issuer is retiring". There is no way to mark an
-  // issuer retiring yet: issuer rotation is not built and src/app.ts wires isIssuerRetiring to () => false.
-  test.todo('a certificate whose issuer is retiring has a window in the past (needs issuer rotation)');
+  // A certificate whose issuer is retiring gets a window in the past: test/interop/rotation.test.ts,
+  // which rotates the issuer of a running server.
 
   test('an unknown certificate is 404 (known issuer with an unknown serial, and an unknown issuer)', async () => {
     const { leafPem } = await issueWith(acme, responder, [uniqueName('unk')]);
