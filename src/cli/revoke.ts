@@ -3,6 +3,7 @@
  * revokeCert (revoked OCSP answer, key block for keyCompromise, CRL shards to re-publish) in one
  * transaction; a running server publishes the CRLs within its crlRevocationDelay.
  */
+import { encodeCrlEntry } from '../revocation/crl-encoding.js';
 import { canonicalSerial } from '../ca/certificate-builder.js';
 import { openDataStore } from './open-store.js';
 import { AcmeProblem } from '../acme/problem.js';
@@ -78,7 +79,11 @@ export async function revokeCommand(args: string[]): Promise<number> {
       responseLifetimeMs: config.ocspResponseLifetimeMs,
       log: createLogger('silent'),
     });
-    const service = new RevocationService(store, { signRevokedOcsp: (c, at, code) => ocsp.signRevoked(c, at, code), revoked: () => undefined });
+    const service = new RevocationService(store, {
+      signRevokedOcsp: (c, at, code) => ocsp.signRevoked(c, at, code),
+      crlEntry: encodeCrlEntry,
+      revoked: () => undefined,
+    });
     const revoked = await service.apply(record, reason, invalidity, operatorActor());
     process.stdout.write(`revoked ${revoked.serial} (issuer ${revoked.issuerId}, reason ${reason}) at ${revoked.revokedAt!.toISOString()}\n`);
     return 0;

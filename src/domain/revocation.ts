@@ -10,7 +10,7 @@ import { Certificate } from '@peculiar/asn1-x509';
 import type { VerifiedRequest } from '../acme/jws.js';
 import { metrics } from '../ops/metrics.js';
 import type { Store } from '../store/store.js';
-import type { CertificateRecord, SignedOcspResponse } from '../store/types.js';
+import type { CertificateRecord, RevokedEntry, SignedOcspResponse } from '../store/types.js';
 
 /**
  * CRLReason codes a subscriber may give (RFC 5280 §5.3.1). Refused: cACompromise (2) and
@@ -31,6 +31,8 @@ export const SUBSCRIBER_REASONS: ReadonlyMap<number, string> = new Map([
 /** What a revocation needs besides the store: the revoked OCSP answer, and a CRL nudge. */
 export interface RevocationHooks {
   signRevokedOcsp(cert: CertificateRecord, at: Date, reason: number): Promise<SignedOcspResponse | null>;
+  /** The DER of the certificate's CRL entry, stored with the revocation. */
+  crlEntry(entry: RevokedEntry): Uint8Array;
   revoked(cert: CertificateRecord): void;
 }
 
@@ -70,7 +72,8 @@ export class RevocationService {
     if (record.revokedAt) throw problems.alreadyRevoked(`certificate ${record.serial} is already revoked`);
     const at = new Date(Math.floor(Date.now() / 1000) * 1000);
     const ocsp = await this.hooks.signRevokedOcsp(record, at, reason);
-    const done = await this.store.revokeCertificate(record.id, { reason, at, invalidityDate: invalidity, ocsp, blockKey: reason === KEY_COMPROMISE, actor });
+    const crlEntry = this.hooks.crlEntry({ serial: record.serial, revokedAt: at, reason, invalidityDate: invalidity });
+    const done = await this.store.revokeCertificate(record.id, { reason, at, invalidityDate: invalidity, ocsp, blockKey: reason === KEY_COMPROMISE, actor, crlEntry });
     if (!done) throw problems.alreadyRevoked(`certificate ${record.serial} is already revoked`);
     const revoked = (await this.store.getCertificate(record.id))!;
     metrics.certificatesRevoked.inc({ reason: String(reason) });

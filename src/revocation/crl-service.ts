@@ -7,13 +7,13 @@
  * CRL issued after the certificate expired (RFC 5280 §3.3).
  */
 import type { Logger } from 'pino';
-import { AsnSerializer } from '@peculiar/asn1-schema';
-import { RevokedCertificate, TBSCertList, Time, Version, type Extension } from '@peculiar/asn1-x509';
+import type { Extension } from '@peculiar/asn1-x509';
 import type { Issuer } from '../ca/issuer.js';
-import { toArrayBuffer, wrapSigned } from '../ca/certificate-builder.js';
-import { authorityKeyIdentifier, crlNumber, crlReason, invalidityDate, issuingDistributionPoint } from '../ca/extensions.js';
+import { wrapSigned } from '../ca/certificate-builder.js';
+import { authorityKeyIdentifier, crlNumber, issuingDistributionPoint } from '../ca/extensions.js';
 import type { Store } from '../store/store.js';
-import { FULL_CRL, type RevokedEntry, type StoredCrl } from '../store/types.js';
+import { FULL_CRL, type StoredCrl } from '../store/types.js';
+import { encodeTbsCertList } from './crl-encoding.js';
 import { metrics } from '../ops/metrics.js';
 import { wholeSeconds } from './ocsp-messages.js';
 
@@ -120,16 +120,14 @@ export class CrlService {
     const number = await this.o.store.allocateCrlNumber(issuer.id);
     const extensions: Extension[] = [authorityKeyIdentifier(issuer.keyId), crlNumber(number)];
     if (shard !== FULL_CRL) extensions.push(issuingDistributionPoint(this.o.shardUrl(issuer.id, shard)));
-    const tbs = new TBSCertList({
-      version: Version.v2,
+    const tbsDer = encodeTbsCertList({
       signature: issuer.signer.scheme.identifier(),
       issuer: issuer.subject,
-      thisUpdate: new Time(now),
-      nextUpdate: new Time(nextUpdate),
-      crlExtensions: extensions,
+      thisUpdate: now,
+      nextUpdate,
+      entries,
+      extensions,
     });
-    if (entries.length > 0) tbs.revokedCertificates = entries.map(entryOf);
-    const tbsDer = new Uint8Array(AsnSerializer.toASN(tbs).toBER(false));
     const der = wrapSigned(tbsDer, issuer.signer.scheme.identifier(), await issuer.signer.sign(tbsDer));
     const crl: StoredCrl = { issuerId: issuer.id, shard, number, thisUpdate: now, nextUpdate, der };
     await this.o.store.saveCrl(crl);
@@ -137,17 +135,4 @@ export class CrlService {
     this.o.log.debug({ issuer: issuer.id, shard, number, entries: entries.length }, 'CRL published');
     return crl;
   }
-}
-
-function entryOf(e: RevokedEntry): RevokedCertificate {
-  const extensions: Extension[] = [];
-  // RFC 5280 §5.3.1: reasonCode unspecified (0) SHOULD be absent.
-  if (e.reason !== 0) extensions.push(crlReason(e.reason));
-  if (e.invalidityDate) extensions.push(invalidityDate(wholeSeconds(e.invalidityDate)));
-  const entry = new RevokedCertificate({
-    userCertificate: toArrayBuffer(Buffer.from(e.serial, 'hex')),
-    revocationDate: new Time(wholeSeconds(e.revokedAt)),
-  });
-  if (extensions.length > 0) entry.crlEntryExtensions = extensions;
-  return entry;
 }

@@ -2,6 +2,7 @@
  * Wires revocation information together: a delegated OCSP responder per issuer (renewed while
  * running), the OCSP service with its refresher, and the CRL publisher.
  */
+import { encodeCrlEntry } from './crl-encoding.js';
 import type { Logger } from 'pino';
 import type { Links } from '../acme/links.js';
 import type { Issuer } from '../ca/issuer.js';
@@ -79,6 +80,7 @@ export async function startRevocation(
     crl,
     hooks: {
       signRevokedOcsp: (cert, at, reason) => ocsp.signRevoked(cert, at, reason),
+      crlEntry: encodeCrlEntry,
       revoked: () => crl.kick(),
     },
     onIssued: (cert) => {

@@ -186,6 +186,8 @@ export interface Revocation {
   blockKey: boolean;
   /** Who revoked, for the audit log: `account:<id>`, `certificate-key`, `operator:<name>`. */
   actor: string;
+  /** The DER of the certificate's CRL entry (RevokedCertificate), stored with the revocation. */
+  crlEntry: Uint8Array;
 }
 
 /** A revoked certificate as a CRL lists it. */
@@ -194,6 +196,8 @@ export interface RevokedEntry {
   revokedAt: Date;
   reason: number;
   invalidityDate: Date | null;
+  /** The stored DER of the entry; absent for revocations recorded before entries were stored. */
+  der?: Uint8Array;
 }
 
 /** The full CRL of an issuer is kept as shard -1. */

@@ -226,19 +226,23 @@ export function describeStoreContract(name: string, open: () => Promise<{ store:
       assert.equal(after.error?.detail, 'x');
     });
 
-    it('revokes a certificate once', async () => {
+    it('revokes a certificate once and lists it for the CRL with the entry stored at revocation', async () => {
       const a = await account();
       const o = await order(a.id, ['rev.test'], 'valid');
       const cert = certificate(o);
       await store.beginFinalize(o.id, new Uint8Array([1]), cert.serial, cert.issuerId);
       const rec = await store.completeFinalize(o.id, cert);
       const at = new Date();
-      const revocation = { reason: 1, at, invalidityDate: null, ocsp: null, blockKey: false, actor: 'test' };
+      const crlEntry = new Uint8Array(randomBytes(24));
+      const revocation = { reason: 1, at, invalidityDate: null, ocsp: null, blockKey: false, actor: 'test', crlEntry };
       assert.equal(await store.revokeCertificate(rec.id, revocation), true);
       assert.equal(await store.revokeCertificate(rec.id, { ...revocation, reason: 4 }), false);
       const after = (await store.getCertificate(rec.id))!;
       assert.equal(after.revocationReason, 1);
       assert.equal(after.revokedAt?.getTime(), Math.floor(at.getTime()));
+      const listed = (await store.listRevoked(rec.issuerId, rec.crlShard, new Date(0))).find((e) => e.serial === rec.serial);
+      assert.ok(listed, 'listed on its shard');
+      assert.deepEqual(listed.der && Buffer.from(listed.der), Buffer.from(crlEntry), 'with the entry stored at revocation');
     });
 
     it('pages through an account\'s orders in creation order', async () => {

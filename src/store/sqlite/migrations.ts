@@ -217,6 +217,12 @@ const MIGRATIONS: { version: number; sql: string }[] = [
       );
     `,
   },
+  {
+    // A revoked certificate's CRL entry, encoded once at revocation, so a CRL of a million
+    // entries is a concatenation rather than a million encodings.
+    version: 7,
+    sql: `ALTER TABLE certificates ADD COLUMN crl_entry BLOB;`,
+  },
 ];
 
 /** Applies every migration newer than the database's version; returns the resulting version. */

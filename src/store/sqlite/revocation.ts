@@ -22,7 +22,7 @@ type RevocationMethods = Pick<
 export function revocationMethods(ctx: SqliteContext): RevocationMethods {
   const { db } = ctx;
   const s = {
-    revoke: db.prepare('UPDATE certificates SET revoked_at = ?, revocation_reason = ?, invalidity_date = ? WHERE id = ? AND revoked_at IS NULL'),
+    revoke: db.prepare('UPDATE certificates SET revoked_at = ?, revocation_reason = ?, invalidity_date = ?, crl_entry = ? WHERE id = ? AND revoked_at IS NULL'),
     byId: db.prepare<[string], CertificateRow>('SELECT * FROM certificates WHERE id = ?'),
     blockKey: db.prepare('INSERT OR IGNORE INTO blocked_keys (spki_sha256, certificate_id, blocked_at) VALUES (?, ?, ?)'),
     keyBlocked: db.prepare<[string], { one: number }>('SELECT 1 AS one FROM blocked_keys WHERE spki_sha256 = ?'),
@@ -47,11 +47,11 @@ export function revocationMethods(ctx: SqliteContext): RevocationMethods {
        WHERE c.not_after > ? AND (o.certificate_id IS NULL OR o.next_update < ?) LIMIT ?`,
     ),
     revokedInShard: db.prepare<[string, number, number], RevokedRow>(
-      `SELECT serial, revoked_at, revocation_reason, invalidity_date FROM certificates
+      `SELECT serial, revoked_at, revocation_reason, invalidity_date, crl_entry FROM certificates
        WHERE issuer_id = ? AND crl_shard = ? AND revoked_at IS NOT NULL AND not_after > ? ORDER BY revoked_at, serial`,
     ),
     revokedAll: db.prepare<[string, number], RevokedRow>(
-      `SELECT serial, revoked_at, revocation_reason, invalidity_date FROM certificates
+      `SELECT serial, revoked_at, revocation_reason, invalidity_date, crl_entry FROM certificates
        WHERE issuer_id = ? AND revoked_at IS NOT NULL AND not_after > ? ORDER BY revoked_at, serial`,
     ),
     bumpCrlNumber: db.prepare<[string], { last_number: number }>(
@@ -71,7 +71,7 @@ export function revocationMethods(ctx: SqliteContext): RevocationMethods {
   return {
     async revokeCertificate(id: string, r: Revocation) {
       const revoked = db.transaction(() => {
-        if (s.revoke.run(r.at.getTime(), r.reason, r.invalidityDate?.getTime() ?? null, id).changes !== 1) return false;
+        if (s.revoke.run(r.at.getTime(), r.reason, r.invalidityDate?.getTime() ?? null, Buffer.from(r.crlEntry), id).changes !== 1) return false;
         const cert = s.byId.get(id)!;
         if (r.ocsp) s.saveOcsp.run({ id, der: Buffer.from(r.ocsp.der), thisUpdate: r.ocsp.thisUpdate.getTime(), nextUpdate: r.ocsp.nextUpdate.getTime(), revoked: 1 });
         if (r.blockKey) s.blockKey.run(cert.spki_sha256, id, r.at.getTime());
@@ -132,6 +132,7 @@ export function revocationMethods(ctx: SqliteContext): RevocationMethods {
         revokedAt: new Date(r.revoked_at),
         reason: r.revocation_reason,
         invalidityDate: r.invalidity_date === null ? null : new Date(r.invalidity_date),
+        ...(r.crl_entry ? { der: new Uint8Array(r.crl_entry.buffer, r.crl_entry.byteOffset, r.crl_entry.byteLength) } : {}),
       }));
     },
 

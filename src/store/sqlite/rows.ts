@@ -101,6 +101,7 @@ export interface RevokedRow {
   revoked_at: number;
   revocation_reason: number;
   invalidity_date: number | null;
+  crl_entry: Buffer | null;
 }
 
 export interface CrlRow {
