@@ -9,11 +9,11 @@ import { AlgorithmIdentifier, Extension, Name, RevokedCertificate, Time, Version
 import * as asn1js from 'asn1js';
 import { toArrayBuffer } from '../ca/certificate-builder.js';
 import { crlReason, invalidityDate } from '../ca/extensions.js';
-import type { RevokedEntry } from '../store/types.js';
+import type { CrlEntryList, RevokedEntry } from '../store/types.js';
 import { wholeSeconds } from './ocsp-messages.js';
 
 /** The DER of one CRL entry. */
-export function encodeCrlEntry(e: Omit<RevokedEntry, 'der'>): Uint8Array {
+export function encodeCrlEntry(e: RevokedEntry): Uint8Array {
   const extensions: Extension[] = [];
   // RFC 5280 §5.3.1: reasonCode unspecified (0) SHOULD be absent.
   if (e.reason !== 0) extensions.push(crlReason(e.reason));
@@ -66,11 +66,11 @@ export interface CrlContent {
   issuer: Name;
   thisUpdate: Date;
   nextUpdate: Date;
-  entries: RevokedEntry[];
+  entries: CrlEntryList;
   extensions: Extension[];
 }
 
-/** The DER of the TBSCertList, using each entry's stored encoding (encoding the ones without). */
+/** The DER of the TBSCertList around the stored entries. */
 export function encodeTbsCertList(c: CrlContent): Uint8Array {
   const tbs = new TbsCertListOfEncodedEntries();
   tbs.signature = c.signature;
@@ -79,6 +79,6 @@ export function encodeTbsCertList(c: CrlContent): Uint8Array {
   tbs.nextUpdate = new Time(c.nextUpdate);
   tbs.crlExtensions = c.extensions;
   // RFC 5280 §5.1.2.6: with no revoked certificates the list is absent, not empty.
-  if (c.entries.length > 0) tbs.revokedCertificates = Buffer.concat(c.entries.map((e) => e.der ?? encodeCrlEntry(e)));
+  if (c.entries.count > 0) tbs.revokedCertificates = c.entries.der;
   return new Uint8Array(AsnSerializer.toASN(tbs).toBER(false));
 }

@@ -13,7 +13,7 @@ import { wrapSigned } from '../ca/certificate-builder.js';
 import { authorityKeyIdentifier, crlNumber, issuingDistributionPoint } from '../ca/extensions.js';
 import type { Store } from '../store/store.js';
 import { FULL_CRL, type StoredCrl } from '../store/types.js';
-import { encodeTbsCertList } from './crl-encoding.js';
+import { encodeCrlEntry, encodeTbsCertList } from './crl-encoding.js';
 import { metrics } from '../ops/metrics.js';
 import { wholeSeconds } from './ocsp-messages.js';
 
@@ -32,6 +32,7 @@ export class CrlService {
   private running: Promise<void> | undefined;
   private ticking = false;
   private kicked = false;
+  private stopped = false;
   /** One publication at a time per CRL, so numbers and stored bytes stay in step. */
   private readonly inFlight = new Map<string, Promise<StoredCrl>>();
 
@@ -84,11 +85,26 @@ export class CrlService {
     this.schedule(0);
   }
 
+  /** Publishing starts after any revocation recorded without its CRL entry has been given one. */
   start(): void {
-    this.schedule(0);
+    this.running = this.backfillEntries()
+      .catch((e) => this.o.log.error({ err: (e as Error).message }, 'encoding missing CRL entries failed'))
+      .finally(() => {
+        if (!this.stopped) this.schedule(0);
+      });
+  }
+
+  private async backfillEntries(): Promise<void> {
+    for (;;) {
+      const missing = await this.o.store.listRevokedWithoutCrlEntry(1000);
+      if (missing.length === 0) return;
+      for (const e of missing) await this.o.store.saveCrlEntry(e.serial, encodeCrlEntry(e));
+      this.o.log.info({ entries: missing.length }, 'encoded CRL entries of earlier revocations');
+    }
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     await this.running;
@@ -116,7 +132,7 @@ export class CrlService {
     // RFC 5280 §3.3: an entry stays until it has appeared on one CRL issued after the certificate
     // expired, i.e. it is dropped only if it had already expired when the previous CRL was issued.
     const previous = await this.o.store.getCrl(issuer.id, shard);
-    const entries = await this.o.store.listRevoked(issuer.id, shard, previous ? previous.thisUpdate : now);
+    const entries = await this.o.store.crlEntries(issuer.id, shard, previous ? previous.thisUpdate : now);
     const number = await this.o.store.allocateCrlNumber(issuer.id);
     const extensions: Extension[] = [authorityKeyIdentifier(issuer.keyId), crlNumber(number)];
     if (shard !== FULL_CRL) extensions.push(issuingDistributionPoint(this.o.shardUrl(issuer.id, shard)));
@@ -132,7 +148,7 @@ export class CrlService {
     const crl: StoredCrl = { issuerId: issuer.id, shard, number, thisUpdate: now, nextUpdate, der };
     await this.o.store.saveCrl(crl);
     metrics.crlPublished.inc({ issuer: issuer.id });
-    this.o.log.debug({ issuer: issuer.id, shard, number, entries: entries.length }, 'CRL published');
+    this.o.log.debug({ issuer: issuer.id, shard, number, entries: entries.count }, 'CRL published');
     return crl;
   }
 }

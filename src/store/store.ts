@@ -23,6 +23,7 @@ import type {
   NewOrder,
   OrderRecord,
   RenewalTrigger,
+  CrlEntryList,
   RevokedEntry,
   Revocation,
   SignedOcspResponse,
@@ -141,8 +142,12 @@ export interface Store {
   saveOcspResponse(certificateId: string, response: SignedOcspResponse, signedAsRevoked: boolean): Promise<boolean>;
   /** Certificates not expired before `expiredAfter` whose response is missing or ends before `refreshBefore`. */
   listOcspDue(refreshBefore: Date, expiredAfter: Date, limit: number): Promise<CertificateRecord[]>;
-  /** Revoked certificates of an issuer (one shard, or all with FULL_CRL) that expire after `notAfterAfter`. */
-  listRevoked(issuerId: string, shard: number, notAfterAfter: Date): Promise<RevokedEntry[]>;
+  /** The stored CRL entries of an issuer's revoked certificates (one shard, or all with FULL_CRL) that expire after `notAfterAfter`. */
+  crlEntries(issuerId: string, shard: number, notAfterAfter: Date): Promise<CrlEntryList>;
+  /** Revoked certificates without a stored CRL entry (revoked before entries were stored), up to `limit`. */
+  listRevokedWithoutCrlEntry(limit: number): Promise<(RevokedEntry & { issuerId: string })[]>;
+  /** Stores the CRL entry of a revoked certificate that has none. */
+  saveCrlEntry(serial: string, entry: Uint8Array): Promise<void>;
   /** The next CRL number of an issuer: strictly greater than every number handed out before. */
   allocateCrlNumber(issuerId: string): Promise<number>;
   saveCrl(crl: StoredCrl): Promise<void>;

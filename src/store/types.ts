@@ -196,8 +196,12 @@ export interface RevokedEntry {
   revokedAt: Date;
   reason: number;
   invalidityDate: Date | null;
-  /** The stored DER of the entry; absent for revocations recorded before entries were stored. */
-  der?: Uint8Array;
+}
+
+/** The entries of one CRL: how many, and their DER (RevokedCertificate) concatenated in CRL order. */
+export interface CrlEntryList {
+  count: number;
+  der: Uint8Array;
 }
 
 /** The full CRL of an issuer is kept as shard -1. */

@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { verifyAuditChain } from '../../src/store/audit-chain.js';
 import { ConflictError } from '../../src/store/errors.js';
 import type { Store } from '../../src/store/store.js';
-import type { AccountRecord, NewCertificate, OrderRecord } from '../../src/store/types.js';
+import { FULL_CRL, type AccountRecord, type NewCertificate, type OrderRecord } from '../../src/store/types.js';
 
 const HOUR = 3_600_000;
 
@@ -240,9 +240,13 @@ export function describeStoreContract(name: string, open: () => Promise<{ store:
       const after = (await store.getCertificate(rec.id))!;
       assert.equal(after.revocationReason, 1);
       assert.equal(after.revokedAt?.getTime(), Math.floor(at.getTime()));
-      const listed = (await store.listRevoked(rec.issuerId, rec.crlShard, new Date(0))).find((e) => e.serial === rec.serial);
-      assert.ok(listed, 'listed on its shard');
-      assert.deepEqual(listed.der && Buffer.from(listed.der), Buffer.from(crlEntry), 'with the entry stored at revocation');
+      for (const shard of [rec.crlShard, FULL_CRL]) {
+        const listed = await store.crlEntries(rec.issuerId, shard, new Date(0));
+        assert.ok(Buffer.from(listed.der).includes(Buffer.from(crlEntry)), `shard ${shard} carries the entry stored at revocation`);
+      }
+      const expiredOnly = await store.crlEntries(rec.issuerId, rec.crlShard, new Date(rec.notAfter.getTime() + 1));
+      assert.ok(!Buffer.from(expiredOnly.der).includes(Buffer.from(crlEntry)), 'not once the certificate expired before the cut-off');
+      assert.deepEqual(await store.listRevokedWithoutCrlEntry(10), [], 'every revocation has its entry');
     });
 
     it('pages through an account\'s orders in creation order', async () => {

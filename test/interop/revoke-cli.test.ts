@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { mkdir, writeFile } from 'node:fs/promises';
+import Database from 'better-sqlite3';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { assertProblem } from '../helpers/acme-assert.js';
@@ -68,7 +69,8 @@ describe('anvil revoke (operator) against a running server', { skip, timeout: 30
     await start();
     acme = await new RawAcme(server!.directoryUrl, await readText(server!.rootPemPath)).init();
     await acme.register();
-    for (let i = 0; i < 3; i++) {
+    // The fourth stays good until the last test revokes it.
+    for (let i = 0; i < 4; i++) {
       const issued = await issue(acme, responder, [uniqueName('cli')]);
       const [leaf, intermediate] = pemBlocks(issued.chainPem).map((p) => `${p}\n`) as [string, string];
       const leafPath = path.join(work, 'files', `${i}.leaf.pem`);
@@ -178,5 +180,25 @@ describe('anvil revoke (operator) against a running server', { skip, timeout: 30
     assert.ok(full.crl.number! > before.full, `full CRL number ${before.full} → ${full.crl.number}`);
     const shard = (await fetchCrl(urls.crl)).crl.number!;
     assert.ok(shard >= before.shard, `shard CRL number ${before.shard} → ${shard}`);
+  });
+
+  it('a revocation whose stored CRL entry is missing (recorded before entries were stored) is encoded at start and listed again', async () => {
+    const urls = revocationUrlsOf(certs[0]!.leaf);
+    const serial = serialHexOf(certs[0]!.leaf);
+    await server!.stop();
+    const db = new Database(path.join(dataDir, 'anvil.db'));
+    try {
+      assert.equal(db.prepare('DELETE FROM crl_entries WHERE serial = ?').run(serial).changes, 1, 'its stored entry is removed');
+    } finally {
+      db.close();
+    }
+    await start();
+    // Another revocation makes the new process publish the full CRL, which must list both.
+    const other = certs[3]!;
+    const result = await cli(['--serial', certSerial(other.leaf), '--reason', 'affiliationChanged']);
+    assert.equal(result.code, 0, describeRun(result));
+    const full = await waitForCrl(urls.fullCrl, (c) => c.entries.has(serialHexOf(other.leaf)), PUBLISH_BOUND_MS);
+    assert.ok(full.crl.entries.has(serial), `the full CRL lists ${serial} again`);
+    assert.equal(full.crl.entries.get(serial)!.reason, 4, 'with its reason (superseded)');
   });
 });

@@ -35,23 +35,23 @@ function entry(reason: number, withInvalidity: boolean): RevokedEntry {
   return { serial: serial.toString('hex'), revokedAt: new Date('2026-11-24T09:30:00Z'), reason, invalidityDate: withInvalidity ? new Date('2026-11-23T00:00:00Z') : null };
 }
 
-test('a CRL built from stored entry encodings is byte-identical to the one encoded entry by entry', () => {
+test('a CRL built from stored entry encodings is byte-identical to one encoded entry by entry', () => {
   const entries = [entry(0, false), entry(1, true), entry(4, false), entry(5, true)];
-  const stored = entries.map((e, i) => (i % 2 === 0 ? { ...e, der: encodeCrlEntry(e) } : e));
+  const stored = { count: entries.length, der: Buffer.concat(entries.map(encodeCrlEntry)) };
   const extensions = [crlNumber(42)];
   assert.deepEqual(Buffer.from(encodeTbsCertList({ signature, issuer, thisUpdate, nextUpdate, entries: stored, extensions })), reference(entries, extensions));
 });
 
 test('a CRL without revoked certificates omits revokedCertificates, like the ordinary encoding', () => {
   const extensions = [crlNumber(1)];
-  const der = Buffer.from(encodeTbsCertList({ signature, issuer, thisUpdate, nextUpdate, entries: [], extensions }));
+  const der = Buffer.from(encodeTbsCertList({ signature, issuer, thisUpdate, nextUpdate, entries: { count: 0, der: new Uint8Array(0) }, extensions }));
   assert.deepEqual(der, reference([], extensions));
   assert.equal(AsnConvert.parse(der, TBSCertList).revokedCertificates, undefined);
 });
 
 test('a list longer than 64 KiB gets a long-form length and parses back entry for entry', () => {
   const entries = Array.from({ length: 3000 }, (_, i) => entry(i % 3 === 0 ? 0 : 1, i % 5 === 0));
-  const der = encodeTbsCertList({ signature, issuer, thisUpdate, nextUpdate, entries: entries.map((e) => ({ ...e, der: encodeCrlEntry(e) })), extensions: [] });
+  const der = encodeTbsCertList({ signature, issuer, thisUpdate, nextUpdate, entries: { count: entries.length, der: Buffer.concat(entries.map(encodeCrlEntry)) }, extensions: [] });
   // Past asn1-schema's default node limit for parsing, so parse with asn1js's limits lifted.
   const ber = asn1js.fromBER(der, { maxDepth: Infinity, maxNodes: Infinity, maxContentLength: Infinity } as never);
   assert.equal(ber.offset, der.byteLength, 'the whole TBSCertList was read');

@@ -2,7 +2,7 @@
 import type { Store } from '../store.js';
 import { FULL_CRL, type Revocation, type SignedOcspResponse, type StoredCrl } from '../types.js';
 import type { SqliteContext } from './context.js';
-import { toCertificate, type CertificateRow, type CertificateStatusRow, type CrlRow, type RevokedRow } from './rows.js';
+import { toCertificate, type CertificateRow, type CertificateStatusRow, type CrlRow, type EntryListRow, type RevokedRow } from './rows.js';
 
 type RevocationMethods = Pick<
   Store,
@@ -11,7 +11,9 @@ type RevocationMethods = Pick<
   | 'getCertificateStatus'
   | 'saveOcspResponse'
   | 'listOcspDue'
-  | 'listRevoked'
+  | 'crlEntries'
+  | 'listRevokedWithoutCrlEntry'
+  | 'saveCrlEntry'
   | 'allocateCrlNumber'
   | 'saveCrl'
   | 'getCrl'
@@ -22,7 +24,11 @@ type RevocationMethods = Pick<
 export function revocationMethods(ctx: SqliteContext): RevocationMethods {
   const { db } = ctx;
   const s = {
-    revoke: db.prepare('UPDATE certificates SET revoked_at = ?, revocation_reason = ?, invalidity_date = ?, crl_entry = ? WHERE id = ? AND revoked_at IS NULL'),
+    revoke: db.prepare('UPDATE certificates SET revoked_at = ?, revocation_reason = ?, invalidity_date = ? WHERE id = ? AND revoked_at IS NULL'),
+    insertCrlEntry: db.prepare(
+      `INSERT INTO crl_entries (issuer_id, revoked_at, serial, shard, not_after, entry)
+       SELECT issuer_id, revoked_at, serial, crl_shard, not_after, ? FROM certificates WHERE serial = ? AND revoked_at IS NOT NULL`,
+    ),
     byId: db.prepare<[string], CertificateRow>('SELECT * FROM certificates WHERE id = ?'),
     blockKey: db.prepare('INSERT OR IGNORE INTO blocked_keys (spki_sha256, certificate_id, blocked_at) VALUES (?, ?, ?)'),
     keyBlocked: db.prepare<[string], { one: number }>('SELECT 1 AS one FROM blocked_keys WHERE spki_sha256 = ?'),
@@ -46,13 +52,19 @@ export function revocationMethods(ctx: SqliteContext): RevocationMethods {
       `SELECT c.* FROM certificates c LEFT JOIN ocsp_responses o ON o.certificate_id = c.id
        WHERE c.not_after > ? AND (o.certificate_id IS NULL OR o.next_update < ?) LIMIT ?`,
     ),
-    revokedInShard: db.prepare<[string, number, number], RevokedRow>(
-      `SELECT serial, revoked_at, revocation_reason, invalidity_date, crl_entry FROM certificates
-       WHERE issuer_id = ? AND crl_shard = ? AND revoked_at IS NOT NULL AND not_after > ? ORDER BY revoked_at, serial`,
+    // SQLite concatenates the entries (as hex, its one lossless text form of a blob): one value
+    // crosses into JavaScript instead of a row object per entry.
+    entriesInShard: db.prepare<[string, number, number], EntryListRow>(
+      `SELECT count(*) AS n, unhex(group_concat(hex(entry), '')) AS der FROM (
+         SELECT entry FROM crl_entries WHERE issuer_id = ? AND shard = ? AND not_after > ? ORDER BY revoked_at, serial)`,
     ),
-    revokedAll: db.prepare<[string, number], RevokedRow>(
-      `SELECT serial, revoked_at, revocation_reason, invalidity_date, crl_entry FROM certificates
-       WHERE issuer_id = ? AND revoked_at IS NOT NULL AND not_after > ? ORDER BY revoked_at, serial`,
+    entriesAll: db.prepare<[string, number], EntryListRow>(
+      `SELECT count(*) AS n, unhex(group_concat(hex(entry), '')) AS der FROM (
+         SELECT entry FROM crl_entries WHERE issuer_id = ? AND not_after > ? ORDER BY revoked_at, serial)`,
+    ),
+    revokedWithoutEntry: db.prepare<[number], RevokedRow>(
+      `SELECT c.serial, c.issuer_id, c.revoked_at, c.revocation_reason, c.invalidity_date FROM certificates c
+       WHERE c.revoked_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM crl_entries e WHERE e.serial = c.serial) LIMIT ?`,
     ),
     bumpCrlNumber: db.prepare<[string], { last_number: number }>(
       `INSERT INTO crl_numbers (issuer_id, last_number) VALUES (?, 1)
@@ -71,8 +83,9 @@ export function revocationMethods(ctx: SqliteContext): RevocationMethods {
   return {
     async revokeCertificate(id: string, r: Revocation) {
       const revoked = db.transaction(() => {
-        if (s.revoke.run(r.at.getTime(), r.reason, r.invalidityDate?.getTime() ?? null, Buffer.from(r.crlEntry), id).changes !== 1) return false;
+        if (s.revoke.run(r.at.getTime(), r.reason, r.invalidityDate?.getTime() ?? null, id).changes !== 1) return false;
         const cert = s.byId.get(id)!;
+        s.insertCrlEntry.run(Buffer.from(r.crlEntry), cert.serial);
         if (r.ocsp) s.saveOcsp.run({ id, der: Buffer.from(r.ocsp.der), thisUpdate: r.ocsp.thisUpdate.getTime(), nextUpdate: r.ocsp.nextUpdate.getTime(), revoked: 1 });
         if (r.blockKey) s.blockKey.run(cert.spki_sha256, id, r.at.getTime());
         const now = Date.now();
@@ -125,15 +138,24 @@ export function revocationMethods(ctx: SqliteContext): RevocationMethods {
       return s.ocspDue.all(expiredAfter.getTime(), refreshBefore.getTime(), limit).map(toCertificate);
     },
 
-    async listRevoked(issuerId: string, shard: number, notAfterAfter: Date) {
-      const rows = shard === FULL_CRL ? s.revokedAll.all(issuerId, notAfterAfter.getTime()) : s.revokedInShard.all(issuerId, shard, notAfterAfter.getTime());
-      return rows.map((r) => ({
+    async crlEntries(issuerId: string, shard: number, notAfterAfter: Date) {
+      const row = shard === FULL_CRL ? s.entriesAll.get(issuerId, notAfterAfter.getTime())! : s.entriesInShard.get(issuerId, shard, notAfterAfter.getTime())!;
+      return { count: row.n, der: row.der ? new Uint8Array(row.der.buffer, row.der.byteOffset, row.der.byteLength) : new Uint8Array(0) };
+    },
+
+    async listRevokedWithoutCrlEntry(limit: number) {
+      return s.revokedWithoutEntry.all(limit).map((r) => ({
         serial: r.serial,
+        issuerId: r.issuer_id,
         revokedAt: new Date(r.revoked_at),
         reason: r.revocation_reason,
         invalidityDate: r.invalidity_date === null ? null : new Date(r.invalidity_date),
-        ...(r.crl_entry ? { der: new Uint8Array(r.crl_entry.buffer, r.crl_entry.byteOffset, r.crl_entry.byteLength) } : {}),
       }));
+    },
+
+    async saveCrlEntry(serial: string, entry: Uint8Array) {
+      s.insertCrlEntry.run(Buffer.from(entry), serial);
+      await ctx.durable(undefined);
     },
 
     async allocateCrlNumber(issuerId: string) {

@@ -96,12 +96,17 @@ export interface CertificateStatusRow {
   ocsp_revoked: number | null;
 }
 
+export interface EntryListRow {
+  n: number;
+  der: Buffer | null;
+}
+
 export interface RevokedRow {
   serial: string;
   revoked_at: number;
   revocation_reason: number;
   invalidity_date: number | null;
-  crl_entry: Buffer | null;
+  issuer_id: string;
 }
 
 export interface CrlRow {
