@@ -57,7 +57,7 @@ interface Cell {
 }
 
 const USAGE = `usage: scripts/bench-ocsp [--concurrency 1,8,32] [--seconds 4] [--requests 50000] [--certs 200]
-                         [--peer openssl|none] [--json]`;
+                         [--peer openssl|none] [--json] [--anvil-node-args "--cpu-prof --cpu-prof-dir=/tmp/prof"]`;
 const PASSPHRASE = 'anvil-bench-ocsp-passphrase';
 /** Every n-th response is parsed and checked (status, certStatus good, nonce echoed). */
 const CHECK_EVERY = 64;
@@ -71,6 +71,7 @@ function parseOptions() {
       certs: { type: 'string', default: '200' },
       peer: { type: 'string', default: 'openssl' },
       json: { type: 'boolean', default: false },
+      'anvil-node-args': { type: 'string', default: '' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -93,6 +94,7 @@ function parseOptions() {
     certs: Math.floor(positive('certs', values.certs)),
     peer: values.peer as 'openssl' | 'none',
     json: values.json,
+    anvilNodeArgs: values['anvil-node-args'].split(' ').filter((arg) => arg !== ''),
   };
 }
 
@@ -262,7 +264,7 @@ async function setUp(options: Options, log: (line: string) => void): Promise<Fix
   // scripts/lib/servers.ts passes the environment on; the revocation listener is a setting like any other.
   process.env.ANVIL_REVOCATION_LISTEN = `127.0.0.1:${revocationPort}`;
   process.env.ANVIL_LOG_LEVEL = 'warn';
-  const anvil = await startAnvil({ http01Port, dnsResolver: dns.resolver, passphrase: PASSPHRASE });
+  const anvil = await startAnvil({ http01Port, dnsResolver: dns.resolver, passphrase: PASSPHRASE, nodeArgs: options.anvilNodeArgs });
   try {
     log(`issuing ${options.certs} certificates from Anvil…`);
     const chains: string[] = [];

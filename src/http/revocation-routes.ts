@@ -34,7 +34,7 @@ function sendOcsp(res: Response, answer: OcspAnswer, cacheable: boolean): void {
     res.setHeader('Cache-Control', `max-age=${maxAge}, public, no-transform, must-revalidate`);
     res.setHeader('Last-Modified', answer.cache.thisUpdate.toUTCString());
     res.setHeader('Expires', answer.cache.nextUpdate.toUTCString());
-    res.setHeader('ETag', `"${createHash('sha256').update(answer.der).digest('hex')}"`);
+    res.setHeader('ETag', answer.cache.etag ?? `"${createHash('sha256').update(answer.der).digest('hex')}"`);
   } else {
     res.setHeader('Cache-Control', 'no-store');
   }

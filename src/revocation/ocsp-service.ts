@@ -3,8 +3,12 @@
  * certificate's answer is signed ahead of time, stored beside it, refreshed when half its
  * validity has passed and re-signed in the revocation's own transaction. The hot path — one
  * SHA-1 CertID, no nonce — reads the stored answer and signs nothing. Nonces (RFC 8954),
- * SHA-256 CertIDs and multi-certificate requests are signed on demand.
+ * SHA-256 CertIDs and multi-certificate requests are signed on demand. A pre-signed answer is
+ * also kept in memory by its request's bytes, so a repeated request skips parsing; it is served
+ * only after a point lookup confirms the certificate's revocation state is still the one it
+ * states, so a revocation by any process or instance shows at once.
  */
+import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { OctetString } from '@peculiar/asn1-schema';
 import { CertID } from '@peculiar/asn1-ocsp';
@@ -30,7 +34,7 @@ export interface OcspAnswer {
   /** For metrics: `presigned`, `signed`, or the OCSP error status name. */
   outcome: string;
   /** Set for answers that may be cached by HTTP intermediaries (no nonce). */
-  cache?: { thisUpdate: Date; nextUpdate: Date };
+  cache?: { thisUpdate: Date; nextUpdate: Date; etag?: string };
 }
 
 export interface OcspServiceOptions {
@@ -45,30 +49,50 @@ export interface OcspServiceOptions {
 /** Unknown serials are answered with a short validity, so a later issuance is seen soon. */
 const UNKNOWN_LIFETIME_MS = 60_000;
 const REFRESH_BATCH = 500;
+/** A remembered answer is served for at most this long, and never past half its validity. */
+const RECENT_TTL_MS = 60_000;
+const RECENT_MAX = 100_000;
 
 export class OcspService {
   private refreshTimer: NodeJS.Timeout | undefined;
+  private readonly recent = new Map<string, { answer: OcspAnswer; until: number; issuerId: string; serial: string; revoked: boolean }>();
 
   constructor(private readonly o: OcspServiceOptions) {}
 
   async answer(requestDer: Uint8Array): Promise<OcspAnswer> {
+    const key = Buffer.from(requestDer.buffer, requestDer.byteOffset, requestDer.byteLength).toString('latin1');
+    const hit = this.recent.get(key);
+    if (hit && hit.until > Date.now() && (await this.o.store.isRevoked(hit.issuerId, hit.serial)) === hit.revoked) return hit.answer;
+    const { answer, presignedFor } = await this.answerFresh(requestDer);
+    if (presignedFor && answer.cache) {
+      if (this.recent.size >= RECENT_MAX) this.recent.clear();
+      const cached = { ...answer, cache: { ...answer.cache, etag: `"${createHash('sha256').update(answer.der).digest('hex')}"` } };
+      const halfLife = answer.cache.thisUpdate.getTime() + (answer.cache.nextUpdate.getTime() - answer.cache.thisUpdate.getTime()) / 2;
+      this.recent.set(key, { answer: cached, until: Math.min(Date.now() + RECENT_TTL_MS, halfLife), ...presignedFor });
+      return cached;
+    }
+    return answer;
+  }
+
+  /** Parses, looks up and answers; `presignedFor` names the one certificate of a pre-signed answer. */
+  private async answerFresh(requestDer: Uint8Array): Promise<{ answer: OcspAnswer; presignedFor?: { issuerId: string; serial: string; revoked: boolean } }> {
     let parsed;
     try {
       parsed = parseOcspRequest(requestDer);
     } catch (e) {
-      if (e instanceof OcspFailure) return { der: ocspErrorResponse(e.status), outcome: OCSPResponseStatus[e.status] ?? 'error' };
+      if (e instanceof OcspFailure) return { answer: { der: ocspErrorResponse(e.status), outcome: OCSPResponseStatus[e.status] ?? 'error' } };
       throw e;
     }
     const targets: { certId: CertID; responder: OcspResponder }[] = [];
     for (const certId of parsed.certIds) {
       const responder = this.matchIssuer(certId);
-      if (!responder) return { der: ocspErrorResponse(OCSPResponseStatus.unauthorized), outcome: 'unauthorized' };
+      if (!responder) return { answer: { der: ocspErrorResponse(OCSPResponseStatus.unauthorized), outcome: 'unauthorized' } };
       targets.push({ certId, responder });
     }
     const responder = targets[0]!.responder;
     if (targets.some((t) => t.responder !== responder)) {
       // One response has one signer; CertIDs of different issuers cannot share it.
-      return { der: ocspErrorResponse(OCSPResponseStatus.malformedRequest), outcome: 'malformedRequest' };
+      return { answer: { der: ocspErrorResponse(OCSPResponseStatus.malformedRequest), outcome: 'malformedRequest' } };
     }
     const statuses = await Promise.all(targets.map((t) => this.o.store.getCertificateStatus(responder.issuer.id, serialOfCertId(t.certId))));
 
@@ -76,7 +100,10 @@ export class OcspService {
     const status = statuses[0];
     if (single && status) {
       const stored = await this.presigned(status, responder);
-      return { der: stored.der, cache: stored, outcome: 'presigned' };
+      return {
+        answer: { der: stored.der, cache: stored, outcome: 'presigned' },
+        presignedFor: { issuerId: responder.issuer.id, serial: status.serial, revoked: status.revokedAt !== null },
+      };
     }
 
     const now = new Date();
@@ -84,8 +111,8 @@ export class OcspService {
     const answers: SingleAnswer[] = targets.map((t, i) => ({ certId: t.certId, state: stateOf(statuses[i] ?? null) }));
     const der = await signOcspResponse(responder, answers, now, new Date(now.getTime() + lifetime), parsed.nonce as Extension | undefined);
     return parsed.nonce
-      ? { der, outcome: 'signed' }
-      : { der, outcome: 'signed', cache: { thisUpdate: wholeSeconds(now), nextUpdate: wholeSeconds(new Date(now.getTime() + lifetime)) } };
+      ? { answer: { der, outcome: 'signed' } }
+      : { answer: { der, outcome: 'signed', cache: { thisUpdate: wholeSeconds(now), nextUpdate: wholeSeconds(new Date(now.getTime() + lifetime)) } } };
   }
 
   /** The stored response if it is current for the certificate's state, else a fresh one (stored). */

@@ -135,6 +135,8 @@ export interface Store {
 
   // --- OCSP and CRLs
   getCertificateStatus(issuerId: string, serial: string): Promise<CertificateStatus | null>;
+  /** Whether an issuer's certificate is revoked (null: no such certificate); the OCSP cache's check. */
+  isRevoked(issuerId: string, serial: string): Promise<boolean | null>;
   /**
    * Stores a pre-signed response, but only if the certificate's revocation state is still the one
    * it was signed for (so a refresh racing a revocation cannot overwrite the revoked answer).

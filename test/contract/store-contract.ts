@@ -235,7 +235,10 @@ export function describeStoreContract(name: string, open: () => Promise<{ store:
       const at = new Date();
       const crlEntry = new Uint8Array(randomBytes(24));
       const revocation = { reason: 1, at, invalidityDate: null, ocsp: null, blockKey: false, actor: 'test', crlEntry };
+      assert.equal(await store.isRevoked(rec.issuerId, rec.serial), false);
       assert.equal(await store.revokeCertificate(rec.id, revocation), true);
+      assert.equal(await store.isRevoked(rec.issuerId, rec.serial), true);
+      assert.equal(await store.isRevoked('another-issuer', rec.serial), null, 'a serial is looked up under its own issuer only');
       assert.equal(await store.revokeCertificate(rec.id, { ...revocation, reason: 4 }), false);
       const after = (await store.getCertificate(rec.id))!;
       assert.equal(after.revocationReason, 1);

@@ -9,6 +9,7 @@ type RevocationMethods = Pick<
   | 'revokeCertificate'
   | 'isKeyBlocked'
   | 'getCertificateStatus'
+  | 'isRevoked'
   | 'saveOcspResponse'
   | 'listOcspDue'
   | 'crlEntries'
@@ -30,6 +31,7 @@ export function revocationMethods(ctx: SqliteContext): RevocationMethods {
        SELECT issuer_id, revoked_at, serial, crl_shard, not_after, ? FROM certificates WHERE serial = ? AND revoked_at IS NOT NULL`,
     ),
     byId: db.prepare<[string], CertificateRow>('SELECT * FROM certificates WHERE id = ?'),
+    revokedFlag: db.prepare<[string, string], { revoked: number }>('SELECT revoked_at IS NOT NULL AS revoked FROM certificates WHERE serial = ? AND issuer_id = ?'),
     blockKey: db.prepare('INSERT OR IGNORE INTO blocked_keys (spki_sha256, certificate_id, blocked_at) VALUES (?, ?, ?)'),
     keyBlocked: db.prepare<[string], { one: number }>('SELECT 1 AS one FROM blocked_keys WHERE spki_sha256 = ?'),
     markDirty: db.prepare(
@@ -104,6 +106,11 @@ export function revocationMethods(ctx: SqliteContext): RevocationMethods {
 
     async isKeyBlocked(spkiSha256: string) {
       return s.keyBlocked.get(spkiSha256) !== undefined;
+    },
+
+    async isRevoked(issuerId: string, serial: string) {
+      const row = s.revokedFlag.get(serial, issuerId);
+      return row ? row.revoked === 1 : null;
     },
 
     async getCertificateStatus(issuerId: string, serial: string) {
