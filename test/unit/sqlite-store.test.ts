@@ -4,6 +4,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { it } from 'node:test';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { verifyAuditChain } from '../../src/store/audit-chain.js';
 import Database from 'better-sqlite3';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { describeStoreContract } from '../contract/store-contract.js';
@@ -37,6 +40,31 @@ it('sqlite store runs in WAL mode with durable commits and reopens an existing d
     assert.equal(raw.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() !== undefined, true);
     assert.equal(raw.pragma('integrity_check', { simple: true }), 'ok');
     raw.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+it('two processes appending to one store wait for each other: no "database is locked", and the audit chain verifies', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'anvil-store-'));
+  try {
+    const path = join(dir, 'anvil.db');
+    const auditKey = new Uint8Array(randomBytes(32));
+    const store = new SqliteStore(path, { auditKey, durability: 'normal' });
+    const writer = fileURLToPath(new URL('../fixtures/store/audit-writer.js', import.meta.url));
+    const child = spawn(process.execPath, [writer, path, Buffer.from(auditKey).toString('hex'), '400'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
+    let mine = 0;
+    while (child.exitCode === null && mine < 4000) {
+      await store.appendAudit({ actor: 'parent', action: 'test.parent', subject: String(mine++) });
+    }
+    assert.equal(await exited, 0, `the child's appends all succeeded: ${stderr}`);
+    const verdict = await verifyAuditChain(store, auditKey);
+    assert.equal(verdict.ok, true, JSON.stringify(verdict));
+    assert.equal(verdict.records, mine + 400);
+    await store.close();
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -48,7 +48,7 @@ export function accountMethods(ctx: SqliteContext): AccountMethods {
             account.createdFromIp ?? null,
           );
           ctx.audit({ actor: `account:${id}`, action: 'account.created', subject: id, data: { contact: account.contact, externalAccountId: account.externalAccountId ?? null, ip: account.createdFromIp ?? null } });
-        })();
+        }).immediate();
       } catch (e) {
         if (isUniqueViolation(e)) throw new ConflictError('an account with this key exists', existing(account.thumbprint));
         throw e;
@@ -70,7 +70,7 @@ export function accountMethods(ctx: SqliteContext): AccountMethods {
         const n = s.updateContact.run(JSON.stringify(contact), id).changes;
         if (n === 1) ctx.audit({ actor: `account:${id}`, action: 'account.updated', subject: id, data: { contact } });
         return n;
-      })();
+      }).immediate();
       return changed === 1 ? ctx.durable(get(id)) : null;
     },
 
@@ -82,7 +82,7 @@ export function accountMethods(ctx: SqliteContext): AccountMethods {
           ctx.audit({ actor: `account:${id}`, action: 'account.deactivated', subject: id });
         }
         return n;
-      })();
+      }).immediate();
       return changed === 1 ? ctx.durable(get(id)) : null;
     },
 
@@ -92,7 +92,7 @@ export function accountMethods(ctx: SqliteContext): AccountMethods {
           const n = s.changeKey.run(JSON.stringify(jwk), thumbprint, id, oldThumbprint).changes;
           if (n === 1) ctx.audit({ actor: `account:${id}`, action: 'account.key-changed', subject: id, data: { oldThumbprint, newThumbprint: thumbprint } });
           return n;
-        })();
+        }).immediate();
         return changed === 1 ? await ctx.durable(get(id)) : null;
       } catch (e) {
         if (isUniqueViolation(e)) throw new ConflictError('another account holds the new key', existing(thumbprint));

@@ -23,7 +23,7 @@ export function auditMethods(ctx: SqliteContext): AuditMethods {
   const page = ctx.db.prepare<[number, number], AuditRow>('SELECT * FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?');
   return {
     async appendAudit(event) {
-      ctx.db.transaction(() => ctx.audit(event))();
+      ctx.db.transaction(() => ctx.audit(event)).immediate();
       await ctx.durable(undefined);
     },
     async readAudit(afterSeq: number, limit: number): Promise<AuditRecord[]> {

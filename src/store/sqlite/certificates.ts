@@ -44,7 +44,7 @@ export function certificateMethods(ctx: SqliteContext): CertificateMethods {
         const account = s.orderAccount.get(orderId)!.account_id;
         ctx.audit({ actor: `account:${account}`, action: 'order.finalizing', subject: orderId, data: { serial, issuer: issuerId } });
         return true;
-      })();
+      }).immediate();
       return begun ? ctx.durable(true) : false;
     },
 
@@ -62,7 +62,7 @@ export function certificateMethods(ctx: SqliteContext): CertificateMethods {
           subject: c.serial,
           data: { order: orderId, names: c.identifiers.map((i) => i.value), profile: c.profile, profileHash: c.profileHash, issuer: c.issuerId, notAfter: c.notAfter.toISOString() },
         });
-      })();
+      }).immediate();
       return ctx.durable(toCertificate(s.byId.get(id)!));
     },
 
@@ -71,7 +71,7 @@ export function certificateMethods(ctx: SqliteContext): CertificateMethods {
         if (s.abortOrder.run(outcome.status, outcome.status === 'invalid' ? JSON.stringify(outcome.error) : null, orderId).changes === 1) {
           ctx.audit({ actor: 'system:issuance', action: 'order.finalize-aborted', subject: orderId, data: { status: outcome.status } });
         }
-      })();
+      }).immediate();
       await ctx.durable(undefined);
     },
 

@@ -35,11 +35,15 @@ export class SqliteContext {
   ) {
     const durability = options.durability ?? 'group';
     this.db = new Database(path);
+    // First, so that even the pragmas below wait for a lock held by another process. Write
+    // transactions begin IMMEDIATE (`.immediate()` everywhere): a deferred one that reads and
+    // then writes while another process (the server, an `anvil` command) commits fails at once
+    // with SQLITE_BUSY instead of waiting.
+    this.db.pragma('busy_timeout = 5000');
     this.db.pragma('journal_mode = WAL');
     this.db.pragma(`synchronous = ${durability === 'full' ? 'FULL' : 'NORMAL'}`);
     this.groupCommit = durability === 'group' ? new WalGroupCommit(`${path}-wal`) : undefined;
     this.db.pragma('foreign_keys = ON');
-    this.db.pragma('busy_timeout = 5000');
     migrate(this.db);
     this.lastAudit = this.db.prepare<[], { seq: number; hash: string }>('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1');
     this.insertAudit = this.db.prepare(

@@ -61,7 +61,7 @@ export function identityMethods(ctx: SqliteContext): IdentityMethods {
         db.transaction(() => {
           s.insertEab.run(c.kid, Buffer.from(c.hmacKeySealed), JSON.stringify(c.policy), c.note, Date.now());
           ctx.audit({ actor, action: 'eab.created', subject: c.kid, data: { policy: c.policy, note: c.note } });
-        })();
+        }).immediate();
       } catch (e) {
         if (isUniqueViolation(e)) throw new ConflictError(`EAB key id ${c.kid} exists`, c.kid);
         throw e;
@@ -83,7 +83,7 @@ export function identityMethods(ctx: SqliteContext): IdentityMethods {
         const n = s.revokeEab.run(Date.now(), kid).changes;
         if (n === 1) ctx.audit({ actor, action: 'eab.revoked', subject: kid });
         return n === 1;
-      })();
+      }).immediate();
       return done ? ctx.durable(true) : false;
     },
 
@@ -92,7 +92,7 @@ export function identityMethods(ctx: SqliteContext): IdentityMethods {
         // Forget jtis whose tokens expired long ago: they can no longer be replayed anyway.
         s.forgetTokens.run(Date.now() - 3_600_000);
         return s.useToken.run(issuer, jti, expiresAt.getTime()).changes === 1;
-      })();
+      }).immediate();
       return fresh ? ctx.durable(true) : false;
     },
 
@@ -100,7 +100,7 @@ export function identityMethods(ctx: SqliteContext): IdentityMethods {
       db.transaction(() => {
         s.setTrigger.run(trigger.scope, trigger.name, trigger.at.getTime());
         ctx.audit({ actor, action: 'renewal.triggered', subject: `${trigger.scope}:${trigger.name}` });
-      })();
+      }).immediate();
       await ctx.durable(undefined);
     },
 
@@ -112,7 +112,7 @@ export function identityMethods(ctx: SqliteContext): IdentityMethods {
       db.transaction(() => {
         s.insertAdmin.run(token.id, token.tokenSha256, token.role, token.name, Date.now());
         ctx.audit({ actor, action: 'admin-token.created', subject: token.id, data: { role: token.role, name: token.name } });
-      })();
+      }).immediate();
       await ctx.durable(undefined);
     },
 
@@ -130,7 +130,7 @@ export function identityMethods(ctx: SqliteContext): IdentityMethods {
         const n = s.revokeAdmin.run(Date.now(), id).changes;
         if (n === 1) ctx.audit({ actor, action: 'admin-token.revoked', subject: id });
         return n === 1;
-      })();
+      }).immediate();
       return done ? ctx.durable(true) : false;
     },
   };

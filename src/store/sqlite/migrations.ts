@@ -247,7 +247,7 @@ export function migrate(db: Database): number {
     db.transaction(() => {
       db.exec(m.sql);
       db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)').run(m.version, Date.now());
-    })();
+    }).immediate();
     current = m.version;
   }
   return current;

@@ -138,7 +138,7 @@ export function orderMethods(ctx: SqliteContext): OrderMethods {
           subject: id,
           data: { identifiers: order.identifiers.map((i) => i.value), profile: order.profile, reusedAuthzs: order.reusedAuthzIds.length, preauthorized: order.newAuthzs.filter((a) => a.status === 'valid').length, replaces: order.replaces?.certId ?? null },
         });
-      })();
+      }).immediate();
       return ctx.durable(getOrder(id)!);
     },
 
@@ -188,7 +188,7 @@ export function orderMethods(ctx: SqliteContext): OrderMethods {
           ctx.audit({ actor: `account:${authz.account_id}`, action: 'authz.deactivated', subject: id, data: { identifier: authz.identifier_value } });
         }
         return n;
-      })();
+      }).immediate();
       return changed === 1 ? ctx.durable(getAuthz(id)) : null;
     },
 
@@ -224,7 +224,7 @@ export function orderMethods(ctx: SqliteContext): OrderMethods {
           data: { account: authz.account_id, type: challenge.type, identifier: authz.identifier_value, problem: result.error?.type ?? null },
         });
         return true;
-      })();
+      }).immediate();
       return recorded ? ctx.durable(true) : false;
     },
 

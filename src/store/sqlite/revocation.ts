@@ -100,7 +100,7 @@ export function revocationMethods(ctx: SqliteContext): RevocationMethods {
           data: { account: cert.account_id, reason: r.reason, issuer: cert.issuer_id, keyBlocked: r.blockKey, invalidityDate: r.invalidityDate?.toISOString() ?? null },
         });
         return true;
-      })();
+      }).immediate();
       return revoked ? ctx.durable(true) : false;
     },
 
