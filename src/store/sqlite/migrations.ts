@@ -240,15 +240,19 @@ const MIGRATIONS: { version: number; sql: string }[] = [
 /** Applies every migration newer than the database's version; returns the resulting version. */
 export function migrate(db: Database): number {
   db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)');
-  const row = db.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number | null };
-  let current = row.v ?? 0;
+  const version = db.prepare('SELECT MAX(version) AS v FROM schema_migrations');
+  const record = db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)');
+  let current = 0;
   for (const m of MIGRATIONS) {
-    if (m.version <= current) continue;
-    db.transaction(() => {
+    // Read the version inside the write lock: two processes opening one database at once must
+    // not both apply a migration.
+    current = db.transaction(() => {
+      const at = (version.get() as { v: number | null }).v ?? 0;
+      if (m.version <= at) return at;
       db.exec(m.sql);
-      db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)').run(m.version, Date.now());
+      record.run(m.version, Date.now());
+      return m.version;
     }).immediate();
-    current = m.version;
   }
   return current;
 }
