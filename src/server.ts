@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { buildAnvil, type AnvilParts } from './app.js';
+import { caCreatedData } from './ca/ca-directory.js';
 import { openConfiguredCa } from './ca/open-ca.js';
 import type { Config } from './config/load.js';
 import { closeServer, defaultBaseUrl, listenAcme, listenPlain, plainBaseUrl } from './http/listeners.js';
@@ -52,6 +53,7 @@ export async function startServer(config: Config, env: NodeJS.ProcessEnv, log: L
   if (ca.created) log.warn({ root: ca.rootPemPath, issuer: ca.active.id }, 'created a development CA (root + intermediate)');
   const sqlite = new SqliteStore(join(config.dataDir, 'anvil.db'), { auditKey: auditKeyFrom(opened.passphrase), durability: config.sqliteDurability });
   const store = timed<Store>(sqlite, metrics.storeSeconds, metrics.storeErrors);
+  if (ca.created) await store.appendAudit({ actor: 'system', action: 'ca.created', subject: ca.active.id, data: caCreatedData(ca, false) });
 
   const servers: Server[] = [];
   try {

@@ -142,6 +142,15 @@ export function loadCa(dataDir: string, keys: KeyStores, guard: SignerGuardOptio
   return material;
 }
 
+/** What the audit log records of a new hierarchy: its roots and issuers, by id and subject. */
+export function caCreatedData(ca: CaMaterial, imported: boolean): Record<string, unknown> {
+  return {
+    imported,
+    roots: ca.roots.map((r) => ({ id: r.id, hasKey: r.hasKey })),
+    issuers: ca.issuers.map((i) => ({ id: i.id, status: i.status })),
+  };
+}
+
 /** Creates a root (and optionally an alternate root) and one active intermediate. */
 export async function createHierarchy(dataDir: string, keys: KeyStores, o: HierarchyOptions): Promise<Manifest> {
   const caDir = join(dataDir, 'ca');

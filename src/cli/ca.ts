@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
 import type { KeyType } from '../ca/algorithms.js';
 import { exportRootKey, importIntermediate, importRootKey, removeRootKey } from '../ca/ca-admin.js';
-import { createHierarchy, loadCa, type HierarchyOptions } from '../ca/ca-directory.js';
+import { caCreatedData, createHierarchy, loadCa, type HierarchyOptions } from '../ca/ca-directory.js';
 import { CaOperations } from '../domain/ca-operations.js';
 import { manifestExists, readManifest } from '../ca/manifest.js';
 import { guardFor, keyStoresFor } from '../ca/open-ca.js';
@@ -142,7 +142,13 @@ export async function initCommand(args: string[]): Promise<number> {
     // Loading checks every key against its certificate and writes root.pem and trust-bundle.pem.
     const keys = keyStoresFor(config, process.env, secret.passphrase);
     try {
-      loadCa(config.dataDir, keys, guardFor(config));
+      const ca = loadCa(config.dataDir, keys, guardFor(config));
+      const { store } = openDataStore(config);
+      try {
+        await store.appendAudit({ actor: operatorActor(), action: 'ca.created', subject: ca.active.id, data: caCreatedData(ca, typeof v['import-chain'] === 'string') });
+      } finally {
+        await store.close();
+      }
     } finally {
       keys.close();
     }
