@@ -5,6 +5,7 @@
  * null) when the record was not in the expected state, so concurrent requests cannot both win.
  */
 import type { Identifier, ProblemDocument } from '../acme/problem.js';
+import type { DashboardStore } from './dashboard-store.js';
 import type {
   AccountRecord,
   AdminRole,
@@ -51,7 +52,8 @@ export interface ProcessingOrder {
   csr: Uint8Array;
 }
 
-export interface Store {
+/** The operator dashboard's reads are their own part of the contract (dashboard-store.ts). */
+export interface Store extends DashboardStore {
   // --- accounts
   /** Throws ConflictError (with the existing account id) when the key is already registered. */
   createAccount(account: NewAccount): Promise<AccountRecord>;

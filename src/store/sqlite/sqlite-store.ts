@@ -9,6 +9,7 @@ import { accountMethods } from './accounts.js';
 import { auditMethods } from './audit.js';
 import { certificateMethods } from './certificates.js';
 import { SqliteContext, type SqliteStoreOptions } from './context.js';
+import { dashboardMethods } from './dashboard.js';
 import { fleetMethods } from './fleet.js';
 import { identityMethods } from './identity.js';
 import { orderMethods } from './orders.js';
@@ -35,6 +36,7 @@ export class SqliteStore {
       identityMethods(this.ctx),
       auditMethods(this.ctx),
       fleetMethods(this.ctx),
+      dashboardMethods(this.ctx),
     );
   }
 
