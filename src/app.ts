@@ -35,6 +35,7 @@ import { CaOperations } from './domain/ca-operations.js';
 import { RateLimiter } from './domain/rate-limits.js';
 import type { AdminContext } from './ops/admin-api.js';
 import { createAdminApp } from './ops/admin-app.js';
+import { SessionSealer } from './ops/ui/sessions.js';
 import { AnomalyDetector, loadThresholds } from './ops/anomalies.js';
 import { Readiness } from './ops/health.js';
 import { setScrapeSources } from './ops/metrics.js';
@@ -196,6 +197,9 @@ export async function buildAnvil(
     reloadProfiles,
     reloadCa,
     anomalies: () => anomalies.current(),
+    renewalInfo,
+    profileNames: () => profiles.all().map((p) => p.name),
+    sessions: new SessionSealer(passphrase, config.uiSessionLifetimeMs),
     log,
   };
   setScrapeSources({

@@ -52,7 +52,10 @@ export async function serveCommand(args: string[]): Promise<number> {
   }
   const pidFile = join(config.dataDir, PID_FILE);
   writeFileSync(pidFile, `${process.pid}\n`);
-  process.stderr.write(`\nAnvil is running.\n  ACME directory:   ${server.directoryUrl}\n  Root certificate: ${server.rootPemPath}\n\n`);
+  process.stderr.write(
+    `\nAnvil is running.\n  ACME directory:   ${server.directoryUrl}\n  Root certificate: ${server.rootPemPath}\n` +
+      `  Dashboard:        ${server.adminUrl}/ui/  (sign in with a token from: anvil admin-token create --role operator --name <you>)\n\n`,
+  );
   process.on('SIGHUP', () => {
     server.reloadProfiles();
     void server.reloadCa();

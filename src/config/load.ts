@@ -44,6 +44,7 @@ export interface Config {
   };
   trustProxy: boolean;
   adminListen: { host: string; port: number };
+  uiSessionLifetimeMs: number;
   anomalyIntervalMs: number;
   anomalyConfig: string | undefined;
   pkcs11Module: string | undefined;
@@ -207,6 +208,7 @@ export function loadConfig({ flags, env }: LoadInput): Config {
     }),
     trustProxy: get('trustProxy'),
     adminListen: get('adminListen'),
+    uiSessionLifetimeMs: get('uiSessionLifetime'),
     anomalyIntervalMs: get('anomalyInterval'),
     anomalyConfig: get('anomalyConfig'),
     pkcs11Module: get('pkcs11Module'),
