@@ -42,7 +42,8 @@ export function uiRoutes(ctx: AdminContext & { sessions: SessionSealer }): Route
   const r = express.Router();
   const sessions = ctx.sessions;
   r.use('/ui', securityHeaders);
-  r.get('/ui', (_req, res) => res.redirect(301, '/ui/'));
+  // Express matches /ui and /ui/ alike; only the bare one redirects.
+  r.get('/ui', (req, res, next) => (req.originalUrl.split('?')[0] === '/ui' ? res.redirect(301, '/ui/') : next()));
 
   const sameOrigin = (req: Request) => req.headers.origin === undefined || req.headers.origin === `http://${req.headers.host}`;
   const cookieOptions = { httpOnly: true, sameSite: 'strict' as const, path: '/' };
