@@ -17,7 +17,6 @@
 
 const HOUR = 3_600_000;
 const NOW_MS = `CAST(unixepoch('subsec') * 1000 AS INTEGER)`;
-const NAMES_OF_NEW = `SELECT DISTINCT json_extract(value, '$.value') AS name FROM json_each(NEW.identifiers)`;
 
 /** The dashboard's schema and its triggers; applied once, then back-filled from the existing rows. */
 export const DASHBOARD_MIGRATION = {
@@ -75,19 +74,19 @@ export const DASHBOARD_MIGRATION = {
       INSERT INTO dash_expiry (hour, profile, issuer_id, live, renewed)
         SELECT NEW.not_after / ${HOUR}, NEW.profile, NEW.issuer_id, 1, 0 WHERE NEW.revoked_at IS NULL
         ON CONFLICT (hour, profile, issuer_id) DO UPDATE SET live = live + 1;
+      -- Joins over json_each, not IN (subquery) or DISTINCT: no temporary b-tree per issuance.
       INSERT OR IGNORE INTO dash_successors (certificate_id, successor_id)
-        SELECT DISTINCT n.certificate_id, NEW.id FROM dash_cert_names n
-        WHERE n.superseded = 0 AND n.certificate_id != NEW.id AND n.name IN (${NAMES_OF_NEW});
-      UPDATE dash_expiry SET renewed = renewed + (
-          SELECT COUNT(*) FROM dash_successors s JOIN certificates p ON p.id = s.certificate_id
-          WHERE s.successor_id = NEW.id AND p.revoked_at IS NULL AND p.not_after / ${HOUR} = dash_expiry.hour
-            AND p.profile = dash_expiry.profile AND p.issuer_id = dash_expiry.issuer_id)
-        WHERE (hour, profile, issuer_id) IN (
-          SELECT p.not_after / ${HOUR}, p.profile, p.issuer_id FROM dash_successors s JOIN certificates p ON p.id = s.certificate_id
-          WHERE s.successor_id = NEW.id AND p.revoked_at IS NULL);
-      UPDATE dash_cert_names SET superseded = 1
-        WHERE superseded = 0 AND certificate_id != NEW.id AND name IN (${NAMES_OF_NEW});
-      INSERT OR IGNORE INTO dash_cert_names (name, not_after, certificate_id) SELECT name, NEW.not_after, NEW.id FROM (${NAMES_OF_NEW});
+        SELECT n.certificate_id, NEW.id FROM json_each(NEW.identifiers) j
+        JOIN dash_cert_names n INDEXED BY dash_cert_names_current ON n.name = j.value ->> '$.value'
+        WHERE n.superseded = 0 AND n.certificate_id != NEW.id;
+      INSERT INTO dash_expiry (hour, profile, issuer_id, live, renewed)
+        SELECT p.not_after / ${HOUR}, p.profile, p.issuer_id, 0, 1 FROM dash_successors s JOIN certificates p ON p.id = s.certificate_id
+        WHERE s.successor_id = NEW.id AND p.revoked_at IS NULL
+        ON CONFLICT (hour, profile, issuer_id) DO UPDATE SET renewed = renewed + 1;
+      UPDATE dash_cert_names SET superseded = 1 FROM json_each(NEW.identifiers) j
+        WHERE dash_cert_names.name = j.value ->> '$.value' AND dash_cert_names.superseded = 0 AND dash_cert_names.certificate_id != NEW.id;
+      INSERT OR IGNORE INTO dash_cert_names (name, not_after, certificate_id)
+        SELECT j.value ->> '$.value', NEW.not_after, NEW.id FROM json_each(NEW.identifiers) j WHERE true;
     END;
 
     CREATE TRIGGER dash_certificate_revoked AFTER UPDATE OF revoked_at ON certificates
