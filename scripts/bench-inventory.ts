@@ -16,13 +16,14 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import Database from 'better-sqlite3';
 import { auditKeyFrom } from '../src/store/audit-chain.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
-import { repoRoot, runBenchmark } from './lib/servers.js';
+import { runBenchmark } from './lib/servers.js';
 
 const PASSPHRASE = 'bench-inventory passphrase';
 const HOUR = 3_600_000;
@@ -99,8 +100,8 @@ async function main(): Promise<number> {
     process.stderr.write('usage: scripts/bench-inventory [--certificates 1000..5000000] [--runs 1..1000] [--json]\n');
     return 2;
   }
-  const root = repoRoot();
-  const main = join(root, 'dist', 'src', 'cli', 'main.js');
+  // The server of this build (beside this script), so that a copy of dist/ can run while dist/ is rebuilt.
+  const main = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'cli', 'main.js');
   const dir = mkdtempSync(join(tmpdir(), 'anvil-bench-inventory-'));
   const env = { ...process.env, ANVIL_KEY_PASSPHRASE: PASSPHRASE };
   let child: ReturnType<typeof spawn> | undefined;
