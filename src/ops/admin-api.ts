@@ -166,7 +166,7 @@ export function adminRoutes(ctx: AdminContext): Router {
       try {
         const body = await handler(req, admin);
         await ctx.store.appendAudit({ actor, action, subject: req.path, data: { role: admin.role, allowed: true } });
-        if (body instanceof RawResponse) res.type(body.contentType).attachment(body.filename).send(body.body);
+        if (body instanceof RawResponse) res.attachment(body.filename).type(body.contentType).send(body.body);
         else res.json(body);
       } catch (e) {
         const status = e instanceof HttpError ? e.status : e instanceof CaOperationError ? 409 : e instanceof AcmeProblem ? (e.status === 500 ? 500 : 409) : 500;
