@@ -271,7 +271,7 @@ describe('operator dashboard in Chromium', { skip, timeout: 420_000 }, () => {
     assert.match((await page.textContent('#audit-list tbody')) ?? '', /admin:operator-in-browser/);
   });
 
-  it('a ca-admin rotates the issuer behind a confirmation; the operator is not offered rotation', async () => {
+  it('a ca-admin rotates the issuer behind a confirmation; the operator is not offered rotation but triggers renewal by profile after confirming', async () => {
     await signOut();
     await signIn(tokens['ca-admin']);
     const { page } = browser;
@@ -295,7 +295,13 @@ describe('operator dashboard in Chromium', { skip, timeout: 420_000 }, () => {
     await page.goto(`${adminUrl}/ui/#/issuers`);
     await page.waitForSelector('#bundle-version');
     assert.equal(await page.locator('#rotate').count(), 0, 'no rotation for an operator');
-    assert.equal(await page.locator('#renew-profile').count(), 1, 'the operator may trigger renewal by profile');
+    assert.equal(await page.locator('[id^=renew-issuer-]').count(), 0, 'renewal by issuer is the ca-admin\'s');
+    await page.selectOption('#renew-profile', 'default');
+    await page.click('#renew-profile-go');
+    await page.click('#renew-profile-go-confirm');
+    await page.waitForSelector('text=Renewal triggered for profile default.');
+    const audit = await adminCall(adminUrl, tokens.auditor, 'GET', '/admin/audit/search?action=renewal.triggered');
+    assert.deepEqual(audit.json.records.map((r: { actor: string; subject: string }) => [r.actor, r.subject]), [['admin:operator-in-browser', 'profile:default']]);
   });
 
   it('loaded nothing from another origin and hit no CSP violation or script error', () => {
