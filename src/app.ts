@@ -99,6 +99,7 @@ export async function buildAnvil(
     retentionMs: config.retentionMs,
     certificateRetentionMs: config.certificateRetentionMs,
     crlRetentionMs: 2 * config.crlLifetimeMs,
+    expiredOcspGraceMs: config.ocspResponseLifetimeMs,
     counterHorizonMs: counterHorizon(config, thresholds),
     intervalMs: config.maintenanceIntervalMs,
   });

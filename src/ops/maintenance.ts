@@ -19,6 +19,8 @@ export interface MaintenanceOptions {
   crlRetentionMs: number;
   /** Counter buckets older than this are purged (the longest rate-limit or anomaly window). */
   counterHorizonMs: number;
+  /** Pre-signed OCSP answers of expired certificates are dropped this long after notAfter. */
+  expiredOcspGraceMs: number;
   /** Pause between retention passes. */
   intervalMs?: number;
   batch?: number;
@@ -47,13 +49,15 @@ export class Maintenance {
     const backfilled = await this.drain(() => this.o.store.backfillCertificates(batch, now));
     if (backfilled > 0) this.o.log.info({ certificates: backfilled }, 'moved stored certificates to the indexed form');
     let purged = await this.drain(() => this.o.store.purgeExpired(new Date(now.getTime() - this.o.retentionMs), batch));
+    // An expired certificate's answer is signed on demand if anyone still asks.
+    purged += await this.drain(() => this.o.store.purgeExpiredOcsp(new Date(now.getTime() - this.o.expiredOcspGraceMs), batch));
     purged += await this.drain(() => this.o.store.purgeCounters(new Date(now.getTime() - this.o.counterHorizonMs), batch));
     if (this.o.certificateRetentionMs > 0) {
       const cutoff = now.getTime() - this.o.certificateRetentionMs;
       const revokedCutoff = Math.min(cutoff, now.getTime() - this.o.crlRetentionMs);
       purged += await this.drain(() => this.o.store.purgeCertificates(new Date(cutoff), new Date(revokedCutoff), batch));
     }
-    if (purged > 0) this.o.log.info({ rows: purged }, 'retention purged expired records');
+    if (purged > 0) this.o.log.debug({ rows: purged }, 'retention visited expired records');
     return { backfilled, purged };
   }
 

@@ -123,7 +123,8 @@ export class OcspService {
     const revoked = status.revokedAt !== null;
     if (stored && stored.revoked === revoked && stored.nextUpdate.getTime() > Date.now()) return stored;
     const fresh = await this.sign(responder, status.serial, stateOf(status), status.notAfter);
-    await this.o.store.saveOcspResponse(status.id, fresh, revoked);
+    // Answers for expired certificates are not kept (retention drops them): sign, don't store.
+    if (status.notAfter.getTime() > Date.now()) await this.o.store.saveOcspResponse(status.id, fresh, revoked);
     return fresh;
   }
 

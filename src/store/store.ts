@@ -52,8 +52,8 @@ export interface ProcessingOrder {
 }
 
 /**
- * Background upkeep, each call one bounded batch that returns how many rows it handled (a caller
- * repeats while the answer is non-zero). Cursors kept in the store make each batch start where
+ * Background upkeep, each call one bounded batch that returns how many rows it visited, kept or
+ * purged (a caller repeats while the answer is non-zero). Cursors kept in the store make each batch start where
  * the last ended.
  */
 export interface MaintenanceStore {
@@ -61,6 +61,8 @@ export interface MaintenanceStore {
   backfillCertificates(limit: number, now: Date): Promise<number>;
   /** Purges orders without a certificate, unlinked authorizations with their challenges, used token ids and legacy rows that expired before `cutoff`. */
   purgeExpired(cutoff: Date, limit: number): Promise<number>;
+  /** Purges the pre-signed OCSP answers (and due OCSP work) of certificates that expired before `notAfterBefore`. */
+  purgeExpiredOcsp(notAfterBefore: Date, limit: number): Promise<number>;
   /** Purges counter buckets older than `before` (finer and expiry buckets as soon as no window needs them). */
   purgeCounters(before: Date, limit: number): Promise<number>;
   /** Purges certificates that expired before `notAfterBefore`; revoked ones only once expired before `revokedNotAfterBefore` (off every CRL). */

@@ -52,6 +52,9 @@ export class SqliteContext {
     this.db.pragma(`synchronous = ${durability === 'full' ? 'FULL' : 'NORMAL'}`);
     this.groupCommit = durability === 'group' ? new WalGroupCommit(`${path}-wal`) : undefined;
     this.db.pragma('foreign_keys = ON');
+    // Index pages of random ids are touched all over a large store: keep more of them in memory
+    // than SQLite's 2 MB default.
+    this.db.pragma('cache_size = -65536');
     migrate(this.db);
     this.counters = new Counters(this.db);
     this.lineage = new LineageRecorder(this.db);

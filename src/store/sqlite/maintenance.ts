@@ -60,30 +60,36 @@ export function maintenanceMethods(ctx: SqliteContext): MaintenanceStore {
       `DELETE FROM counters WHERE (scope, key, width, bucket) IN (
          SELECT scope, key, width, bucket FROM counters WHERE scope = ? AND width = ? AND bucket < ? LIMIT ?)`,
     ),
-    oldCerts: db.prepare<[number, number, number], { id: string; serial: string }>(
-      `SELECT id, serial FROM certificates WHERE not_after < ? AND (revoked_at IS NULL OR not_after < ?) ORDER BY not_after LIMIT ?`,
+    oldCerts: db.prepare<[number, number, number], { id: string; serial: string; identifiers: string; issued_at: number }>(
+      `SELECT id, serial, identifiers, issued_at FROM certificates WHERE not_after < ? AND (revoked_at IS NULL OR not_after < ?) ORDER BY not_after LIMIT ?`,
+    ),
+    expiredWithOcsp: db.prepare<[number, number, number, string, number], { id: string; expires_at: number }>(
+      `SELECT id, not_after AS expires_at FROM certificates WHERE not_after < ? AND (not_after > ? OR (not_after = ? AND id > ?))
+       ORDER BY not_after, id LIMIT ?`,
     ),
     unreplace: db.prepare<[string]>('UPDATE orders SET replaces = NULL WHERE replaces = ?'),
     deleteCertParts: [
       db.prepare<[string]>('DELETE FROM ocsp_responses WHERE certificate_id = ?'),
       db.prepare<[string]>('DELETE FROM ocsp_pending WHERE certificate_id = ?'),
-      db.prepare<[string]>('DELETE FROM certificate_names WHERE certificate_id = ?'),
     ],
+    deleteName: db.prepare<[string, number, string]>('DELETE FROM certificate_names WHERE name = ? AND issued_at = ? AND certificate_id = ?'),
     deleteCrlEntry: db.prepare<[string]>('DELETE FROM crl_entries WHERE serial = ?'),
     deleteCert: db.prepare<[string]>('DELETE FROM certificates WHERE id = ?'),
   };
 
-  /** Runs `step` over rows after the stored (expires_at, id) cursor of `task`, then moves it. */
-  const withCursor = <T extends { id: string; expires_at: number }>(task: string, rows: (at: number, id: string) => T[], step: (row: T) => boolean): number => {
+  /**
+   * Runs `step` over the rows after the stored (expires_at, id) cursor of `task`, then moves the
+   * cursor past them; returns how many rows it visited (kept or purged).
+   */
+  const withCursor = <T extends { id: string; expires_at: number }>(task: string, rows: (at: number, id: string) => T[], step: (row: T) => void): number => {
     const [at, id] = (s.cursor.get(task)?.cursor ?? '0|').split('|') as [string, string];
-    let purged = 0;
-    db.transaction(() => {
+    return db.transaction(() => {
       const batch = rows(Number(at), id);
-      for (const row of batch) if (step(row)) purged++;
+      for (const row of batch) step(row);
       const last = batch.at(-1);
       if (last) s.setCursor.run(task, `${last.expires_at}|${last.id}`, Date.now());
+      return batch.length;
     }).immediate();
-    return purged;
   };
 
   return {
@@ -115,18 +121,25 @@ export function maintenanceMethods(ctx: SqliteContext): MaintenanceStore {
         // An order that led to a certificate stays (the certificate names it); its links go.
         s.unlinkOrder.run(o.id);
         s.orderNames.run(o.id);
-        return s.deleteOrder.run(o.id).changes === 1;
+        s.deleteOrder.run(o.id);
       });
       purged += withCursor('retention:authzs', (at, id) => s.expiredAuthzs.all(c, at, at, id, limit), (a) => {
-        if (s.authzLinked.get(a.id)) return false;
+        if (s.authzLinked.get(a.id)) return;
         s.deleteChallenges.run(a.id);
-        return s.deleteAuthz.run(a.id).changes === 1;
+        s.deleteAuthz.run(a.id);
       });
       db.transaction(() => {
         purged += s.usedTokens.run(c, limit).changes;
         purged += s.legacyNames.run(c, limit).changes;
       }).immediate();
       return purged > 0 ? ctx.durable(purged) : 0;
+    },
+
+    async purgeExpiredOcsp(notAfterBefore, limit) {
+      const visited = withCursor('retention:ocsp', (at, id) => s.expiredWithOcsp.all(notAfterBefore.getTime(), at, at, id, limit), (c) => {
+        for (const stmt of s.deleteCertParts) stmt.run(c.id);
+      });
+      return visited > 0 ? ctx.durable(visited) : 0;
     },
 
     async purgeCounters(before, limit) {
@@ -149,6 +162,7 @@ export function maintenanceMethods(ctx: SqliteContext): MaintenanceStore {
         for (const r of rows) {
           s.unreplace.run(r.id);
           for (const stmt of s.deleteCertParts) stmt.run(r.id);
+          for (const i of JSON.parse(r.identifiers) as { value: string }[]) s.deleteName.run(i.value, r.issued_at, r.id);
           s.deleteCrlEntry.run(r.serial);
           s.deleteCert.run(r.id);
         }

@@ -250,7 +250,6 @@ const MIGRATIONS: { version: number; sql: string }[] = [
         certificate_id TEXT NOT NULL,
         PRIMARY KEY (name, issued_at, certificate_id)
       ) WITHOUT ROWID;
-      CREATE INDEX certificate_names_by_certificate ON certificate_names(certificate_id);
       CREATE TABLE certificate_chains (
         id INTEGER PRIMARY KEY,
         sha256 TEXT NOT NULL UNIQUE,
@@ -289,6 +288,7 @@ const MIGRATIONS: { version: number; sql: string }[] = [
         updated_at INTEGER NOT NULL
       );
       DROP INDEX challenges_failed;
+      DROP INDEX orders_by_profile;
       CREATE INDEX orders_by_expiry ON orders(expires_at);
       CREATE INDEX authzs_by_expiry ON authzs(expires_at);
       CREATE INDEX order_authzs_by_authz ON order_authzs(authz_id);

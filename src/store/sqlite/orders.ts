@@ -75,6 +75,9 @@ export function orderMethods(ctx: SqliteContext): OrderMethods {
     finishChallenge: db.prepare(
       "UPDATE challenges SET status = ?, validated_at = ?, error = ?, validation_record = ?, finished_at = ? WHERE id = ? AND status = 'processing'",
     ),
+    // RFC 8555 §7.1.4: a final authorization lists "the challenges that were used"; the others
+    // are never needed again.
+    dropUnusedChallenges: db.prepare("DELETE FROM challenges WHERE authz_id = ? AND id != ? AND status = 'pending'"),
     finishAuthz: db.prepare("UPDATE authzs SET status = ?, expires_at = ?, validated_at = ? WHERE id = ? AND status = 'pending'"),
     processingChallenges: db.prepare<[], { id: string }>("SELECT id FROM challenges WHERE status = 'processing'"),
     issuedReplacement: db.prepare<[string], { id: string }>("SELECT id FROM orders WHERE replaces = ? AND status = 'valid' LIMIT 1"),
@@ -209,6 +212,7 @@ export function orderMethods(ctx: SqliteContext): OrderMethods {
         if (changed !== 1) return false;
         const authz = s.authzById.get(challenge.authz_id)!;
         if (result.status === 'invalid') ctx.counters.add('failed:account', authz.account_id, now);
+        s.dropUnusedChallenges.run(challenge.authz_id, challengeId);
         s.finishAuthz.run(result.status, result.status === 'valid' ? result.authzExpiresAt.getTime() : authz.expires_at, result.status === 'valid' ? now : null, challenge.authz_id);
         ctx.audit({
           actor: 'system:validator',
