@@ -98,6 +98,15 @@ export const DASHBOARD_MIGRATION = {
         ON CONFLICT (metric, hour) DO UPDATE SET n = n + 1;
     END;
 
+    -- Retention purges expired certificates: their name rows and links go with them.
+    CREATE TRIGGER dash_certificate_purged AFTER DELETE ON certificates BEGIN
+      DELETE FROM dash_cert_names WHERE certificate_id = OLD.id AND not_after = OLD.not_after
+        AND name IN (SELECT j.value ->> '$.value' FROM json_each(OLD.identifiers) j);
+      UPDATE dash_expiry SET live = live - 1, renewed = renewed - EXISTS (SELECT 1 FROM dash_successors WHERE certificate_id = OLD.id)
+        WHERE OLD.revoked_at IS NULL AND hour = OLD.not_after / ${HOUR} AND profile = OLD.profile AND issuer_id = OLD.issuer_id;
+      DELETE FROM dash_successors WHERE certificate_id = OLD.id;
+    END;
+
     CREATE TRIGGER dash_validation_failed AFTER UPDATE OF status ON challenges
       WHEN NEW.status = 'invalid' AND OLD.status != 'invalid' BEGIN
       INSERT INTO dash_hourly (metric, hour, n) VALUES ('failed', COALESCE(NEW.finished_at, ${NOW_MS}) / ${HOUR}, 1)

@@ -6,7 +6,7 @@
 import type { AccountFailure, AccountOrder, DashboardStore, HourlyActivity, InventoryQuery } from '../dashboard-store.js';
 import type { AuditRecord } from '../types.js';
 import type { SqliteContext } from './context.js';
-import { toAccount, toCertificate, type AccountRow, type CertificateRow } from './rows.js';
+import { CERT_COLUMNS, CHAIN_JOIN, toAccount, toCertificate, type AccountRow, type CertificateRow } from './rows.js';
 
 const HOUR = 3_600_000;
 const hourOf = (d: Date): number => Math.floor(d.getTime() / HOUR);
@@ -123,7 +123,7 @@ export function dashboardMethods(ctx: SqliteContext): DashboardStore {
         params.ca = a;
         params.cb = b;
       }
-      const sql = `SELECT c.* FROM ${from} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY ${key[0]}, ${key[1]} LIMIT @limit`;
+      const sql = `SELECT ${CERT_COLUMNS} FROM ${from} ${CHAIN_JOIN} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY ${key[0]}, ${key[1]} LIMIT @limit`;
       const rows = db.prepare<[Record<string, unknown>], CertificateRow>(sql).all(params);
       const more = rows.length > limit;
       const page = rows.slice(0, limit).map(toCertificate);

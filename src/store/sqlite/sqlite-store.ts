@@ -12,6 +12,7 @@ import { SqliteContext, type SqliteStoreOptions } from './context.js';
 import { dashboardMethods } from './dashboard.js';
 import { fleetMethods } from './fleet.js';
 import { identityMethods } from './identity.js';
+import { maintenanceMethods } from './maintenance.js';
 import { orderMethods } from './orders.js';
 import { revocationMethods } from './revocation.js';
 
@@ -36,6 +37,7 @@ export class SqliteStore {
       identityMethods(this.ctx),
       auditMethods(this.ctx),
       fleetMethods(this.ctx),
+      maintenanceMethods(this.ctx),
       dashboardMethods(this.ctx),
     );
   }
