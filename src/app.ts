@@ -57,7 +57,7 @@ export interface AnvilParts {
   revocation: RevocationSystem;
   /** Picks up CA manifest changes (an issuer rotation): new issuers get OCSP responders. */
   reloadCa(): Promise<void>;
-  /** Re-runs work a crash interrupted: orders left processing, validations left running. */
+  /** Re-runs work a crash interrupted (orders left processing, validations left running), then watches for work other processes leave. */
   recover(): Promise<{ orders: number; validations: number }>;
   stop(): Promise<void>;
 }
@@ -234,6 +234,7 @@ export async function buildAnvil(
   });
   anomalies.start(config.anomalyIntervalMs);
   maintenance.start();
+  let orderSweeper: NodeJS.Timeout | undefined;
 
   return {
     acmeApp: createAcmeApp(ctx, revocationRouter),
@@ -245,8 +246,18 @@ export async function buildAnvil(
     profiles,
     revocation,
     reloadCa,
-    recover: async () => ({ orders: await issuance.recover(), validations: await queue.resume() }),
+    recover: async () => {
+      // One process on its own SQLite file: whatever is in progress was left by a dead process.
+      const sole = true;
+      const recovered = { orders: await issuance.recover(sole), validations: await queue.resume(sole) };
+      queue.startSweeper();
+      orderSweeper = setInterval(() => {
+        issuance.recover().catch((e) => log.warn({ err: (e as Error).message }, 'issuance takeover sweep failed'));
+      }, 10_000).unref();
+      return recovered;
+    },
     stop: async () => {
+      clearInterval(orderSweeper);
       setScrapeSources(undefined);
       await anomalies.stop();
       await maintenance.stop();

@@ -320,6 +320,10 @@ const MIGRATIONS: { version: number; sql: string }[] = [
         seen_at INTEGER NOT NULL
       );
       CREATE INDEX instances_by_seen ON instances(seen_at);
+      -- Work in progress is claimed for a while: a claim that lapses (its process died) is taken
+      -- over by another process or instance.
+      ALTER TABLE challenges ADD COLUMN claimed_until INTEGER;
+      ALTER TABLE orders ADD COLUMN claimed_until INTEGER;
       CREATE TABLE shared_state (
         key TEXT PRIMARY KEY,
         value TEXT NOT NULL,
