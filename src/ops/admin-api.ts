@@ -69,6 +69,8 @@ export interface AdminContext {
   /** The ARI window as the renewalInfo endpoint answers it (shown on the dashboard's certificate page). */
   renewalInfo: RenewalInfoService;
   profileNames(): string[];
+  /** This process's id as a lease holder and heartbeat writer (LeaseKeeper). */
+  instanceId: string;
   /** Dashboard sessions: when set, a valid session cookie (plus CSRF token on writes) stands for a bearer token. */
   sessions?: SessionSealer;
   log: Logger;

@@ -179,6 +179,10 @@ describe('operator dashboard in Chromium', { skip, timeout: 420_000 }, () => {
     assert.equal(total('issued'), 3);
     assert.equal(total('failedValidations'), 1);
     await browser.page.waitForSelector('#health .checks li');
+    // The store's heartbeats and leases: this (sole) server instance, holding the periodic tasks.
+    await browser.page.waitForSelector('#instances tbody tr');
+    assert.match((await browser.page.textContent('#instances')) ?? '', /this one/);
+    assert.match((await browser.page.textContent('#lease-list')) ?? '', /crl/);
     await screenshot('overview');
   });
 

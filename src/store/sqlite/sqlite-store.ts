@@ -11,6 +11,7 @@ import { certificateMethods } from './certificates.js';
 import { SqliteContext, type SqliteStoreOptions } from './context.js';
 import { dashboardMethods } from './dashboard.js';
 import { fleetMethods } from './fleet.js';
+import { coordinationMethods } from './coordination.js';
 import { identityMethods } from './identity.js';
 import { maintenanceMethods } from './maintenance.js';
 import { orderMethods } from './orders.js';
@@ -38,6 +39,7 @@ export class SqliteStore {
       auditMethods(this.ctx),
       fleetMethods(this.ctx),
       maintenanceMethods(this.ctx),
+      coordinationMethods(this.ctx),
       dashboardMethods(this.ctx),
     );
   }
