@@ -248,7 +248,7 @@ export async function buildAnvil(
     reloadCa,
     recover: async () => {
       // One process on its own SQLite file: whatever is in progress was left by a dead process.
-      const sole = true;
+      const sole = config.workers === 1;
       const recovered = { orders: await issuance.recover(sole), validations: await queue.resume(sole) };
       queue.startSweeper();
       orderSweeper = setInterval(() => {

@@ -4,6 +4,9 @@ import { join } from 'node:path';
 import { ConfigError } from '../config/load.js';
 import { createLogger } from '../ops/logger.js';
 import { startServer } from '../server.js';
+import { isClusterWorker, startPrimary, startWorker } from '../cluster.js';
+import type { Config } from '../config/load.js';
+import type { Logger } from 'pino';
 import { parseCommand, settingsHelp } from './settings-args.js';
 
 export const PID_FILE = 'anvil.pid';
@@ -42,6 +45,7 @@ export async function serveCommand(args: string[]): Promise<number> {
     throw e;
   }
   const log = createLogger(config.logLevel);
+  if (config.workers > 1 || isClusterWorker()) return serveClustered(config, log);
   let server;
   try {
     server = await startServer(config, process.env, log);
@@ -66,5 +70,41 @@ export async function serveCommand(args: string[]): Promise<number> {
     process.once('SIGINT', () => stop('SIGINT'));
   });
   rmSync(pidFile, { force: true });
+  return 0;
+}
+
+/** `--workers N`: the primary forks the workers and serves the admin address; each worker serves ACME. */
+async function serveClustered(config: Config, log: Logger): Promise<number> {
+  const worker = isClusterWorker();
+  let running: { close(): Promise<void>; reload(): void; directoryUrl: string; rootPemPath: string };
+  try {
+    if (worker) {
+      const s = await startWorker(config, process.env, log);
+      running = { close: () => s.close(), reload: () => (s.reloadProfiles(), void s.reloadCa()), directoryUrl: s.directoryUrl, rootPemPath: s.rootPemPath };
+    } else {
+      running = await startPrimary(config, process.env, log);
+    }
+  } catch (e) {
+    log.fatal({ err: (e as Error).message }, 'anvil could not start');
+    process.stderr.write(`anvil: cannot start: ${(e as Error).message}\n`);
+    return 1;
+  }
+  const pidFile = join(config.dataDir, PID_FILE);
+  if (!worker) {
+    writeFileSync(pidFile, `${process.pid}\n`);
+    process.stderr.write(`\nAnvil is running (${config.workers} workers).\n  ACME directory:   ${running.directoryUrl}\n  Root certificate: ${running.rootPemPath}\n\n`);
+  }
+  process.on('SIGHUP', () => running.reload());
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      log.info({ signal }, 'shutting down');
+      void running.close().then(resolve);
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  if (!worker) rmSync(pidFile, { force: true });
+  // A worker's IPC channel to the primary would keep it alive after a clean stop.
+  else process.disconnect?.();
   return 0;
 }

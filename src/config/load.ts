@@ -47,6 +47,7 @@ export interface Config {
   anomalyIntervalMs: number;
   anomalyConfig: string | undefined;
   retentionMs: number;
+  workers: number;
   certificateRetentionMs: number;
   maintenanceIntervalMs: number;
   pkcs11Module: string | undefined;
@@ -213,6 +214,7 @@ export function loadConfig({ flags, env }: LoadInput): Config {
     anomalyIntervalMs: get('anomalyInterval'),
     anomalyConfig: get('anomalyConfig'),
     retentionMs: get('retention'),
+    workers: get('workers'),
     certificateRetentionMs: get('certificateRetention'),
     maintenanceIntervalMs: get('maintenanceInterval'),
     pkcs11Module: get('pkcs11Module'),
