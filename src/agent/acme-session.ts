@@ -8,15 +8,17 @@
  * because failing over to the next endpoint is the agent's job.
  */
 import https from 'node:https';
+import tls from 'node:tls';
 import acme from 'acme-client';
 import { isIP } from 'node:net';
 import type { AgentKeyType } from './config.js';
 import { clampRetryAfter, type Window } from './scheduler.js';
 import { httpsGet } from './https-get.js';
-import { generateKeyPairSync, type KeyObject } from 'node:crypto';
+import { generateKeyPair, type KeyObject } from 'node:crypto';
 
 interface OriginSettings {
   agent: https.Agent;
+  ca: string | undefined;
   timeoutMs: number;
 }
 
@@ -46,21 +48,33 @@ function installInterceptor(): void {
   });
 }
 
-/** Registers the trust and timeout for a directory URL's origin (latest call wins). */
+/** Registers the trust and timeout for a directory URL's origin (a changed trust replaces it). */
 export function registerOrigin(directoryUrl: string, ca: string | undefined, timeoutMs: number): void {
   installInterceptor();
   const origin = new URL(directoryUrl).origin;
   const previous = origins.get(origin);
-  previous?.agent.destroy();
-  origins.set(origin, { agent: new https.Agent({ keepAlive: true, maxSockets: 16, ...(ca ? { ca } : {}) }), timeoutMs });
+  if (previous && previous.ca === ca && previous.timeoutMs === timeoutMs) return;
+  // The previous agent is not destroyed: another embedded agent may have a request in flight on it.
+  // One secure context per trust: parsing the CA bundle per TLS connection costs more than the handshake.
+  const secureContext = ca ? tls.createSecureContext({ ca }) : undefined;
+  origins.set(origin, { agent: new https.Agent({ keepAlive: true, maxSockets: 64, ...(secureContext ? { secureContext } : {}) }), ca, timeoutMs });
+}
+
+/** The keep-alive agent registered for a URL's origin, if any (shared by ARI and trust bundle GETs). */
+export function originAgent(url: string): https.Agent | undefined {
+  return origins.get(new URL(url).origin)?.agent;
 }
 
 /** A fresh private key for a certificate, as PKCS#8 PEM. */
-export function generateCertKey(type: AgentKeyType): string {
-  const pem = (k: KeyObject): string => k.export({ type: 'pkcs8', format: 'pem' }).toString();
-  if (type === 'ecdsa-p256') return pem(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey);
-  if (type === 'ecdsa-p384') return pem(generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey);
-  return pem(generateKeyPairSync('rsa', { modulusLength: Number(type.slice(3)) }).privateKey);
+export async function generateCertKey(type: AgentKeyType): Promise<string> {
+  // Asynchronous: an RSA key takes long enough to stall every other agent in the process.
+  const pair = await new Promise<KeyObject>((resolve, reject) => {
+    const done = (error: Error | null, _pub: KeyObject, priv: KeyObject): void => (error ? reject(error) : resolve(priv));
+    if (type === 'ecdsa-p256') generateKeyPair('ec', { namedCurve: 'P-256' }, done);
+    else if (type === 'ecdsa-p384') generateKeyPair('ec', { namedCurve: 'P-384' }, done);
+    else generateKeyPair('rsa', { modulusLength: Number(type.slice(3)) }, done);
+  });
+  return pair.export({ type: 'pkcs8', format: 'pem' }).toString();
 }
 
 /** How the agent proves control of a name: it is handed the token and key authorization. */
@@ -112,7 +126,7 @@ export class AcmeSession {
       accountKey: this.options.accountKeyPem,
       backoffAttempts: 30,
       backoffMin: this.options.pollMs,
-      backoffMax: Math.max(this.options.pollMs, 5_000),
+      backoffMax: this.options.pollMs * 4,
       ...(this.options.eab ? { externalAccountBinding: this.options.eab } : {}),
     });
     await client.createAccount({ termsOfServiceAgreed: true, ...(this.options.contact.length ? { contact: this.options.contact } : {}) });
@@ -124,7 +138,7 @@ export class AcmeSession {
   async getDirectory(): Promise<Record<string, unknown>> {
     if (this.directory) return this.directory;
     await this.ready();
-    const res = await httpsGet(this.directoryUrl, { ca: this.options.ca, timeoutMs: this.options.timeoutMs });
+    const res = await httpsGet(this.directoryUrl, { ca: this.options.ca, agent: originAgent(this.directoryUrl), timeoutMs: this.options.timeoutMs });
     if (res.status !== 200) throw new Error(`GET ${this.directoryUrl} answered ${res.status}`);
     this.directory = JSON.parse(res.body.toString('utf8')) as Record<string, unknown>;
     return this.directory;
@@ -143,7 +157,8 @@ export class AcmeSession {
     const directory = await this.getDirectory();
     const base = directory.renewalInfo;
     if (typeof base !== 'string') return undefined;
-    const res = await httpsGet(`${base.replace(/\/$/, '')}/${certId}`, { ca: this.options.ca, timeoutMs: this.options.timeoutMs });
+    const url = `${base.replace(/\/$/, '')}/${certId}`;
+    const res = await httpsGet(url, { ca: this.options.ca, agent: originAgent(url), timeoutMs: this.options.timeoutMs });
     if (res.status === 404) return undefined;
     if (res.status !== 200) throw new Error(`ARI ${base} answered ${res.status}`);
     const body = JSON.parse(res.body.toString('utf8')) as { suggestedWindow?: { start?: string; end?: string }; explanationURL?: string };

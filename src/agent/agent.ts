@@ -3,7 +3,7 @@
  * registry and an optional health/metrics listener. `start()` runs until `stop()`; `runOnce()`
  * does one pass (for cron and CI). Every worker sleeps until its next due time.
  */
-import { generateKeyPairSync, randomInt } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { pino, type Logger } from 'pino';
@@ -48,7 +48,7 @@ export interface CertificateStatus {
   health: 'ok' | 'failing' | 'overdue' | 'expired';
 }
 
-const cryptoRandom: RandomSource = () => randomInt(0, 2 ** 48) / 2 ** 48;
+const cryptoRandom: RandomSource = () => randomBytes(6).readUIntBE(0, 6) / 2 ** 48;
 
 /** Creates the agent's logger: pino JSON, with credentials redacted should one ever reach a field. */
 export function createAgentLogger(level: string): Logger {

@@ -11,7 +11,8 @@
  * `current` a moment ago (an in-flight handshake, the blue half of a blue/green pair) can finish.
  */
 import { randomBytes } from 'node:crypto';
-import { chownSync, closeSync, fsyncSync, lstatSync, mkdirSync, openSync, readdirSync, readlinkSync, renameSync, rmSync, symlinkSync, writeSync } from 'node:fs';
+import { readlinkSync } from 'node:fs';
+import { chown, lstat, mkdir, open, readdir, rename, rm, symlink } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /** One file of a version: its name inside the version directory, content and mode. */
@@ -24,22 +25,22 @@ export interface VersionFile {
 const VERSIONS = 'versions';
 const CURRENT = 'current';
 
-function fsyncPath(path: string): void {
-  const fd = openSync(path, 'r');
+async function fsyncPath(path: string): Promise<void> {
+  const handle = await open(path, 'r');
   try {
-    fsyncSync(fd);
+    await handle.sync();
   } finally {
-    closeSync(fd);
+    await handle.close();
   }
 }
 
-function writeDurable(path: string, content: string, mode: number): void {
-  const fd = openSync(path, 'wx', mode);
+async function writeDurable(path: string, content: string, mode: number): Promise<void> {
+  const handle = await open(path, 'wx', mode);
   try {
-    writeSync(fd, content);
-    fsyncSync(fd);
+    await handle.writeFile(content);
+    await handle.sync();
   } finally {
-    closeSync(fd);
+    await handle.close();
   }
 }
 
@@ -62,57 +63,57 @@ export function versionDir(dir: string, version: string): string {
  * Writes a complete version directory and switches `current` to it with one rename.
  * Returns the version name.
  */
-export function installVersion(dir: string, version: string, files: VersionFile[], owner?: { uid?: number | undefined; gid?: number | undefined }): string {
+export async function installVersion(dir: string, version: string, files: VersionFile[], owner?: { uid?: number | undefined; gid?: number | undefined }): Promise<string> {
   const versions = join(dir, VERSIONS);
-  mkdirSync(versions, { recursive: true, mode: 0o755 });
+  await mkdir(versions, { recursive: true, mode: 0o755 });
   const staging = join(versions, `.staging-${version}-${randomBytes(4).toString('hex')}`);
-  mkdirSync(staging, { mode: 0o755 });
+  await mkdir(staging, { mode: 0o755 });
+  const chowning = owner && (owner.uid !== undefined || owner.gid !== undefined);
   for (const f of files) {
     const path = join(staging, f.name);
-    writeDurable(path, f.content, f.mode);
-    if (owner && (owner.uid !== undefined || owner.gid !== undefined)) chownSync(path, owner.uid ?? -1, owner.gid ?? -1);
+    await writeDurable(path, f.content, f.mode);
+    if (chowning) await chown(path, owner.uid ?? -1, owner.gid ?? -1);
   }
-  if (owner && (owner.uid !== undefined || owner.gid !== undefined)) chownSync(staging, owner.uid ?? -1, owner.gid ?? -1);
-  fsyncPath(staging);
-  const final = join(versions, version);
-  renameSync(staging, final);
-  fsyncPath(versions);
+  if (chowning) await chown(staging, owner.uid ?? -1, owner.gid ?? -1);
+  await fsyncPath(staging);
+  await rename(staging, join(versions, version));
+  await fsyncPath(versions);
   // The switch: a new symlink under a temporary name, renamed over `current` (atomic on POSIX).
   const link = join(dir, `.${CURRENT}-${randomBytes(4).toString('hex')}`);
-  symlinkSync(join(VERSIONS, version), link);
-  renameSync(link, join(dir, CURRENT));
-  for (const f of files) ensureStableLink(dir, f.name);
-  fsyncPath(dir);
+  await symlink(join(VERSIONS, version), link);
+  await rename(link, join(dir, CURRENT));
+  for (const f of files) await ensureStableLink(dir, f.name);
+  await fsyncPath(dir);
   return version;
 }
 
 /** `<dir>/<name>` -> `current/<name>`, created once; a regular file in the way is left alone. */
-function ensureStableLink(dir: string, name: string): void {
+async function ensureStableLink(dir: string, name: string): Promise<void> {
   const path = join(dir, name);
   try {
-    lstatSync(path);
+    await lstat(path);
     return;
   } catch {
     // absent: create it
   }
   const tmp = join(dir, `.${name}-${randomBytes(4).toString('hex')}`);
-  symlinkSync(join(CURRENT, name), tmp);
-  renameSync(tmp, path);
+  await symlink(join(CURRENT, name), tmp);
+  await rename(tmp, path);
 }
 
 /** Removes every version directory except `keep` (and any stale staging directory). */
-export function pruneVersions(dir: string, keep: string[]): string[] {
+export async function pruneVersions(dir: string, keep: string[]): Promise<string[]> {
   const versions = join(dir, VERSIONS);
   let names: string[];
   try {
-    names = readdirSync(versions);
+    names = await readdir(versions);
   } catch {
     return [];
   }
   const removed: string[] = [];
   for (const name of names) {
     if (keep.includes(name)) continue;
-    rmSync(join(versions, name), { recursive: true, force: true });
+    await rm(join(versions, name), { recursive: true, force: true });
     removed.push(name);
   }
   return removed;

@@ -57,9 +57,9 @@ export class CertificateWorker {
     this.updateGauges();
   }
 
-  private save(): void {
-    this.ctx.stateDir.saveIntent(this.state);
+  private async save(): Promise<void> {
     this.updateGauges();
+    await this.ctx.stateDir.saveIntent(this.state);
   }
 
   /** Whether the installed files exist and hold a certificate for the intended names. */
@@ -80,7 +80,7 @@ export class CertificateWorker {
   /** Does what is due now; returns the time of the next wake-up. `force` renews at once. */
   async step(now = Date.now(), force = false): Promise<number> {
     const wakes: number[] = [now + this.ctx.config.timing.maxSleep];
-    this.prune(now);
+    await this.prune(now);
     if (this.state.previous && this.state.previous.removeAfter > now) wakes.push(this.state.previous.removeAfter);
     for (const r of this.retired()) wakes.push(r.removeAfter);
 
@@ -108,17 +108,17 @@ export class CertificateWorker {
   }
 
   /** Removes versions whose grace window has passed; keeps the current one and those still in grace. */
-  private prune(now: number): void {
+  private async prune(now: number): Promise<void> {
     const s = this.state;
     const keep = (s.retired ?? []).filter((r) => r.removeAfter > now);
     if (s.retired && keep.length !== s.retired.length) {
       s.retired = keep;
       s.previous = keep.at(-1);
       if (!s.previous) delete s.previous;
-      this.save();
+      await this.save();
     }
     if (!s.version) return;
-    const removed = pruneVersions(this.intent.output.dir, [s.version, ...keep.map((r) => r.version)]);
+    const removed = await pruneVersions(this.intent.output.dir, [s.version, ...keep.map((r) => r.version)]);
     if (removed.length) this.ctx.log.debug({ event: 'versions-pruned', id: this.intent.id, removed }, 'old versions removed');
   }
 
@@ -135,13 +135,13 @@ export class CertificateWorker {
         const answer = await this.ctx.session(endpoint).renewalInfo(certId, { minMs: retryAfterMin, maxMs: retryAfterMax });
         if (!answer) {
           delete this.state.ari;
-          this.save();
+          await this.save();
           return;
         }
         const previous = this.state.ari ? { window: this.state.ari.window, at: this.state.ari.pick } : undefined;
         const pick = keepPick(previous, answer.window) ? previous!.at : pickInWindow(answer.window, now, this.ctx.random);
         this.state.ari = { window: answer.window, pick, nextCheck: now + answer.retryAfterMs, retryAfterMs: answer.retryAfterMs, explanationUrl: answer.explanationUrl };
-        this.save();
+        await this.save();
         await this.ctx.emit({ type: 'ari-fetched', id: this.intent.id, certId, window: answer.window, pick, retryAfterMs: answer.retryAfterMs });
         return;
       } catch (error) {
@@ -150,7 +150,7 @@ export class CertificateWorker {
     }
     // No answer: keep any earlier window, look again after the shortest Retry-After.
     if (this.state.ari) this.state.ari.nextCheck = now + retryAfterMin;
-    this.save();
+    await this.save();
   }
 
   private async renew(reason: string): Promise<void> {
@@ -160,7 +160,7 @@ export class CertificateWorker {
     this.ctx.log.info({ event: 'renewal-started', id, reason }, 'renewing');
     await this.ctx.emit({ type: 'renewal-started', id, reason });
     const errors: string[] = [];
-    const keyPem = this.intent.rotateKey || !this.state.version ? generateCertKey(this.intent.keyType) : this.currentKey() ?? generateCertKey(this.intent.keyType);
+    const keyPem = (this.intent.rotateKey || !this.state.version ? undefined : this.currentKey()) ?? (await generateCertKey(this.intent.keyType));
     for (const endpoint of this.ctx.pool.candidates(now)) {
       const session = this.ctx.session(endpoint);
       let replaces = endpoint.url === this.state.issuedBy && this.installed() ? this.state.certId : undefined;
@@ -200,7 +200,7 @@ export class CertificateWorker {
     const remaining = (this.state.notAfter ?? now) - now;
     this.state.nextAttempt = now + backoffDelay(this.state.failures, this.ctx.config.timing.backoffInitial, remaining, this.ctx.random);
     this.ctx.metrics.renewals.inc({ id, outcome: 'error' });
-    this.save();
+    await this.save();
     const loud = this.expired(now) || this.overdue(now);
     this.ctx.log[loud ? 'error' : 'warn'](
       { event: 'renewal-failed', id, failures: this.state.failures, nextAttempt: new Date(this.state.nextAttempt).toISOString(), expired: this.expired(now), overdue: this.overdue(now), err: this.state.lastError },
@@ -243,7 +243,7 @@ export class CertificateWorker {
       { name: o.key, content: keyPem, mode: o.keyMode },
       ...(o.combined ? [{ name: o.combined, content: `${keyPem.trimEnd()}\n${blocks.join('')}`, mode: o.keyMode }] : []),
     ];
-    installVersion(o.dir, version, files, { uid: o.owner, gid: o.group });
+    await installVersion(o.dir, version, files, { uid: o.owner, gid: o.group });
     const s = this.state;
     if (s.version && s.version !== version) {
       s.retired = [...(s.retired ?? []), { version: s.version, removeAfter: now + o.grace }];
@@ -268,7 +268,7 @@ export class CertificateWorker {
     delete s.nextAttempt;
     delete s.lastError;
     if (!s.reloadPending) delete s.reloadPending;
-    this.save();
+    await this.save();
     this.ctx.metrics.renewals.inc({ id: this.intent.id, outcome: 'ok' });
     this.ctx.log.info({ event: 'renewed', id: this.intent.id, endpoint: endpoint.url, serial: info.serial, notAfter: new Date(info.notAfter).toISOString(), version }, 'certificate installed');
     await this.ctx.emit({ type: 'renewed', id: this.intent.id, endpoint: endpoint.url, version, serial: info.serial, notAfter: info.notAfter });
@@ -289,7 +289,7 @@ export class CertificateWorker {
       this.state.reloadFailures = 0;
       delete this.state.lastReloadError;
       this.ctx.metrics.reloads.inc({ target: this.intent.id, outcome: 'ok' });
-      this.save();
+      await this.save();
       await this.ctx.emit({ type: 'reloaded', id: this.intent.id, version });
       return undefined;
     } catch (error) {
@@ -297,7 +297,7 @@ export class CertificateWorker {
       this.state.reloadFailures = (this.state.reloadFailures ?? 0) + 1;
       this.state.lastReloadError = message;
       this.ctx.metrics.reloads.inc({ target: this.intent.id, outcome: 'error' });
-      this.save();
+      await this.save();
       this.ctx.log.error({ event: 'reload-failed', id: this.intent.id, version, failures: this.state.reloadFailures, err: message }, 'reload action failed; will retry');
       await this.ctx.emit({ type: 'reload-failed', id: this.intent.id, version, error: message });
       return now + backoffDelay(this.state.reloadFailures, Math.min(this.ctx.config.timing.backoffInitial, 30_000), (this.state.notAfter ?? now) - now, this.ctx.random);

@@ -12,11 +12,12 @@ export interface GetResult {
 const MAX_BODY = 4 * 1024 * 1024;
 
 /** GETs `url` with `ca` as the only trust (undefined: the system store); rejects on timeout or network errors. */
-export function httpsGet(url: string, options: { ca?: string | undefined; timeoutMs: number; headers?: Record<string, string> }): Promise<GetResult> {
+export function httpsGet(url: string, options: { ca?: string | undefined; agent?: https.Agent | undefined; timeoutMs: number; headers?: Record<string, string> }): Promise<GetResult> {
   const target = new URL(url);
   const lib = target.protocol === 'http:' ? http : https;
   return new Promise((resolve, reject) => {
-    const request = lib.get(target, { ...(options.ca ? { ca: options.ca } : {}), headers: options.headers ?? {}, timeout: options.timeoutMs, agent: false }, (response) => {
+    const tlsOptions = target.protocol === 'https:' && options.agent ? { agent: options.agent } : { agent: false as const, ...(options.ca ? { ca: options.ca } : {}) };
+    const request = lib.get(target, { ...tlsOptions, headers: options.headers ?? {}, timeout: options.timeoutMs }, (response) => {
       const chunks: Buffer[] = [];
       let size = 0;
       response.on('data', (chunk: Buffer) => {

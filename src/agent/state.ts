@@ -4,7 +4,9 @@
  * trust bundle (per-endpoint ETag and roots). Files are replaced atomically (write, fsync,
  * rename), so a crash leaves the old or the new state, never half of one.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Window } from './scheduler.js';
 
@@ -52,16 +54,17 @@ export interface BundleState {
   lastSuccess?: number;
 }
 
-function writeJsonAtomic(file: string, value: unknown): void {
-  const tmp = `${file}.tmp`;
-  const fd = openSync(tmp, 'w', 0o600);
+async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
+  // Asynchronous, so that many agents in one process never hold the event loop on fsync.
+  const tmp = `${file}.${randomBytes(4).toString('hex')}.tmp`;
+  const handle = await open(tmp, 'w', 0o600);
   try {
-    writeSync(fd, `${JSON.stringify(value, null, 2)}\n`);
-    fsyncSync(fd);
+    await handle.writeFile(`${JSON.stringify(value, null, 2)}\n`);
+    await handle.sync();
   } finally {
-    closeSync(fd);
+    await handle.close();
   }
-  renameSync(tmp, file);
+  await rename(tmp, file);
 }
 
 function readJson<T>(file: string): T | undefined {
@@ -82,15 +85,15 @@ export class StateDir {
     return readJson<IntentState>(join(this.dir, 'certificates', `${id}.json`)) ?? { id, failures: 0 };
   }
 
-  saveIntent(state: IntentState): void {
-    writeJsonAtomic(join(this.dir, 'certificates', `${state.id}.json`), state);
+  saveIntent(state: IntentState): Promise<void> {
+    return writeJsonAtomic(join(this.dir, 'certificates', `${state.id}.json`), state);
   }
 
   bundle(): BundleState {
     return readJson<BundleState>(join(this.dir, 'trust-bundle.json')) ?? { endpoints: {} };
   }
 
-  saveBundle(state: BundleState): void {
-    writeJsonAtomic(join(this.dir, 'trust-bundle.json'), state);
+  saveBundle(state: BundleState): Promise<void> {
+    return writeJsonAtomic(join(this.dir, 'trust-bundle.json'), state);
   }
 }

@@ -7,11 +7,13 @@
  * certificate chaining to a new root is in place before the new root is trusted.
  */
 import { X509Certificate, createHash } from 'node:crypto';
-import { closeSync, fsyncSync, openSync, readFileSync, renameSync, writeSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { open, rename } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { AgentConfig } from './config.js';
 import { chainsToBundle, splitPem } from './cert-info.js';
 import { httpsGet } from './https-get.js';
+import { originAgent } from './acme-session.js';
 import type { AgentMetrics } from './metrics.js';
 import { runReload } from './reload.js';
 import type { BundleState, StateDir } from './state.js';
@@ -66,7 +68,7 @@ export class TrustBundleKeeper {
   private async refreshNow(directoryUrl: string): Promise<{ changed: boolean }> {
     const known = this.state.endpoints[directoryUrl];
     try {
-      const res = await httpsGet(bundleUrlFor(directoryUrl), { ca: this.trust(), timeoutMs: this.timeoutMs, headers: known?.etag ? { 'If-None-Match': known.etag } : {} });
+      const res = await httpsGet(bundleUrlFor(directoryUrl), { ca: this.trust(), agent: originAgent(directoryUrl), timeoutMs: this.timeoutMs, headers: known?.etag ? { 'If-None-Match': known.etag } : {} });
       if (res.status === 304) {
         this.metrics.bundleFetches.inc({ outcome: 'unchanged' });
       } else if (res.status === 200) {
@@ -85,19 +87,19 @@ export class TrustBundleKeeper {
     } catch (error) {
       this.metrics.bundleFetches.inc({ outcome: 'error' });
       this.state.lastError = (error as Error).message;
-      this.stateDir.saveBundle(this.state);
+      await this.stateDir.saveBundle(this.state);
       throw error;
     }
-    const changed = this.writeIfChanged();
+    const changed = await this.writeIfChanged();
     await this.reloadIfPending();
     this.state.lastSuccess = Date.now();
     delete this.state.lastError;
-    this.stateDir.saveBundle(this.state);
+    await this.stateDir.saveBundle(this.state);
     return { changed };
   }
 
   /** Writes the union of the endpoints' roots when it differs from what was last written. */
-  private writeIfChanged(): boolean {
+  private async writeIfChanged(): Promise<boolean> {
     const seen = new Set<string>();
     const blocks: string[] = [];
     for (const entry of Object.values(this.state.endpoints)) {
@@ -113,17 +115,17 @@ export class TrustBundleKeeper {
     const hash = createHash('sha256').update(content).digest('hex');
     if (hash === this.state.writtenHash && this.content() === content) return false;
     const tmp = `${this.config.file}.tmp`;
-    const fd = openSync(tmp, 'w', this.config.mode);
+    const handle = await open(tmp, 'w', this.config.mode);
     try {
-      writeSync(fd, content);
-      fsyncSync(fd);
+      await handle.writeFile(content);
+      await handle.sync();
     } finally {
-      closeSync(fd);
+      await handle.close();
     }
-    renameSync(tmp, this.config.file);
+    await rename(tmp, this.config.file);
     this.state.writtenHash = hash;
     if (this.config.reload) this.state.reloadPending = hash;
-    this.stateDir.saveBundle(this.state);
+    await this.stateDir.saveBundle(this.state);
     this.log.info({ event: 'trust-bundle-written', file: this.config.file, roots: blocks.length }, 'trust bundle updated');
     return true;
   }
@@ -138,7 +140,7 @@ export class TrustBundleKeeper {
     } catch (error) {
       this.metrics.reloads.inc({ target: 'trust-bundle', outcome: 'error' });
       this.log.error({ event: 'trust-bundle-reload-failed', err: (error as Error).message }, 'trust bundle reload failed');
-      this.stateDir.saveBundle(this.state);
+      await this.stateDir.saveBundle(this.state);
       throw error;
     }
   }
