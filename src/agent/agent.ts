@@ -166,6 +166,23 @@ export class Agent {
     if (listen) this.health = await startHealthListener(listen, this);
     this.log.info({ event: 'agent-started', certificates: this.workers.map((w) => w.intent.id), endpoints: this.pool.endpoints.map((e) => e.url) }, 'agent started');
     for (const w of this.workers) this.schedule(w, Date.now());
+    if (this.bundle) this.refreshBundleLoop();
+  }
+
+  /** Refreshes the trust bundle from the endpoint in use every `trustBundle.refresh` (and at start). */
+  private refreshBundleLoop(): void {
+    if (this.stopped || !this.bundle) return;
+    const endpoint = this.pool.current ?? this.pool.candidates()[0]!;
+    const run = this.bundle
+      .refresh(endpoint.url)
+      .catch((error: unknown) => this.log.warn({ event: 'trust-bundle-refresh-failed', endpoint: endpoint.url, err: (error as Error).message }, 'trust bundle refresh failed'))
+      .then(() => {
+        this.running.delete('#bundle');
+        if (this.stopped) return;
+        const timer = setTimeout(() => this.refreshBundleLoop(), this.options.config.trustBundle!.refresh);
+        this.timers.set('#bundle', timer);
+      });
+    this.running.set('#bundle', run);
   }
 
   /** The health listener's address (when listening). */
