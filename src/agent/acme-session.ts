@@ -11,6 +11,7 @@ import https from 'node:https';
 import tls from 'node:tls';
 import acme from 'acme-client';
 import { isIP } from 'node:net';
+import { createRequire } from 'node:module';
 import type { AgentKeyType } from './config.js';
 import { clampRetryAfter, type Window } from './scheduler.js';
 import { httpsGet } from './https-get.js';
@@ -23,6 +24,9 @@ interface OriginSettings {
 }
 
 const origins = new Map<string, OriginSettings>();
+/** The axios that acme-client itself loads (not a dependency of ours), for its http adapter. */
+const acmeAxios = createRequire(createRequire(import.meta.url).resolve('acme-client'))('axios') as { getAdapter(name: string): (config: unknown) => Promise<unknown> };
+const httpAdapter = acmeAxios.getAdapter('http');
 let interceptorInstalled = false;
 
 function installInterceptor(): void {
@@ -44,6 +48,18 @@ function installInterceptor(): void {
     config.proxy = false;
     // acme-client's retry loop counts this field; a huge value means "no retry" (see its axios.js).
     (config as unknown as { retryAttempt: number }).retryAttempt = Number.MAX_SAFE_INTEGER;
+    // acme-client turns a network error it does not retry into "Cannot read properties of undefined";
+    // answer such errors with a synthetic 599 problem instead, so the agent reports the real cause.
+    config.adapter = (async (cfg: unknown) => {
+      try {
+        return await httpAdapter(cfg);
+      } catch (error) {
+        const e = error as { response?: unknown; code?: string; message?: string };
+        if (e.response) throw error;
+        const detail = `network error: ${e.code ?? ''} ${e.message ?? ''}`.trim();
+        return { data: { type: 'urn:anvil:agent:network', detail }, status: 599, statusText: 'Network Error', headers: {}, config: cfg, request: undefined };
+      }
+    }) as never;
     return config;
   });
 }
@@ -121,6 +137,7 @@ export class AcmeSession {
   private async ready(): Promise<acme.Client> {
     if (this.client) return this.client;
     registerOrigin(this.directoryUrl, this.options.ca, this.options.timeoutMs);
+    await this.getDirectory(); // fails with the network cause (ECONNREFUSED, TLS, timeout) before acme-client hides it
     const client = new acme.Client({
       directoryUrl: this.directoryUrl,
       accountKey: this.options.accountKeyPem,
@@ -137,7 +154,7 @@ export class AcmeSession {
   /** The directory object (cached for the session). */
   async getDirectory(): Promise<Record<string, unknown>> {
     if (this.directory) return this.directory;
-    await this.ready();
+    registerOrigin(this.directoryUrl, this.options.ca, this.options.timeoutMs);
     const res = await httpsGet(this.directoryUrl, { ca: this.options.ca, agent: originAgent(this.directoryUrl), timeoutMs: this.options.timeoutMs });
     if (res.status !== 200) throw new Error(`GET ${this.directoryUrl} answered ${res.status}`);
     this.directory = JSON.parse(res.body.toString('utf8')) as Record<string, unknown>;

@@ -142,6 +142,7 @@ export class CertificateWorker {
         const pick = keepPick(previous, answer.window) ? previous!.at : pickInWindow(answer.window, now, this.ctx.random);
         this.state.ari = { window: answer.window, pick, nextCheck: now + answer.retryAfterMs, retryAfterMs: answer.retryAfterMs, explanationUrl: answer.explanationUrl };
         await this.save();
+        this.ctx.log.info({ event: 'ari-fetched', id: this.intent.id, windowStart: new Date(answer.window.start).toISOString(), windowEnd: new Date(answer.window.end).toISOString(), renewAt: new Date(pick).toISOString(), retryAfterMs: answer.retryAfterMs }, 'renewal information');
         await this.ctx.emit({ type: 'ari-fetched', id: this.intent.id, certId, window: answer.window, pick, retryAfterMs: answer.retryAfterMs });
         return;
       } catch (error) {

@@ -57,6 +57,7 @@ describe('agent outage: every endpoint down past the renewal window', { skip, ti
     agent = startAgentProcess(['--config', config]);
     stack.onClose(() => agent?.stop());
     await waitFor('the first certificate', () => existsSync(path.join(outDir, 'current')), 20_000, 50);
+    await waitFor('the ARI window', () => agent!.events().some((e) => e.event === 'ari-fetched'), 20_000, 50);
     const first = readInstalled(outDir);
     firstVersion = first.version;
     firstSerialCert = first.certPem;
@@ -67,7 +68,9 @@ describe('agent outage: every endpoint down past the renewal window', { skip, ti
     await waitFor('renewal overdue', async () => {
       const s = parsed(await status(true))[0]!;
       return s.failures >= 2 && Date.now() > s.windowEnd;
-    }, 40_000, 500);
+    }, 40_000, 500).catch((error: Error) => {
+      throw new Error(`${error.message}\n--- agent output (tail) ---\n${agent!.output().slice(-5000)}`);
+    });
     duringStatus = await status();
     duringMetrics = (await httpGet(`http://127.0.0.1:${metricsPort}/metrics`)).body;
     duringHealth = await httpGet(`http://127.0.0.1:${metricsPort}/healthz`);
