@@ -41,7 +41,7 @@ interface Track {
   events: { at: number; event: AgentEvent }[];
 }
 
-describe('agent herd: 200 embedded agents against one CA', { skip, timeout: 150_000 }, () => {
+describe('agent herd: 200 embedded agents against one CA', { skip, timeout: 300_000 }, () => {
   let stack: InteropStack | undefined;
   const agents: Agent[] = [];
   const tracks: Track[] = [];
@@ -73,14 +73,14 @@ describe('agent herd: 200 embedded agents against one CA', { skip, timeout: 150_
       await new Promise((resolve) => setTimeout(resolve, 40));
     }
     const renewedTwice = (): number => tracks.filter((t) => t.events.filter((e) => e.event.type === 'renewed').length >= 2).length;
-    await waitFor('every agent renewed once', () => (renewedAll = renewedTwice()) >= AGENTS, 100_000, 250).catch((error: Error) => {
+    await waitFor('every agent renewed once', () => (renewedAll = renewedTwice()) >= AGENTS, 200_000, 250).catch((error: Error) => {
       const failures = tracks.flatMap((t) => t.events.filter((e) => e.event.type === 'renewal-failed').map((e) => (e.event as { error: string }).error)).slice(0, 5);
       const types = new Map<string, number>();
       for (const t of tracks) for (const e of t.events) types.set(e.event.type, (types.get(e.event.type) ?? 0) + 1);
       throw new Error(`${error.message}: ${renewedAll}/${AGENTS}; events ${JSON.stringify([...types])}; failures: ${failures.join(' | ')}; last events of agent 0: ${JSON.stringify(tracks[0]!.events.slice(-6))}`);
     });
     await Promise.all(agents.map((a) => a.stop()));
-  }, { timeout: 130_000 });
+  }, { timeout: 280_000 });
 
   after(() => stack?.close());
 
