@@ -14,7 +14,7 @@ import { openConfiguredCa } from './ca/open-ca.js';
 import type { Config } from './config/load.js';
 import { closeServer, defaultBaseUrl, listenAcme, listenPlain, plainBaseUrl } from './http/listeners.js';
 import { createLogger } from './ops/logger.js';
-import { metrics, timed } from './ops/metrics.js';
+import { metrics, startEventLoopMonitor, timed } from './ops/metrics.js';
 import { SqliteStore } from './store/sqlite/sqlite-store.js';
 import type { Store } from './store/store.js';
 
@@ -41,6 +41,7 @@ export interface RunningServer {
 
 export async function startServer(config: Config, env: NodeJS.ProcessEnv, log: Logger = createLogger(config.logLevel)): Promise<RunningServer> {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  startEventLoopMonitor();
   const opened = await openConfiguredCa(config, env);
   const { ca } = opened;
   const secret = { passphrase: opened.passphrase };

@@ -28,6 +28,7 @@ import {
   type SingleAnswer,
 } from './ocsp-messages.js';
 import type { OcspResponder } from './ocsp-responder-cert.js';
+import { TimeSlice } from '../ops/time-slice.js';
 
 export interface OcspAnswer {
   der: Uint8Array;
@@ -55,6 +56,7 @@ const RECENT_MAX = 100_000;
 
 export class OcspService {
   private refreshTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
   private readonly recent = new Map<string, { answer: OcspAnswer; until: number; issuerId: string; serial: string; revoked: boolean }>();
 
   constructor(private readonly o: OcspServiceOptions) {}
@@ -120,31 +122,37 @@ export class OcspService {
     const stored = status.ocsp;
     const revoked = status.revokedAt !== null;
     if (stored && stored.revoked === revoked && stored.nextUpdate.getTime() > Date.now()) return stored;
-    const fresh = await this.sign(responder, status.serial, stateOf(status));
-    await this.o.store.saveOcspResponse(status.id, fresh, revoked);
+    const fresh = await this.sign(responder, status.serial, stateOf(status), status.notAfter);
+    // Answers for expired certificates are not kept (retention drops them): sign, don't store.
+    if (status.notAfter.getTime() > Date.now()) await this.o.store.saveOcspResponse(status.id, fresh, revoked);
     return fresh;
   }
 
-  /** Signs the SHA-1 CertID response for one certificate of this responder's issuer. */
-  async sign(responder: OcspResponder, serial: string, state: CertState): Promise<SignedOcspResponse> {
+  /**
+   * Signs the SHA-1 CertID response for one certificate of this responder's issuer. It is due for
+   * refresh at half its validity, unless it already lasts as long as the certificate.
+   */
+  async sign(responder: OcspResponder, serial: string, state: CertState, certNotAfter?: Date): Promise<SignedOcspResponse> {
     const now = new Date();
     const nextUpdate = new Date(now.getTime() + this.o.responseLifetimeMs);
     const der = await signOcspResponse(responder, [{ certId: certIdFor(responder, serial), state }], now, nextUpdate);
-    return { der, thisUpdate: wholeSeconds(now), nextUpdate: wholeSeconds(nextUpdate) };
+    const lastsForLife = certNotAfter !== undefined && nextUpdate.getTime() >= certNotAfter.getTime();
+    const refreshAt = lastsForLife ? null : new Date(now.getTime() + this.o.responseLifetimeMs / 2);
+    return { der, thisUpdate: wholeSeconds(now), nextUpdate: wholeSeconds(nextUpdate), refreshAt };
   }
 
   /** Pre-signs a newly issued certificate's `good` response. */
   async presign(cert: CertificateRecord): Promise<void> {
     const responder = this.o.responderFor(cert.issuerId);
     if (!responder) return;
-    const response = await this.sign(responder, cert.serial, { status: 'good' });
+    const response = await this.sign(responder, cert.serial, { status: 'good' }, cert.notAfter);
     await this.o.store.saveOcspResponse(cert.id, response, false);
   }
 
   /** Signs the revoked-state response a revocation stores in its own transaction. */
   async signRevoked(cert: CertificateRecord, revokedAt: Date, reason: number): Promise<SignedOcspResponse | null> {
     const responder = this.o.responderFor(cert.issuerId);
-    return responder ? this.sign(responder, cert.serial, { status: 'revoked', revokedAt, reason }) : null;
+    return responder ? this.sign(responder, cert.serial, { status: 'revoked', revokedAt, reason }, cert.notAfter) : null;
   }
 
   /** Refreshes responses older than half their lifetime, in bounded batches, until stopped. */
@@ -155,6 +163,7 @@ export class OcspService {
       } catch (e) {
         this.o.log.error({ err: (e as Error).message }, 'OCSP refresh failed');
       }
+      if (this.stopped) return;
       this.refreshTimer = setTimeout(run, intervalMs);
       this.refreshTimer.unref();
     };
@@ -163,18 +172,37 @@ export class OcspService {
   }
 
   stop(): void {
+    this.stopped = true;
     if (this.refreshTimer) clearTimeout(this.refreshTimer);
   }
 
+  /** Signs every due answer, batch by batch, giving the event loop back between signatures. */
   async refreshDue(): Promise<number> {
+    const slice = new TimeSlice();
+    let total = 0;
+    for (;;) {
+      const done = await this.refreshBatch(slice);
+      total += done;
+      if (done < REFRESH_BATCH || this.stopped) return total;
+    }
+  }
+
+  private async refreshBatch(slice: TimeSlice): Promise<number> {
     const now = Date.now();
-    const due = await this.o.store.listOcspDue(new Date(now + this.o.responseLifetimeMs / 2), new Date(now), REFRESH_BATCH);
+    const due = await this.o.store.listOcspDue(new Date(now), REFRESH_BATCH);
     for (const cert of due) {
+      await slice.maybeYield();
       const responder = this.o.responderFor(cert.issuerId);
+      // An expired certificate needs no new answer; one whose issuer has no responder (yet) is
+      // answered on demand and stays due.
+      if (cert.notAfter.getTime() <= now) {
+        await this.o.store.dropOcspWork(cert.id);
+        continue;
+      }
       if (!responder) continue;
       const revoked = cert.revokedAt !== null;
       const state: CertState = revoked ? { status: 'revoked', revokedAt: cert.revokedAt!, reason: cert.revocationReason } : { status: 'good' };
-      await this.o.store.saveOcspResponse(cert.id, await this.sign(responder, cert.serial, state), revoked);
+      await this.o.store.saveOcspResponse(cert.id, await this.sign(responder, cert.serial, state, cert.notAfter), revoked);
     }
     return due.length;
   }
