@@ -3,8 +3,10 @@
  * subpath, each with its own account, state directory and metrics registry, against one real
  * Anvil server, all holding two-minute certificates whose ARI window is 36–66 s after issuance.
  * The renewals must spread across the window: no more than 3 % of them in any 1 % of it (judged
- * on each certificate's own window, since the first certificates were issued over a few seconds).
- * ARI is fetched once per certificate here: Anvil answers Retry-After 60 s, longer than the test.
+ * on each certificate's own window, since the first certificates were issued over several seconds,
+ * and on the time each agent scheduled, because on a loaded 2-core box timers fire up to a second
+ * late; a separate check requires every renewal to start at its scheduled time, never early and
+ * at most a few seconds late). ARI is fetched at Retry-After (Anvil answers 60 s), never sooner.
  *
  * Randomness: each agent gets a seeded generator (its index), so the test is repeatable. With
  * independent uniform picks, 200 renewals put more than 6 into some 1 % bin about a third of the
@@ -84,8 +86,8 @@ describe('agent herd: 200 embedded agents against one CA', { skip, timeout: 300_
 
   after(() => stack?.close());
 
-  /** Each agent's renewal start as a fraction of its first certificate's ARI window. */
-  function positions(): number[] {
+  /** Each agent's first renewal: its ARI answer, the time it scheduled, and when it started. */
+  function renewals(): { window: { start: number; end: number }; pick: number; startedAt: number }[] {
     return tracks.map((t, i) => {
       const ari = t.events.find((e) => e.event.type === 'ari-fetched')?.event as Extract<AgentEvent, { type: 'ari-fetched' }> | undefined;
       assert.ok(ari, `agent ${i} fetched ARI`);
@@ -93,14 +95,24 @@ describe('agent herd: 200 embedded agents against one CA', { skip, timeout: 300_
       const renewal = t.events.slice(firstRenewed + 1).find((e) => e.event.type === 'renewal-started');
       assert.ok(renewal, `agent ${i} started a renewal after its first certificate`);
       assert.equal((renewal.event as { reason: string }).reason, 'ARI window', `agent ${i} renewed because of its ARI window`);
-      return (renewal.at - ari.window.start) / (ari.window.end - ari.window.start);
+      return { window: ari.window, pick: ari.pick, startedAt: renewal.at };
     });
   }
 
+  /** Each agent's scheduled renewal as a fraction of its first certificate's ARI window. */
+  function positions(): number[] {
+    return renewals().map((r) => (r.pick - r.window.start) / (r.window.end - r.window.start));
+  }
+
+  it('every renewal starts at its scheduled time: never early, at most a few seconds late', () => {
+    const off = renewals().filter((r) => r.startedAt < r.pick - 50 || r.startedAt > r.pick + 5_000);
+    assert.deepEqual(off.map((r) => r.startedAt - r.pick), [], 'ms between the scheduled and the actual start');
+  });
+
   it('every renewal starts inside its ARI window', () => {
     const p = positions();
-    const outside = p.filter((x) => x < 0 || x > 1.02);
-    assert.deepEqual(outside, [], `renewal positions outside [0, 1] of the window (2 % allowance for timer lag): ${outside.map((x) => x.toFixed(3))}`);
+    const outside = p.filter((x) => x < 0 || x >= 1);
+    assert.deepEqual(outside, [], `scheduled renewals outside the window: ${outside.map((x) => x.toFixed(3))}`);
   });
 
   it('no more than 3 % of the renewals fall in any 1 % of the window, and the spread is uniform (KS)', (t) => {
@@ -120,20 +132,31 @@ describe('agent herd: 200 embedded agents against one CA', { skip, timeout: 300_
     assert.ok(p[0]! < 0.1 && p.at(-1)! > 0.9, 'the renewals reach both ends of the window');
   });
 
-  it('ARI is fetched at Retry-After, not more often: once per certificate while Retry-After (60 s) outlasts the test', () => {
-    for (const [i, t] of tracks.entries()) {
-      const fetches = t.events.filter((e) => e.event.type === 'ari-fetched').map((e) => e.event as Extract<AgentEvent, { type: 'ari-fetched' }>);
-      const perCert = new Map<string, number>();
-      for (const f of fetches) perCert.set(f.certId, (perCert.get(f.certId) ?? 0) + 1);
+  it('ARI is fetched at Retry-After, not more often', (t) => {
+    let refetched = 0;
+    for (const [i, track] of tracks.entries()) {
+      const fetches = track.events.filter((e) => e.event.type === 'ari-fetched').map((e) => ({ at: e.at, ...(e.event as Extract<AgentEvent, { type: 'ari-fetched' }>) }));
       assert.ok(fetches.every((f) => f.retryAfterMs === 60_000), `agent ${i}: Retry-After honoured as served (60 s): ${fetches.map((f) => f.retryAfterMs)}`);
-      assert.ok([...perCert.values()].every((n) => n === 1), `agent ${i}: one ARI request per certificate: ${JSON.stringify([...perCert])}`);
+      const byCert = new Map<string, number[]>();
+      for (const f of fetches) byCert.set(f.certId, [...(byCert.get(f.certId) ?? []), f.at]);
+      for (const [certId, times] of byCert) {
+        for (let k = 1; k < times.length; k++) {
+          const gap = times[k]! - times[k - 1]!;
+          assert.ok(gap >= 60_000 - 50, `agent ${i}, ${certId}: ARI again after ${gap} ms, before Retry-After`);
+          assert.ok(gap <= 60_000 + 10_000, `agent ${i}, ${certId}: ARI again only after ${gap} ms (Retry-After 60 s)`);
+          refetched++;
+        }
+      }
     }
+    // Certificates renewed late in their window outlive Retry-After: those were checked again at it.
+    t.diagnostic(`${refetched} certificates were checked again at Retry-After`);
   });
 
   it('each agent has its own metrics registry', async () => {
-    const text = await agents[0]!.metrics.registry.metrics();
-    assert.match(text, /anvil_agent_renewals_total\{id="svc",outcome="ok"\} 2/);
-    const other = await agents[1]!.metrics.registry.metrics();
-    assert.match(other, /anvil_agent_renewals_total\{id="svc",outcome="ok"\} 2/, 'not 400: registries are not shared');
+    for (const i of [0, 1, AGENTS - 1]) {
+      const text = await agents[i]!.metrics.registry.metrics();
+      const renewed = tracks[i]!.events.filter((e) => e.event.type === 'renewed').length;
+      assert.match(text, new RegExp(`anvil_agent_renewals_total\\{id="svc",outcome="ok"\\} ${renewed}\\n`), `agent ${i}: its own ${renewed} renewals, not the fleet's`);
+    }
   });
 });
