@@ -104,8 +104,8 @@ describe('agent herd: 200 embedded agents against one CA', { skip, timeout: 300_
     return renewals().map((r) => (r.pick - r.window.start) / (r.window.end - r.window.start));
   }
 
-  it('every renewal starts at its scheduled time: never early, at most a few seconds late', () => {
-    const off = renewals().filter((r) => r.startedAt < r.pick - 50 || r.startedAt > r.pick + 5_000);
+  it('every renewal starts at its scheduled time: never early, at most 10 s late (timer lag on a loaded box)', () => {
+    const off = renewals().filter((r) => r.startedAt < r.pick - 50 || r.startedAt > r.pick + 10_000);
     assert.deepEqual(off.map((r) => r.startedAt - r.pick), [], 'ms between the scheduled and the actual start');
   });
 
