@@ -3,6 +3,7 @@
  * The `anvil` command. Subcommands are registered in a table, each in its own module.
  */
 import { adminTokenCommand, auditCommand } from './admin.js';
+import { agentCommand } from './agent.js';
 import { caCommand, initCommand } from './ca.js';
 import { probeCommand } from './probe.js';
 import { eabCommand } from './eab.js';
@@ -29,6 +30,7 @@ const COMMANDS: Record<string, Command> = {
   audit: { summary: 'verify or export the hash-chained audit log', run: auditCommand },
   probe: { summary: 'synthetic end-to-end check of a live CA (issue, verify, revoke, OCSP, CRL)', run: probeCommand },
   'renew-fleet': { summary: 'ask every certificate of a profile or issuer to renew now (ARI)', run: renewFleetCommand },
+  agent: { summary: 'run the renewal agent beside a service (ARI timing, failover, atomic swap, trust bundle)', run: agentCommand },
 };
 
 async function main(argv: string[]): Promise<number> {
