@@ -234,7 +234,7 @@ export async function buildAnvil(
 }
 
 /** dns-persist-01's default issuer domain name: the base URL's host when it is a DNS name. */
-function defaultIssuerDomainName(baseUrl: string): string {
+export function defaultIssuerDomainName(baseUrl: string): string {
   const host = new URL(baseUrl).hostname;
   return isIP(host.replace(/^\[|\]$/g, '')) === 0 && host.includes('.') ? host.toLowerCase() : 'anvil.internal';
 }

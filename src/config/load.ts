@@ -15,6 +15,7 @@ export interface Config {
   baseUrl: string | undefined;
   dataDir: string;
   plainHttp: boolean;
+  extraInstance: boolean;
   tlsCert: string | undefined;
   tlsKey: string | undefined;
   http01Port: number;
@@ -178,6 +179,7 @@ export function loadConfig({ flags, env }: LoadInput): Config {
     baseUrl: get('baseUrl'),
     dataDir: resolve(get<string>('dataDir')),
     plainHttp: get('plainHttp'),
+    extraInstance: get('extraInstance'),
     tlsCert: get('tlsCert'),
     tlsKey: get('tlsKey'),
     http01Port: get('http01Port'),

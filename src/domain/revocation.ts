@@ -28,6 +28,26 @@ export const SUBSCRIBER_REASONS: ReadonlyMap<number, string> = new Map([
   [9, 'privilegeWithdrawn'],
 ]);
 
+/**
+ * A subscriber reason given by name (`keyCompromise`, case-insensitive) or by code (`1`, as a
+ * number or, from a command line, a string of digits); undefined when it is neither or refused.
+ */
+export function parseSubscriberReason(value: unknown): number | undefined {
+  let code: number | undefined;
+  if (typeof value === 'number' && Number.isInteger(value)) code = value;
+  else if (typeof value === 'string' && /^\d{1,2}$/.test(value)) code = Number(value);
+  else if (typeof value === 'string') {
+    const wanted = value.toLowerCase();
+    for (const [c, name] of SUBSCRIBER_REASONS) if (name.toLowerCase() === wanted) code = c;
+  }
+  return code !== undefined && SUBSCRIBER_REASONS.has(code) ? code : undefined;
+}
+
+/** `name (code)` for every subscriber reason, for messages. */
+export function subscriberReasonList(): string {
+  return [...SUBSCRIBER_REASONS].map(([c, n]) => `${n} (${c})`).join(', ');
+}
+
 /** What a revocation needs besides the store: the revoked OCSP answer, and a CRL nudge. */
 export interface RevocationHooks {
   signRevokedOcsp(cert: CertificateRecord, at: Date, reason: number): Promise<SignedOcspResponse | null>;
