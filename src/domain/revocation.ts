@@ -4,8 +4,8 @@
  */
 import { createHash, createPublicKey, type JsonWebKey } from 'node:crypto';
 import { problems } from '../acme/problem.js';
-import { toArrayBuffer } from '../ca/certificate-builder.js';
-import { AsnConvert } from '@peculiar/asn1-schema';
+import { parseWholeDer } from '../ca/der.js';
+import { checkPayload } from '../acme/payloads.js';
 import { Certificate } from '@peculiar/asn1-x509';
 import type { VerifiedRequest } from '../acme/jws.js';
 import { metrics } from '../ops/metrics.js';
@@ -63,9 +63,7 @@ export class RevocationService {
   ) {}
 
   async revoke(request: VerifiedRequest): Promise<CertificateRecord> {
-    const body = request.payload;
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw problems.malformed('revokeCert payload must be a JSON object');
-    const { certificate, reason } = body as Record<string, unknown>;
+    const { certificate, reason } = checkPayload('revokeCert', request.payload);
     if (typeof certificate !== 'string' || !/^[A-Za-z0-9_-]+$/.test(certificate)) {
       throw problems.malformed('"certificate" must be the base64url DER of the certificate');
     }
@@ -120,10 +118,10 @@ export class RevocationService {
 /** The serial (lowercase hex of the INTEGER content) of a DER certificate, or undefined. */
 function serialOf(der: Uint8Array): string | undefined {
   try {
-    const cert = AsnConvert.parse(toArrayBuffer(der), Certificate);
+    const cert = parseWholeDer(der, Certificate);
     return Buffer.from(cert.tbsCertificate.serialNumber).toString('hex');
-  } catch {
-    throw problems.malformed('"certificate" is not a DER X.509 certificate');
+  } catch (e) {
+    throw problems.malformed(`"certificate" is not a DER X.509 certificate (${(e as Error).message})`);
   }
 }
 
