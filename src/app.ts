@@ -29,6 +29,7 @@ import { startRevocation, type RevocationSystem } from './revocation/revocation-
 import type { Store } from './store/store.js';
 import type { AccountRecord } from './store/types.js';
 import { isIP } from 'node:net';
+import { revocationTimingProblems } from './revocation/timing.js';
 import { join } from 'node:path';
 import { ExternalAccounts } from './domain/external-accounts.js';
 import { CaOperations } from './domain/ca-operations.js';
@@ -86,7 +87,10 @@ export async function buildAnvil(
   );
 
   const issuerById = (id: string): Issuer | undefined => ca.issuers.find((i) => i.id === id);
-  const profiles = new ProfileRegistry(profilesDir, config.defaultProfile, (p) => checkProfileContext(p, knownChallenges, issuerById));
+  const profiles = new ProfileRegistry(profilesDir, config.defaultProfile, (p) => {
+    checkProfileContext(p, knownChallenges, issuerById);
+    for (const problem of revocationTimingProblems(p, config)) log.warn({ profile: p.name }, problem);
+  });
   const externalAccounts = new ExternalAccounts(store, passphrase);
   const limits = new RateLimiter(store, config.rateLimits);
   const anomalies = new AnomalyDetector(store, loadThresholds(config.anomalyConfig), log);

@@ -27,6 +27,8 @@ export interface RunningServer {
   baseUrl: string;
   directoryUrl: string;
   rootPemPath: string;
+  /** Base of the OCSP and CRL URLs in certificates (the plain-HTTP revocation listener by default). */
+  revocationBaseUrl: string;
   log: Logger;
   parts: AnvilParts;
   /** Re-reads the CA manifest (after `anvil ca rotate`); failures keep the running hierarchy. */
@@ -100,6 +102,7 @@ export async function startServer(config: Config, env: NodeJS.ProcessEnv, log: L
       baseUrl,
       directoryUrl,
       rootPemPath: ca.rootPemPath,
+      revocationBaseUrl: revocationBaseUrl ?? baseUrl,
       log,
       parts,
       reloadCa,

@@ -53,7 +53,7 @@ export async function serveCommand(args: string[]): Promise<number> {
     process.stderr.write(`anvil: cannot start: ${(e as Error).message}\n`);
     return 1;
   }
-  process.stderr.write(`\nAnvil is running.\n  ACME directory:   ${server.directoryUrl}\n  Root certificate: ${server.rootPemPath}\n\n`);
+  process.stderr.write(`\nAnvil is running.\n  ACME directory:   ${server.directoryUrl}\n  Root certificate: ${server.rootPemPath}\n  OCSP and CRLs:    ${server.revocationBaseUrl}\n\n`);
   process.on('SIGHUP', () => {
     server.reloadProfiles();
     void server.reloadCa();

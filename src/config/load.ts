@@ -127,6 +127,7 @@ function check(spec: SettingSpec, source: Source): unknown {
       }
     }
     case 'hostport': {
+      if (spec.allowOff && text === 'off') return undefined;
       const hp = typeof text === 'string' ? parseHostPort(text) : undefined;
       if (!hp) bad('host:port, e.g. 127.0.0.1:8443 or [::1]:8443');
       return hp;

@@ -18,6 +18,8 @@ export interface SettingSpec {
   enumValues?: readonly string[];
   min?: number;
   max?: number;
+  /** `off` is accepted and leaves the setting unset (for a listener that is on by default). */
+  allowOff?: boolean;
 }
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -62,12 +64,12 @@ export const SETTINGS = [
   { key: 'adminListen', flag: '--admin-listen', env: 'ANVIL_ADMIN_LISTEN', kind: 'hostport', default: '127.0.0.1:9443', doc: 'Plain-HTTP admin listener: /metrics, /healthz, /readyz (unauthenticated) and the admin API (bearer token, role-based). Keep it on loopback or a private network.' },
   { key: 'anomalyInterval', flag: '--anomaly-interval', env: 'ANVIL_ANOMALY_INTERVAL', kind: 'duration', default: '1m', doc: 'How often the anomaly detector scans the store (0 disables it). Thresholds: `--anomaly-config`.' },
   { key: 'anomalyConfig', flag: '--anomaly-config', env: 'ANVIL_ANOMALY_CONFIG', kind: 'string', doc: 'YAML/JSON file with anomaly thresholds (README "Anomaly detection").' },
-  { key: 'revocationListen', flag: '--revocation-listen', env: 'ANVIL_REVOCATION_LISTEN', kind: 'hostport', doc: 'Optional plain-HTTP listener (`host:port`) serving only OCSP and CRLs, as relying parties expect http:// URLs. OCSP and CRLs are always served on the ACME listener too.' },
-  { key: 'revocationBaseUrl', flag: '--revocation-base-url', env: 'ANVIL_REVOCATION_BASE_URL', kind: 'url', doc: 'Base of the OCSP and CRL URLs written into certificates. Default: `http://<revocation listen address>` when --revocation-listen is set, else the ACME base URL.' },
-  { key: 'ocspResponseLifetime', flag: '--ocsp-response-lifetime', env: 'ANVIL_OCSP_RESPONSE_LIFETIME', kind: 'duration', default: '24h', doc: 'nextUpdate − thisUpdate of OCSP responses; pre-signed responses are refreshed when half of it has passed.' },
+  { key: 'revocationListen', flag: '--revocation-listen', env: 'ANVIL_REVOCATION_LISTEN', kind: 'hostport', default: '127.0.0.1:8080', allowOff: true, doc: 'Plain-HTTP listener (`host:port`, or `off`) serving only OCSP and CRLs: relying parties fetch them over http:// (RFC 5019) and do not trust a private root for an https:// fetch. OCSP and CRLs are always served on the ACME listener too.' },
+  { key: 'revocationBaseUrl', flag: '--revocation-base-url', env: 'ANVIL_REVOCATION_BASE_URL', kind: 'url', doc: 'Base of the OCSP and CRL URLs written into certificates. Default: `http://<revocation listen address>` (the actual port when it is 0); the ACME base URL with `--revocation-listen off`.' },
+  { key: 'ocspResponseLifetime', flag: '--ocsp-response-lifetime', env: 'ANVIL_OCSP_RESPONSE_LIFETIME', kind: 'duration', default: '12h', doc: 'Longest nextUpdate − thisUpdate of OCSP responses; never past the certificate\'s notAfter. Pre-signed responses are refreshed when half of it has passed, unless they already reach notAfter. A profile with an OCSP pointer should live at least twice this (a warning names it otherwise).' },
   { key: 'ocspResponderValidity', flag: '--ocsp-responder-validity', env: 'ANVIL_OCSP_RESPONDER_VALIDITY', kind: 'duration', default: '30d', doc: 'Lifetime of each issuer\'s delegated OCSP signing certificate; renewed automatically when a third of it is left.' },
   { key: 'crlShards', flag: '--crl-shards', env: 'ANVIL_CRL_SHARDS', kind: 'int', default: '16', min: 1, max: 4096, doc: 'CRL shards per issuer; each certificate is assigned one at issuance and its CRL Distribution Point names that shard.' },
-  { key: 'crlLifetime', flag: '--crl-lifetime', env: 'ANVIL_CRL_LIFETIME', kind: 'duration', default: '24h', doc: 'nextUpdate − thisUpdate of CRLs; every CRL is re-issued when half of it has passed.' },
+  { key: 'crlLifetime', flag: '--crl-lifetime', env: 'ANVIL_CRL_LIFETIME', kind: 'duration', default: '12h', doc: 'nextUpdate − thisUpdate of CRLs; every CRL is re-issued when half of it has passed. A profile with a CRL pointer should live at least twice this (a warning names it otherwise).' },
   { key: 'crlRevocationDelay', flag: '--crl-revocation-delay', env: 'ANVIL_CRL_REVOCATION_DELAY', kind: 'duration', default: '2s', doc: 'Longest wait between a revocation and the publication of the CRLs that list it.' },
 ] as const satisfies readonly SettingSpec[];
 

@@ -111,12 +111,16 @@ export interface SingleAnswer {
   state: CertState;
 }
 
-/** Signs a successful response (RFC 6960 §4.2.1) for the answers, with the nonce echoed if given. */
+/**
+ * Signs a successful response (RFC 6960 §4.2.1) for the answers, with the nonce echoed if given.
+ * A null nextUpdate is left out (§2.4: newer information is always available), for certificates
+ * that have expired, whose answer cannot be valid until a time at or before their notAfter.
+ */
 export async function signOcspResponse(
   responder: OcspResponder,
   answers: SingleAnswer[],
   thisUpdate: Date,
-  nextUpdate: Date,
+  nextUpdate: Date | null,
   nonce?: Extension,
 ): Promise<Uint8Array> {
   const data = new ResponseData({
@@ -128,7 +132,7 @@ export async function signOcspResponse(
           certID: a.certId,
           certStatus: certStatus(a.state),
           thisUpdate: wholeSeconds(thisUpdate),
-          nextUpdate: wholeSeconds(nextUpdate),
+          ...(nextUpdate ? { nextUpdate: wholeSeconds(nextUpdate) } : {}),
         }),
     ),
   });

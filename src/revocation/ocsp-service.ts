@@ -109,10 +109,11 @@ export class OcspService {
     const now = new Date();
     const lifetime = statuses.every((s) => s) ? this.o.responseLifetimeMs : UNKNOWN_LIFETIME_MS;
     const answers: SingleAnswer[] = targets.map((t, i) => ({ certId: t.certId, state: stateOf(statuses[i] ?? null) }));
-    const der = await signOcspResponse(responder, answers, now, new Date(now.getTime() + lifetime), parsed.nonce as Extension | undefined);
+    const validity = responseValidity(now, lifetime, statuses.flatMap((s) => (s ? [s.notAfter] : [])));
+    const der = await signOcspResponse(responder, answers, now, validity.nextUpdate, parsed.nonce as Extension | undefined);
     return parsed.nonce
       ? { answer: { der, outcome: 'signed' } }
-      : { answer: { der, outcome: 'signed', cache: { thisUpdate: wholeSeconds(now), nextUpdate: wholeSeconds(new Date(now.getTime() + lifetime)) } } };
+      : { answer: { der, outcome: 'signed', cache: { thisUpdate: wholeSeconds(now), nextUpdate: validity.freshUntil } } };
   }
 
   /** The stored response if it is current for the certificate's state, else a fresh one (stored). */
@@ -120,31 +121,35 @@ export class OcspService {
     const stored = status.ocsp;
     const revoked = status.revokedAt !== null;
     if (stored && stored.revoked === revoked && stored.nextUpdate.getTime() > Date.now()) return stored;
-    const fresh = await this.sign(responder, status.serial, stateOf(status));
+    const fresh = await this.sign(responder, status.serial, stateOf(status), status.notAfter);
     await this.o.store.saveOcspResponse(status.id, fresh, revoked);
     return fresh;
   }
 
-  /** Signs the SHA-1 CertID response for one certificate of this responder's issuer. */
-  async sign(responder: OcspResponder, serial: string, state: CertState): Promise<SignedOcspResponse> {
+  /**
+   * Signs the SHA-1 CertID response for one certificate of this responder's issuer. Its nextUpdate
+   * is never past the certificate's notAfter (stapling web servers refuse such answers); the
+   * stored `nextUpdate` is when the answer stops being fresh (for caching and re-signing).
+   */
+  async sign(responder: OcspResponder, serial: string, state: CertState, notAfter: Date): Promise<SignedOcspResponse> {
     const now = new Date();
-    const nextUpdate = new Date(now.getTime() + this.o.responseLifetimeMs);
-    const der = await signOcspResponse(responder, [{ certId: certIdFor(responder, serial), state }], now, nextUpdate);
-    return { der, thisUpdate: wholeSeconds(now), nextUpdate: wholeSeconds(nextUpdate) };
+    const validity = responseValidity(now, this.o.responseLifetimeMs, [notAfter]);
+    const der = await signOcspResponse(responder, [{ certId: certIdFor(responder, serial), state }], now, validity.nextUpdate);
+    return { der, thisUpdate: wholeSeconds(now), nextUpdate: validity.freshUntil };
   }
 
   /** Pre-signs a newly issued certificate's `good` response. */
   async presign(cert: CertificateRecord): Promise<void> {
     const responder = this.o.responderFor(cert.issuerId);
     if (!responder) return;
-    const response = await this.sign(responder, cert.serial, { status: 'good' });
+    const response = await this.sign(responder, cert.serial, { status: 'good' }, cert.notAfter);
     await this.o.store.saveOcspResponse(cert.id, response, false);
   }
 
   /** Signs the revoked-state response a revocation stores in its own transaction. */
   async signRevoked(cert: CertificateRecord, revokedAt: Date, reason: number): Promise<SignedOcspResponse | null> {
     const responder = this.o.responderFor(cert.issuerId);
-    return responder ? this.sign(responder, cert.serial, { status: 'revoked', revokedAt, reason }) : null;
+    return responder ? this.sign(responder, cert.serial, { status: 'revoked', revokedAt, reason }, cert.notAfter) : null;
   }
 
   /** Refreshes responses older than half their lifetime, in bounded batches, until stopped. */
@@ -174,7 +179,7 @@ export class OcspService {
       if (!responder) continue;
       const revoked = cert.revokedAt !== null;
       const state: CertState = revoked ? { status: 'revoked', revokedAt: cert.revokedAt!, reason: cert.revocationReason } : { status: 'good' };
-      await this.o.store.saveOcspResponse(cert.id, await this.sign(responder, cert.serial, state), revoked);
+      await this.o.store.saveOcspResponse(cert.id, await this.sign(responder, cert.serial, state, cert.notAfter), revoked);
     }
     return due.length;
   }
@@ -185,6 +190,17 @@ export class OcspService {
     const key = Buffer.from(certId.issuerKeyHash.buffer);
     return this.o.responders().find((r) => r.issuerHashes[alg].nameHash.equals(name) && r.issuerHashes[alg].keyHash.equals(key));
   }
+}
+
+/**
+ * nextUpdate = min(now + lifetime, earliest notAfter), in whole seconds. A certificate that has
+ * expired (or expires within the second) gets no nextUpdate, and its answer is fresh for a minute.
+ */
+export function responseValidity(now: Date, lifetimeMs: number, notAfters: Date[]): { nextUpdate: Date | null; freshUntil: Date } {
+  const thisUpdate = wholeSeconds(now);
+  const end = wholeSeconds(new Date(Math.min(now.getTime() + lifetimeMs, ...notAfters.map((d) => d.getTime()))));
+  if (end.getTime() <= thisUpdate.getTime()) return { nextUpdate: null, freshUntil: new Date(thisUpdate.getTime() + UNKNOWN_LIFETIME_MS) };
+  return { nextUpdate: end, freshUntil: end };
 }
 
 function stateOf(status: CertificateStatus | null): CertState {

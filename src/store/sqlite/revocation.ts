@@ -50,9 +50,11 @@ export function revocationMethods(ctx: SqliteContext): RevocationMethods {
        ON CONFLICT (certificate_id) DO UPDATE SET der = excluded.der, this_update = excluded.this_update,
          next_update = excluded.next_update, revoked = excluded.revoked`,
     ),
+    // An answer already valid until the certificate's notAfter (nextUpdate is clamped to it) is
+    // final: re-signing it could not extend it, so it is not due (else it would be due forever).
     ocspDue: db.prepare<[number, number, number], CertificateRow>(
       `SELECT c.* FROM certificates c LEFT JOIN ocsp_responses o ON o.certificate_id = c.id
-       WHERE c.not_after > ? AND (o.certificate_id IS NULL OR o.next_update < ?) LIMIT ?`,
+       WHERE c.not_after > ? AND (o.certificate_id IS NULL OR (o.next_update < ? AND o.next_update < c.not_after - 1000)) LIMIT ?`,
     ),
     // SQLite concatenates the entries (as hex, its one lossless text form of a blob): one value
     // crosses into JavaScript instead of a row object per entry.
