@@ -61,8 +61,9 @@ export class OrderService {
     const replaces = body.replaces === undefined ? null : await this.deps.checkReplaces(account, identifiers, body.replaces);
 
     const { policy, store } = this.deps;
+    // A profile can demand a fresh validation for every order (ci-ephemeral: a fresh token each time).
     const reused =
-      policy.authzReuseWindowMs > 0
+      policy.authzReuseWindowMs > 0 && profile.authzReuse
         ? await store.findReusableAuthzs(account.id, requested, new Date(now - policy.authzReuseWindowMs), new Date(now + REUSE_MARGIN_MS))
         : [];
     const reusedKeys = new Set(reused.map((a) => identifierKey({ identifier: a.identifier, wildcard: a.wildcard })));
