@@ -43,7 +43,7 @@ export async function serveCommand(args: string[]): Promise<number> {
       return 1;
     }
   }
-  const log = createLogger(config.logLevel);
+  const log = createLogger(config.logLevel, config.logFormat);
   let server;
   try {
     server = await startServer(config, process.env, log);

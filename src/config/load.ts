@@ -16,6 +16,8 @@ export interface Config {
   dataDir: string;
   plainHttp: boolean;
   extraInstance: boolean;
+  addressLookup: 'auto' | 'system' | 'dns';
+  logFormat: 'auto' | 'json' | 'pretty';
   tlsCert: string | undefined;
   tlsKey: string | undefined;
   http01Port: number;
@@ -181,6 +183,8 @@ export function loadConfig({ flags, env }: LoadInput): Config {
     dataDir: resolve(get<string>('dataDir')),
     plainHttp: get('plainHttp'),
     extraInstance: get('extraInstance'),
+    addressLookup: get('addressLookup'),
+    logFormat: get('logFormat'),
     tlsCert: get('tlsCert'),
     tlsKey: get('tlsKey'),
     http01Port: get('http01Port'),

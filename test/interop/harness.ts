@@ -335,7 +335,7 @@ export interface AcmeServer {
 }
 
 export interface StartAnvilOptions {
-  /** `127.0.0.1:<port>` of the test DNS server, passed as --dns-resolvers. */
+  /** `127.0.0.1:<port>` of the test DNS server, passed as --dns-resolvers; '' for none (the system name service). */
   dnsResolver: string;
   /** Where the http-01 validator connects, passed as --http01-port. */
   http01Port: number;
@@ -369,8 +369,8 @@ export async function startAnvil(opts: StartAnvilOptions): Promise<AcmeServer> {
     dataDir,
     '--http01-port',
     String(opts.http01Port),
-    '--dns-resolvers',
-    opts.dnsResolver,
+    // '' leaves the validator on the system name service (the default without --dns-resolvers).
+    ...(opts.dnsResolver === '' ? [] : ['--dns-resolvers', opts.dnsResolver]),
     '--log-level',
     'info',
     ...(opts.extraArgs ?? []),
