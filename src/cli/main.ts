@@ -39,7 +39,7 @@ const COMMANDS: Record<string, Command> = {
   eab: { summary: 'create, list and revoke External Account Binding credentials', usage: EAB_USAGE, actions: ['create', 'list', 'revoke'], run: eabCommand },
   'token-cert': { summary: 'obtain a certificate with a workload-identity token (tkauth-01), for CI jobs', usage: TOKEN_CERT_USAGE, run: tokenCertCommand },
   'admin-token': { summary: 'create, list and revoke admin API tokens (roles: auditor, operator, ca-admin)', usage: ADMIN_TOKEN_USAGE, actions: ['create', 'list', 'revoke'], run: adminTokenCommand },
-  audit: { summary: 'verify or export the hash-chained audit log', usage: AUDIT_USAGE, actions: ['verify', 'export'], run: auditCommand },
+  audit: { summary: 'verify (against a checkpoint) or export the hash-chained audit log; write a checkpoint', usage: AUDIT_USAGE, actions: ['verify', 'export', 'checkpoint'], run: auditCommand },
   'dns-persist': { summary: 'print the dns-persist-01 TXT record that authorizes an account for a name', usage: DNS_PERSIST_USAGE, actions: ['record'], run: dnsPersistCommand },
   probe: { summary: 'synthetic end-to-end check of a live CA (issue, verify, revoke, OCSP, CRL)', usage: PROBE_USAGE, run: probeCommand },
   'renew-fleet': { summary: 'ask every certificate of a profile or issuer to renew now (ARI)', usage: RENEW_FLEET_USAGE, run: renewFleetCommand },

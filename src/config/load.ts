@@ -18,6 +18,8 @@ export interface Config {
   extraInstance: boolean;
   addressLookup: 'auto' | 'system' | 'dns';
   logFormat: 'auto' | 'json' | 'pretty';
+  auditCheckpointIntervalMs: number;
+  auditCheckpointFile: string | undefined;
   tlsCert: string | undefined;
   tlsKey: string | undefined;
   http01Port: number;
@@ -185,6 +187,8 @@ export function loadConfig({ flags, env }: LoadInput): Config {
     extraInstance: get('extraInstance'),
     addressLookup: get('addressLookup'),
     logFormat: get('logFormat'),
+    auditCheckpointIntervalMs: get('auditCheckpointInterval'),
+    auditCheckpointFile: get('auditCheckpointFile'),
     tlsCert: get('tlsCert'),
     tlsKey: get('tlsKey'),
     http01Port: get('http01Port'),
