@@ -6,12 +6,15 @@
  *   scripts/bench [--concurrency 1,8,32] [--orders 2000] [--seconds 20] [--peer pebble|none]
  *                 [--anvil yes|no] [--warmup 0] [--stall-seconds 5] [--poll-ms 10] [--json]
  *                 [--anvil-node-args "--cpu-prof --cpu-prof-dir=/tmp/prof"]
+ *   scripts/bench --preload 0,1000000 [--concurrency 32] [--seconds 15] [--idle-seconds 75]
+ *     the flat-cost run: Anvil alone on stores grown to each size (scripts/lib/store-growth.ts)
  */
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import { runLoad, type PhaseTimes } from './lib/acme-load.js';
 import { freePort, runBenchmark, sampleProcess, startAnvil, startPebble, type RunningServer } from './lib/servers.js';
 import { startDnsServer } from '../test/helpers/dns-server.js';
+import { printGrowth, runStoreGrowth } from './lib/store-growth.js';
 
 type ServerKind = 'anvil' | 'pebble';
 
@@ -42,7 +45,8 @@ interface RunRecord {
 
 const USAGE = `usage: scripts/bench [--concurrency 1,8,32] [--orders N] [--seconds S] [--peer pebble|none]
                     [--anvil yes|no] [--warmup N] [--stall-seconds S] [--poll-ms MS] [--json]
-                    [--anvil-node-args "--cpu-prof --cpu-prof-dir=/tmp/prof"]`;
+                    [--anvil-node-args "--cpu-prof --cpu-prof-dir=/tmp/prof"]
+       scripts/bench --preload 0,1000000 [--concurrency 32] [--seconds 15] [--idle-seconds 75] [--json]`;
 
 function parseOptions() {
   const { values } = parseArgs({
@@ -57,6 +61,8 @@ function parseOptions() {
       'stall-seconds': { type: 'string', default: '5' },
       'poll-ms': { type: 'string', default: '10' },
       json: { type: 'boolean', default: false },
+      preload: { type: 'string' },
+      'idle-seconds': { type: 'string', default: '75' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -84,6 +90,8 @@ function parseOptions() {
     stallSeconds: positive('stall-seconds', values['stall-seconds']),
     pollMs: positive('poll-ms', values['poll-ms'], 0),
     json: values.json,
+    preload: values.preload === undefined ? undefined : values.preload.split(',').map((n) => Math.floor(positive('preload', n.trim(), 0))),
+    idleSeconds: positive('idle-seconds', values['idle-seconds'], 0),
     anvilNodeArgs: values['anvil-node-args'].split(' ').filter((arg) => arg !== ''),
   };
 }
@@ -208,6 +216,27 @@ async function main(): Promise<number> {
   const options = parseOptions();
   const dns = await startDnsServer();
   const http01Port = await freePort();
+  if (options.preload) {
+    try {
+      const records = await runStoreGrowth({
+        sizes: options.preload,
+        concurrency: options.concurrency.at(-1)!,
+        orders: options.orders,
+        seconds: options.seconds,
+        idleSeconds: options.idleSeconds,
+        pollMs: options.pollMs,
+        dnsResolver: dns.resolver,
+        http01Port,
+        nodeArgs: options.anvilNodeArgs,
+        log: (line) => (options.json ? undefined : process.stderr.write(`${line}\n`)),
+      });
+      if (options.json) console.log(JSON.stringify({ machine: { cpus: cpus().length, node: process.version }, options, growth: records }, null, 2));
+      else printGrowth(records);
+      return records.some((r) => r.completed === 0) ? 1 : 0;
+    } finally {
+      await dns.close();
+    }
+  }
   const runs: RunRecord[] = [];
   try {
     for (const concurrency of options.concurrency) {

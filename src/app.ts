@@ -36,7 +36,9 @@ import { CaOperations } from './domain/ca-operations.js';
 import { RateLimiter } from './domain/rate-limits.js';
 import type { AdminContext } from './ops/admin-api.js';
 import { createAdminApp } from './ops/admin-app.js';
-import { AnomalyDetector, loadThresholds } from './ops/anomalies.js';
+import { AnomalyDetector, loadThresholds, type AnomalyThresholds } from './ops/anomalies.js';
+import { Maintenance } from './ops/maintenance.js';
+import { parseDuration } from './config/settings.js';
 import { Readiness } from './ops/health.js';
 import { setScrapeSources } from './ops/metrics.js';
 import { FULL_CRL } from './store/types.js';
@@ -93,7 +95,18 @@ export async function buildAnvil(
   });
   const externalAccounts = new ExternalAccounts(store, passphrase);
   const limits = new RateLimiter(store, config.rateLimits);
-  const anomalies = new AnomalyDetector(store, loadThresholds(config.anomalyConfig), log);
+  const thresholds = loadThresholds(config.anomalyConfig);
+  const anomalies = new AnomalyDetector(store, thresholds, log);
+  const maintenance = new Maintenance({
+    store,
+    log,
+    retentionMs: config.retentionMs,
+    certificateRetentionMs: config.certificateRetentionMs,
+    crlRetentionMs: 2 * config.crlLifetimeMs,
+    expiredOcspGraceMs: config.ocspResponseLifetimeMs,
+    counterHorizonMs: counterHorizon(config, thresholds),
+    intervalMs: config.maintenanceIntervalMs,
+  });
   const issuerFor = (profile: Profile): Issuer => (profile.issuer === 'active' ? ca.active : (issuerById(profile.issuer) ?? ca.active));
 
   const revocation = await startRevocation({ ...config, passphrase }, () => ca.issuers, store, links, log);
@@ -217,6 +230,7 @@ export async function buildAnvil(
     anomalies: () => anomalies.counts(),
   });
   anomalies.start(config.anomalyIntervalMs);
+  maintenance.start();
 
   return {
     acmeApp: createAcmeApp(ctx, revocationRouter),
@@ -231,10 +245,22 @@ export async function buildAnvil(
     stop: async () => {
       setScrapeSources(undefined);
       await anomalies.stop();
+      await maintenance.stop();
       await queue.drain(10_000);
       await revocation.stop();
     },
   };
+}
+
+/** How long event counters must be kept: the longest window any rate limit or anomaly scan sums over. */
+function counterHorizon(config: Config, t: AnomalyThresholds): number {
+  const ms = (d: string) => parseDuration(d) ?? 0;
+  const windows = [
+    ...Object.values(config.rateLimits).map((l) => l?.windowMs ?? 0),
+    ms(t.issuanceBaseline) + ms(t.issuanceWindow),
+    ms(t.issuanceBaseline) + ms(t.revocationWindow),
+  ];
+  return Math.max(...windows) + 3_600_000;
 }
 
 /** dns-persist-01's default issuer domain name: the base URL's host when it is a DNS name. */

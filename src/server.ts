@@ -15,7 +15,7 @@ import type { Config } from './config/load.js';
 import { closeServer, defaultBaseUrl, listenAcme, listenPlain, plainBaseUrl } from './http/listeners.js';
 import { AUDIT_CHECKPOINT_FILE, startAuditCheckpoints } from './ops/audit-checkpoints.js';
 import { createLogger } from './ops/logger.js';
-import { metrics, timed } from './ops/metrics.js';
+import { metrics, startEventLoopMonitor, timed } from './ops/metrics.js';
 import { SqliteStore } from './store/sqlite/sqlite-store.js';
 import type { Store } from './store/store.js';
 
@@ -44,6 +44,7 @@ export interface RunningServer {
 
 export async function startServer(config: Config, env: NodeJS.ProcessEnv, log: Logger = createLogger(config.logLevel)): Promise<RunningServer> {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  startEventLoopMonitor();
   const opened = await openConfiguredCa(config, env);
   const { ca } = opened;
   const secret = { passphrase: opened.passphrase };

@@ -109,6 +109,9 @@ export interface AnvilOptions {
   /** Extra node flags for the server process, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`. */
   nodeArgs?: string[];
   readyTimeoutMs?: number;
+  /** More `serve` flags, and environment for the server process. */
+  extraArgs?: string[];
+  env?: Record<string, string>;
 }
 
 /** Starts `node dist/src/cli/main.js serve`; the spawned node process is the server (its pid is sampled). */
@@ -127,8 +130,9 @@ export async function startAnvil(options: AnvilOptions): Promise<AnvilServer> {
     '--http01-port', String(options.http01Port),
     '--dns-resolvers', options.dnsResolver,
     '--log-level', options.logLevel ?? 'warn',
+    ...(options.extraArgs ?? []),
   ];
-  const env = { ...process.env, ANVIL_KEY_PASSPHRASE: options.passphrase ?? 'anvil-bench-passphrase', ANVIL_ADMIN_LISTEN: '127.0.0.1:0', ANVIL_REVOCATION_LISTEN: process.env.ANVIL_REVOCATION_LISTEN ?? '127.0.0.1:0' };
+  const env = { ...process.env, ANVIL_KEY_PASSPHRASE: options.passphrase ?? 'anvil-bench-passphrase', ANVIL_ADMIN_LISTEN: '127.0.0.1:0', ANVIL_REVOCATION_LISTEN: process.env.ANVIL_REVOCATION_LISTEN ?? '127.0.0.1:0', ...options.env };
   const proc = launch('anvil', process.execPath, args, { cwd: root, env });
   const directoryUrl = `https://127.0.0.1:${port}/directory`;
   const rootPem = join(dataDir, 'root.pem');

@@ -51,6 +51,9 @@ export interface Config {
   adminListen: { host: string; port: number };
   anomalyIntervalMs: number;
   anomalyConfig: string | undefined;
+  retentionMs: number;
+  certificateRetentionMs: number;
+  maintenanceIntervalMs: number;
   pkcs11Module: string | undefined;
   pkcs11Token: string | undefined;
   pkcs11PinFile: string | undefined;
@@ -220,6 +223,9 @@ export function loadConfig({ flags, env }: LoadInput): Config {
     adminListen: get('adminListen'),
     anomalyIntervalMs: get('anomalyInterval'),
     anomalyConfig: get('anomalyConfig'),
+    retentionMs: get('retention'),
+    certificateRetentionMs: get('certificateRetention'),
+    maintenanceIntervalMs: get('maintenanceInterval'),
     pkcs11Module: get('pkcs11Module'),
     pkcs11Token: get('pkcs11Token'),
     pkcs11PinFile: get('pkcs11PinFile'),
@@ -259,5 +265,9 @@ function crossCheck(c: Config): void {
   if (c.ocspResponseLifetimeMs < 60_000) throw new ConfigError('invalid setting ocspResponseLifetime: must be at least 1m');
   if (c.crlLifetimeMs < 60_000) throw new ConfigError('invalid setting crlLifetime: must be at least 1m');
   if (c.ocspResponderValidityMs < 3_600_000) throw new ConfigError('invalid setting ocspResponderValidity: must be at least 1h');
+  if (c.maintenanceIntervalMs < 1_000) throw new ConfigError('invalid setting maintenanceInterval: must be at least 1s');
+  if (c.certificateRetentionMs !== 0 && c.certificateRetentionMs < c.crlLifetimeMs) {
+    throw new ConfigError('invalid setting certificateRetention: must be 0 (keep) or at least the CRL lifetime');
+  }
   if (c.validationTimeoutMs < 100) throw new ConfigError('invalid setting validationTimeout: must be at least 100ms');
 }

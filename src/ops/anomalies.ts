@@ -175,8 +175,11 @@ export class AnomalyDetector {
     const baseline = ms(this.t.issuanceBaseline);
     const out: Finding[] = [];
     for (const by of ['account', 'profile'] as const) {
-      const recent = await this.store.issuanceCounts(by, new Date(now - window), new Date(now));
-      const before = new Map((await this.store.issuanceCounts(by, new Date(now - window - baseline), new Date(now - window))).map((r) => [r.key, r.count]));
+      // Only keys already past the minimum can be a finding, so only theirs need a baseline.
+      const recent = await this.store.issuanceCounts(by, new Date(now - window), new Date(now), { minimum: this.t.issuanceMinimum });
+      if (recent.length === 0) continue;
+      const keys = recent.map((r) => r.key);
+      const before = new Map((await this.store.issuanceCounts(by, new Date(now - window - baseline), new Date(now - window), { keys })).map((r) => [r.key, r.count]));
       for (const r of recent) {
         const expected = ((before.get(r.key) ?? 0) * window) / baseline;
         if (r.count >= this.t.issuanceMinimum && r.count >= this.t.issuanceFactor * expected) {

@@ -17,6 +17,9 @@ export interface Check {
 
 const SIGNER_PROBE_MS = 5_000;
 
+/** How late a due OCSP refresh may run before readiness reports it (the refresher runs every 30 s). */
+const OCSP_REFRESH_GRACE_MS = 10 * 60_000;
+
 export class Readiness {
   private lastSignerCheck: { at: number; check: Check } | undefined;
 
@@ -75,8 +78,16 @@ export class Readiness {
   }
 
   private async ocspCheck(): Promise<Check> {
-    const overdue = await this.store.listOcspDue(new Date(), new Date(), 1);
-    const stale = overdue.filter((c) => c.issuedAt.getTime() < Date.now() - 60_000);
-    return stale.length === 0 ? { name: 'ocsp', ok: true } : { name: 'ocsp', ok: false, detail: `pre-signed OCSP answers are overdue (e.g. serial ${stale[0]!.serial})` };
+    // Read from the due-work index: a certificate waiting over a minute for its first answer, or
+    // a refresh over OCSP_REFRESH_GRACE_MS late, means the refresher is not keeping up.
+    const now = Date.now();
+    const { oldestPendingSince, oldestRefreshDueAt } = await this.store.ocspBacklog();
+    if (oldestPendingSince && oldestPendingSince.getTime() < now - 60_000) {
+      return { name: 'ocsp', ok: false, detail: `pre-signed OCSP answers are overdue: a certificate issued at ${oldestPendingSince.toISOString()} has none yet` };
+    }
+    if (oldestRefreshDueAt && oldestRefreshDueAt.getTime() < now - OCSP_REFRESH_GRACE_MS) {
+      return { name: 'ocsp', ok: false, detail: `pre-signed OCSP answers are overdue: a refresh due at ${oldestRefreshDueAt.toISOString()} has not run` };
+    }
+    return { name: 'ocsp', ok: true };
   }
 }

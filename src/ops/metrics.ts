@@ -2,6 +2,7 @@
  * Prometheus metrics (prom-client), served as text at /metrics on the admin listener. One registry
  * per process; parts of Anvil record into the named instruments below.
  */
+import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 
 export const registry = new Registry();
@@ -16,6 +17,25 @@ export interface ScrapeSources {
 let sources: ScrapeSources | undefined;
 export function setScrapeSources(s: ScrapeSources | undefined): void {
   sources = s;
+}
+
+let loopDelay: IntervalHistogram | undefined;
+let worstLoopDelayNs = 0;
+
+/** Starts measuring event-loop stalls (the serving process calls it once). */
+export function startEventLoopMonitor(): void {
+  if (loopDelay) return;
+  loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  loopDelay.enable();
+}
+
+/** The longest event-loop delay since the last call (and since start), in milliseconds. */
+export function takeEventLoopDelay(): { recentMs: number; worstMs: number } {
+  if (!loopDelay) return { recentMs: 0, worstMs: 0 };
+  const recent = loopDelay.max;
+  loopDelay.reset();
+  worstLoopDelayNs = Math.max(worstLoopDelayNs, recent);
+  return { recentMs: recent / 1e6, worstMs: worstLoopDelayNs / 1e6 };
 }
 
 const SECONDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
@@ -82,6 +102,17 @@ export const metrics = {
     registers: [registry],
     async collect() {
       if (sources) this.set({ within: '24h' }, await sources.expiringWithin24h());
+    },
+  }),
+  eventLoopDelay: new Gauge({
+    name: 'anvil_event_loop_max_delay_seconds',
+    help: 'Longest event-loop delay (timer lateness at 10 ms resolution): since the previous scrape, and since start',
+    labelNames: ['since'],
+    registers: [registry],
+    collect() {
+      const d = takeEventLoopDelay();
+      this.set({ since: 'last-scrape' }, d.recentMs / 1000);
+      this.set({ since: 'start' }, d.worstMs / 1000);
     },
   }),
   anomalies: new Gauge({

@@ -28,6 +28,7 @@ import {
   type SingleAnswer,
 } from './ocsp-messages.js';
 import type { OcspResponder } from './ocsp-responder-cert.js';
+import { TimeSlice } from '../ops/time-slice.js';
 
 export interface OcspAnswer {
   der: Uint8Array;
@@ -55,6 +56,7 @@ const RECENT_MAX = 100_000;
 
 export class OcspService {
   private refreshTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
   private readonly recent = new Map<string, { answer: OcspAnswer; until: number; issuerId: string; serial: string; revoked: boolean }>();
 
   constructor(private readonly o: OcspServiceOptions) {}
@@ -122,20 +124,24 @@ export class OcspService {
     const revoked = status.revokedAt !== null;
     if (stored && stored.revoked === revoked && stored.nextUpdate.getTime() > Date.now()) return stored;
     const fresh = await this.sign(responder, status.serial, stateOf(status), status.notAfter);
-    await this.o.store.saveOcspResponse(status.id, fresh, revoked);
+    // Answers for expired certificates are not kept (retention drops them): sign, don't store.
+    if (status.notAfter.getTime() > Date.now()) await this.o.store.saveOcspResponse(status.id, fresh, revoked);
     return fresh;
   }
 
   /**
    * Signs the SHA-1 CertID response for one certificate of this responder's issuer. Its nextUpdate
    * is never past the certificate's notAfter (stapling web servers refuse such answers); the
-   * stored `nextUpdate` is when the answer stops being fresh (for caching and re-signing).
+   * stored `nextUpdate` is when the answer stops being fresh (for caching and re-signing). It is
+   * due for refresh at half its validity, unless it already lasts as long as the certificate.
    */
-  async sign(responder: OcspResponder, serial: string, state: CertState, notAfter: Date): Promise<SignedOcspResponse> {
+  async sign(responder: OcspResponder, serial: string, state: CertState, certNotAfter?: Date): Promise<SignedOcspResponse> {
     const now = new Date();
-    const validity = responseValidity(now, this.o.responseLifetimeMs, [notAfter]);
+    const validity = responseValidity(now, this.o.responseLifetimeMs, certNotAfter ? [certNotAfter] : []);
     const der = await signOcspResponse(responder, [{ certId: certIdFor(responder, serial), state }], now, validity.nextUpdate);
-    return { der, thisUpdate: wholeSeconds(now), nextUpdate: validity.freshUntil };
+    const lastsForLife = certNotAfter !== undefined && (validity.nextUpdate === null || validity.nextUpdate.getTime() >= wholeSeconds(certNotAfter).getTime());
+    const refreshAt = lastsForLife ? null : new Date(now.getTime() + this.o.responseLifetimeMs / 2);
+    return { der, thisUpdate: wholeSeconds(now), nextUpdate: validity.freshUntil, refreshAt };
   }
 
   /** Pre-signs a newly issued certificate's `good` response. */
@@ -160,6 +166,7 @@ export class OcspService {
       } catch (e) {
         this.o.log.error({ err: (e as Error).message }, 'OCSP refresh failed');
       }
+      if (this.stopped) return;
       this.refreshTimer = setTimeout(run, intervalMs);
       this.refreshTimer.unref();
     };
@@ -168,14 +175,33 @@ export class OcspService {
   }
 
   stop(): void {
+    this.stopped = true;
     if (this.refreshTimer) clearTimeout(this.refreshTimer);
   }
 
+  /** Signs every due answer, batch by batch, giving the event loop back between signatures. */
   async refreshDue(): Promise<number> {
+    const slice = new TimeSlice();
+    let total = 0;
+    for (;;) {
+      const done = await this.refreshBatch(slice);
+      total += done;
+      if (done < REFRESH_BATCH || this.stopped) return total;
+    }
+  }
+
+  private async refreshBatch(slice: TimeSlice): Promise<number> {
     const now = Date.now();
-    const due = await this.o.store.listOcspDue(new Date(now + this.o.responseLifetimeMs / 2), new Date(now), REFRESH_BATCH);
+    const due = await this.o.store.listOcspDue(new Date(now), REFRESH_BATCH);
     for (const cert of due) {
+      await slice.maybeYield();
       const responder = this.o.responderFor(cert.issuerId);
+      // An expired certificate needs no new answer; one whose issuer has no responder (yet) is
+      // answered on demand and stays due.
+      if (cert.notAfter.getTime() <= now) {
+        await this.o.store.dropOcspWork(cert.id);
+        continue;
+      }
       if (!responder) continue;
       const revoked = cert.revokedAt !== null;
       const state: CertState = revoked ? { status: 'revoked', revokedAt: cert.revokedAt!, reason: cert.revocationReason } : { status: 'good' };

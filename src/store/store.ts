@@ -51,7 +51,25 @@ export interface ProcessingOrder {
   csr: Uint8Array;
 }
 
-export interface Store {
+/**
+ * Background upkeep, each call one bounded batch that returns how many rows it visited, kept or
+ * purged (a caller repeats while the answer is non-zero). Cursors kept in the store make each batch start where
+ * the last ended.
+ */
+export interface MaintenanceStore {
+  /** Moves certificates stored before names, renewal links, counters and shared chains existed. */
+  backfillCertificates(limit: number, now: Date): Promise<number>;
+  /** Purges orders without a certificate, unlinked authorizations with their challenges, used token ids and legacy rows that expired before `cutoff`. */
+  purgeExpired(cutoff: Date, limit: number): Promise<number>;
+  /** Purges the pre-signed OCSP answers (and due OCSP work) of certificates that expired before `notAfterBefore`. */
+  purgeExpiredOcsp(notAfterBefore: Date, limit: number): Promise<number>;
+  /** Purges counter buckets older than `before` (finer and expiry buckets as soon as no window needs them). */
+  purgeCounters(before: Date, limit: number): Promise<number>;
+  /** Purges certificates that expired before `notAfterBefore`; revoked ones only once expired before `revokedNotAfterBefore` (off every CRL). */
+  purgeCertificates(notAfterBefore: Date, revokedNotAfterBefore: Date, limit: number): Promise<number>;
+}
+
+export interface Store extends MaintenanceStore {
   // --- accounts
   /** Throws ConflictError (with the existing account id) when the key is already registered. */
   createAccount(account: NewAccount): Promise<AccountRecord>;
@@ -142,8 +160,15 @@ export interface Store {
    * it was signed for (so a refresh racing a revocation cannot overwrite the revoked answer).
    */
   saveOcspResponse(certificateId: string, response: SignedOcspResponse, signedAsRevoked: boolean): Promise<boolean>;
-  /** Certificates not expired before `expiredAfter` whose response is missing or ends before `refreshBefore`. */
-  listOcspDue(refreshBefore: Date, expiredAfter: Date, limit: number): Promise<CertificateRecord[]>;
+  /**
+   * OCSP work that is due, oldest first, read from an index of due work only: certificates still
+   * without a pre-signed answer, then answers whose `refreshAt` has passed.
+   */
+  listOcspDue(now: Date, limit: number): Promise<CertificateRecord[]>;
+  /** Takes a certificate off the OCSP work index (it expired: nothing to sign any more). */
+  dropOcspWork(certificateId: string): Promise<void>;
+  /** Since when the oldest certificate has waited for its first answer, and the oldest refresh due. */
+  ocspBacklog(): Promise<{ oldestPendingSince: Date | null; oldestRefreshDueAt: Date | null }>;
   /** The stored CRL entries of an issuer's revoked certificates (one shard, or all with FULL_CRL) that expire after `notAfterAfter`. */
   crlEntries(issuerId: string, shard: number, notAfterAfter: Date): Promise<CrlEntryList>;
   /** Revoked certificates without a stored CRL entry (revoked before entries were stored), up to `limit`. */
@@ -183,7 +208,12 @@ export interface Store {
   findEarlyRenewals(since: Date, fraction: number, limit: number): Promise<{ previous: CertificateRecord; successor: CertificateRecord }[]>;
   /** Failed validations since `since`, grouped by account or by identifier, where at least `minimum`. */
   failedValidationGroups(by: 'account' | 'identifier', since: Date, minimum: number): Promise<{ key: string; count: number; accounts: string[] }[]>;
-  issuanceCounts(by: 'account' | 'profile', from: Date, to: Date): Promise<{ key: string; count: number }[]>;
+  /**
+   * Certificates issued in [from, to) per account or profile, from counters kept at issuance: of
+   * the given keys only, or of every key with at least `minimum`. The bucket cut by the window's
+   * start does not count.
+   */
+  issuanceCounts(by: 'account' | 'profile', from: Date, to: Date, options?: { keys?: string[]; minimum?: number }): Promise<{ key: string; count: number }[]>;
   countRevocations(from: Date, to: Date): Promise<number>;
 
   // --- audit log and admin tokens

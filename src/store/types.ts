@@ -162,6 +162,8 @@ export interface SignedOcspResponse {
   der: Uint8Array;
   thisUpdate: Date;
   nextUpdate: Date;
+  /** When the answer should be signed again; null or absent when it lasts as long as the certificate. */
+  refreshAt?: Date | null;
 }
 
 /** What the OCSP responder needs to answer for one serial. */

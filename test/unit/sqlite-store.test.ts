@@ -10,6 +10,7 @@ import { verifyAuditChain } from '../../src/store/audit-chain.js';
 import Database from 'better-sqlite3';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { describeStoreContract } from '../contract/store-contract.js';
+import { describeFleetContract } from '../contract/fleet-contract.js';
 
 describeStoreContract('sqlite', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'anvil-store-'));
@@ -23,6 +24,67 @@ describeStoreContract('sqlite', async () => {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+});
+
+describeFleetContract('sqlite', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'anvil-store-'));
+  const store = new SqliteStore(join(dir, 'anvil.db'), { auditKey: new Uint8Array(randomBytes(32)) });
+  return {
+    store,
+    dispose: async () => {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+});
+
+it('certificates stored before migration 8 are moved by bounded back-fill batches: names, renewal links, shared chain, counters, OCSP due work', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'anvil-store-'));
+  try {
+    const path = join(dir, 'anvil.db');
+    const store = new SqliteStore(path, { auditKey: new Uint8Array(32) });
+    const acct = await store.createAccount({ jwk: { kty: 'EC' }, thumbprint: 'legacy', contact: [], termsOfServiceAgreed: true });
+    const issued = [];
+    for (let i = 0; i < 5; i++) {
+      const o = await store.createOrder({
+        accountId: acct.id, identifiers: [{ type: 'dns', value: 'legacy.test' }], profile: 'default', notBefore: null, notAfter: null,
+        expiresAt: new Date(Date.now() + 3_600_000), replaces: null, reusedAuthzIds: [],
+        newAuthzs: [{ identifier: { type: 'dns', value: 'legacy.test' }, wildcard: false, status: 'valid', expiresAt: new Date(Date.now() + 3_600_000), challenges: [] }],
+      });
+      const serial = randomBytes(16).toString('hex');
+      await store.beginFinalize(o.id, new Uint8Array([1]), serial, 'int-legacy');
+      issued.push(await store.completeFinalize(o.id, {
+        serial, issuerId: 'int-legacy', accountId: acct.id, orderId: o.id, profile: 'default', profileHash: 'h', identifiers: o.identifiers,
+        notBefore: new Date(), notAfter: new Date(Date.now() + 7_200_000), renewalStart: new Date(Date.now() + 3_600_000), renewalEnd: new Date(Date.now() + 4_000_000),
+        der: new Uint8Array([1]), chainPem: 'CHAIN-PEM', spkiSha256: randomBytes(32).toString('hex'), crlShard: 0,
+      }));
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    await store.close();
+    // Rewind the rows to what a store written before migration 8 holds.
+    const raw = new Database(path);
+    raw.exec(`UPDATE certificates SET chain_id = NULL, chain_pem = 'CHAIN-PEM', successor_id = NULL, predecessor_id = NULL;
+      DELETE FROM certificate_names; DELETE FROM certificate_chains; DELETE FROM counters; DELETE FROM ocsp_pending;`);
+    raw.close();
+    const reopened = new SqliteStore(path, { auditKey: new Uint8Array(32) });
+    assert.equal((await reopened.getCertificate(issued[0]!.id))?.chainPem, 'CHAIN-PEM', 'a row not yet moved still reads its own chain');
+    const batches = [];
+    for (let n = await reopened.backfillCertificates(2, new Date()); n > 0; n = await reopened.backfillCertificates(2, new Date())) batches.push(n);
+    assert.deepEqual(batches, [2, 2, 1], 'five rows in batches of at most two');
+    const check = new Database(path, { readonly: true });
+    assert.equal((check.prepare('SELECT COUNT(*) AS n FROM certificate_chains').get() as { n: number }).n, 1, 'one stored chain');
+    assert.equal((check.prepare("SELECT COUNT(*) AS n FROM certificates WHERE chain_pem != ''").get() as { n: number }).n, 0);
+    assert.equal((check.prepare('SELECT COUNT(*) AS n FROM certificates WHERE successor_id IS NULL').get() as { n: number }).n, 1, 'only the newest has no successor');
+    assert.equal((check.prepare('SELECT COUNT(*) AS n FROM ocsp_pending').get() as { n: number }).n, 5, 'live certificates without an answer are due');
+    check.close();
+    assert.equal((await reopened.getCertificate(issued[4]!.id))?.chainPem, 'CHAIN-PEM');
+    const missed = await reopened.findExpiredWithoutSuccessor(new Date(), new Date(Date.now() + 3 * 3_600_000), 10);
+    assert.deepEqual(missed.map((c) => c.id), [issued[4]!.id]);
+    assert.equal(await reopened.countExpiringCertificates(new Date(), new Date(Date.now() + 86_400_000)), 5);
+    await reopened.close();
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 it('sqlite store runs in WAL mode with durable commits and reopens an existing database', async () => {

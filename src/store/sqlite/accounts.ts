@@ -3,7 +3,7 @@ import { ConflictError } from '../errors.js';
 import { newId } from '../ids.js';
 import type { Store } from '../store.js';
 import type { AccountRecord, JsonWebKeyPublic, NewAccount } from '../types.js';
-import { isUniqueViolation, windowCount, type CountRow, type SqliteContext } from './context.js';
+import { isUniqueViolation, type SqliteContext } from './context.js';
 import { toAccount, type AccountRow } from './rows.js';
 
 type AccountMethods = Pick<
@@ -23,7 +23,6 @@ export function accountMethods(ctx: SqliteContext): AccountMethods {
     deactivate: db.prepare("UPDATE accounts SET status = 'deactivated' WHERE id = ? AND status = 'valid'"),
     deactivateAuthzs: db.prepare("UPDATE authzs SET status = 'deactivated' WHERE account_id = ? AND status = 'pending'"),
     changeKey: db.prepare("UPDATE accounts SET jwk = ?, thumbprint = ? WHERE id = ? AND thumbprint = ? AND status = 'valid'"),
-    fromIp: db.prepare<[string, number], CountRow>('SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM accounts WHERE created_ip = ? AND created_at >= ?'),
   };
   const get = (id: string) => {
     const row = s.byId.get(id);
@@ -47,6 +46,7 @@ export function accountMethods(ctx: SqliteContext): AccountMethods {
             account.externalAccountId ?? null,
             account.createdFromIp ?? null,
           );
+          if (account.createdFromIp) ctx.counters.add('accounts:ip', account.createdFromIp, Date.now());
           ctx.audit({ actor: `account:${id}`, action: 'account.created', subject: id, data: { contact: account.contact, externalAccountId: account.externalAccountId ?? null, ip: account.createdFromIp ?? null } });
         }).immediate();
       } catch (e) {
@@ -101,7 +101,7 @@ export function accountMethods(ctx: SqliteContext): AccountMethods {
     },
 
     async countAccountsFromIp(ip: string, since: Date) {
-      return windowCount(s.fromIp.get(ip, since.getTime()));
+      return ctx.counters.window('accounts:ip', ip, since.getTime(), Date.now());
     },
   };
 }

@@ -5,7 +5,8 @@ import { newId } from '../ids.js';
 import type { Store } from '../store.js';
 import type { CertificateRecord, NewCertificate } from '../types.js';
 import type { SqliteContext } from './context.js';
-import { toCertificate, type CertificateRow } from './rows.js';
+import { HOUR } from './counters.js';
+import { CERT_COLUMNS, CERT_FROM, toCertificate, type CertificateRow } from './rows.js';
 
 type CertificateMethods = Pick<
   Store,
@@ -19,21 +20,36 @@ export function certificateMethods(ctx: SqliteContext): CertificateMethods {
     reserveSerial: db.prepare('INSERT INTO serials (serial, issuer_id, order_id, reserved_at) VALUES (?, ?, ?, ?)'),
     insertCertificate: db.prepare(
       `INSERT INTO certificates (id, serial, issuer_id, account_id, order_id, profile, identifiers, not_before, not_after,
-       der, chain_pem, spki_sha256, issued_at, crl_shard, profile_hash, renewal_start, renewal_end)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+       der, chain_pem, chain_id, spki_sha256, issued_at, crl_shard, profile_hash, renewal_start, renewal_end, predecessor_id, renewal_lead)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '', ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
-    completeOrder: db.prepare("UPDATE orders SET status = 'valid', certificate_id = ? WHERE id = ? AND status = 'processing'"),
-    abortOrder: db.prepare("UPDATE orders SET status = ?, error = ? WHERE id = ? AND status = 'processing'"),
-    orderAccount: db.prepare<[string], { account_id: string }>('SELECT account_id FROM orders WHERE id = ?'),
+    // The CSR is only needed while the order is processing (to re-issue after a crash).
+    completeOrder: db.prepare("UPDATE orders SET status = 'valid', certificate_id = ?, csr = NULL WHERE id = ? AND status = 'processing'"),
+    abortOrder: db.prepare("UPDATE orders SET status = ?, error = ?, csr = CASE WHEN ? = 'invalid' THEN NULL ELSE csr END WHERE id = ? AND status = 'processing'"),
+    orderOf: db.prepare<[string], { account_id: string; replaces: string | null }>('SELECT account_id, replaces FROM orders WHERE id = ?'),
+    queueOcsp: db.prepare<[string, number]>('INSERT OR IGNORE INTO ocsp_pending (certificate_id, due_at) VALUES (?, ?)'),
     processingOrders: db.prepare<[], { id: string; csr: Buffer }>("SELECT id, csr FROM orders WHERE status = 'processing'"),
-    byId: db.prepare<[string], CertificateRow>('SELECT * FROM certificates WHERE id = ?'),
-    bySerial: db.prepare<[string], CertificateRow>('SELECT * FROM certificates WHERE serial = ?'),
-    expiring: db.prepare<[number, number], { n: number }>(
+    byId: db.prepare<[string], CertificateRow>(`SELECT ${CERT_COLUMNS} FROM ${CERT_FROM} WHERE c.id = ?`),
+    bySerial: db.prepare<[string], CertificateRow>(`SELECT ${CERT_COLUMNS} FROM ${CERT_FROM} WHERE c.serial = ?`),
+    expiringExact: db.prepare<[number, number], { n: number }>(
       'SELECT COUNT(*) AS n FROM certificates WHERE not_after > ? AND not_after <= ? AND revoked_at IS NULL',
     ),
-    issuerStats: db.prepare<[number, string], { unexpired: number; last: number | null }>(
-      'SELECT SUM(CASE WHEN not_after > ? THEN 1 ELSE 0 END) AS unexpired, MAX(not_after) AS last FROM certificates WHERE issuer_id = ?',
-    ),
+    issuerExpiringExact: db.prepare<[string, number, number], { n: number }>('SELECT COUNT(*) AS n FROM certificates WHERE issuer_id = ? AND not_after > ? AND not_after <= ?'),
+    issuerLast: db.prepare<[string], { last: number | null }>('SELECT MAX(not_after) AS last FROM certificates WHERE issuer_id = ?'),
+    issuers: db.prepare<[], { key: string }>("SELECT DISTINCT key FROM counters WHERE scope = 'expires:live'"),
+  };
+
+  /**
+   * Unrevoked certificates with notAfter in (from, until]: whole hours from the expiry counters,
+   * the partial hours at both ends counted exactly (an index range of at most an hour each).
+   */
+  const countExpiring = (from: number, until: number): number => {
+    const firstWhole = Math.floor(from / HOUR) + 1;
+    const lastWhole = Math.floor(until / HOUR); // bucket starting at until's hour is partial
+    if (lastWhole - firstWhole < 1) return s.expiringExact.get(from, until)?.n ?? 0;
+    let n = (s.expiringExact.get(from, firstWhole * HOUR - 1)?.n ?? 0) + (s.expiringExact.get(lastWhole * HOUR - 1, until)?.n ?? 0);
+    for (const { key } of s.issuers.all()) n += ctx.counters.sumBuckets('expires:live', key, HOUR, firstWhole, lastWhole - 1);
+    return n;
   };
 
   return {
@@ -41,7 +57,7 @@ export function certificateMethods(ctx: SqliteContext): CertificateMethods {
       const begun = db.transaction(() => {
         if (s.beginFinalize.run(Buffer.from(csr), orderId).changes !== 1) return false;
         s.reserveSerial.run(serial, issuerId, orderId, Date.now());
-        const account = s.orderAccount.get(orderId)!.account_id;
+        const account = s.orderOf.get(orderId)!.account_id;
         ctx.audit({ actor: `account:${account}`, action: 'order.finalizing', subject: orderId, data: { serial, issuer: issuerId } });
         return true;
       }).immediate();
@@ -51,11 +67,17 @@ export function certificateMethods(ctx: SqliteContext): CertificateMethods {
     async completeFinalize(orderId: string, c: NewCertificate): Promise<CertificateRecord> {
       const id = newId();
       db.transaction(() => {
+        const now = Date.now();
+        const replaces = s.orderOf.get(orderId)?.replaces ?? null;
+        const lineage = ctx.lineage.record({ id, identifiers: c.identifiers, issuedAt: now, replaces });
         s.insertCertificate.run(
           id, c.serial, c.issuerId, c.accountId, c.orderId, c.profile, JSON.stringify(c.identifiers), c.notBefore.getTime(), c.notAfter.getTime(),
-          Buffer.from(c.der), c.chainPem, c.spkiSha256, Date.now(), c.crlShard, c.profileHash, c.renewalStart.getTime(), c.renewalEnd.getTime(),
+          Buffer.from(c.der), ctx.chainId(c.chainPem), c.spkiSha256, now, c.crlShard, c.profileHash, c.renewalStart.getTime(), c.renewalEnd.getTime(),
+          lineage.predecessorId, lineage.renewalLead,
         );
         if (s.completeOrder.run(id, orderId).changes !== 1) throw new ConflictError(`order ${orderId} is not processing`);
+        s.queueOcsp.run(id, now);
+        countIssued(ctx, { accountId: c.accountId, profile: c.profile, issuerId: c.issuerId, issuedAt: now, notAfter: c.notAfter.getTime() });
         ctx.audit({
           actor: `account:${c.accountId}`,
           action: 'certificate.issued',
@@ -68,7 +90,7 @@ export function certificateMethods(ctx: SqliteContext): CertificateMethods {
 
     async abortFinalize(orderId: string, outcome: { status: 'pending' } | { status: 'invalid'; error: ProblemDocument }) {
       db.transaction(() => {
-        if (s.abortOrder.run(outcome.status, outcome.status === 'invalid' ? JSON.stringify(outcome.error) : null, orderId).changes === 1) {
+        if (s.abortOrder.run(outcome.status, outcome.status === 'invalid' ? JSON.stringify(outcome.error) : null, outcome.status, orderId).changes === 1) {
           ctx.audit({ actor: 'system:issuance', action: 'order.finalize-aborted', subject: orderId, data: { status: outcome.status } });
         }
       }).immediate();
@@ -90,27 +112,39 @@ export function certificateMethods(ctx: SqliteContext): CertificateMethods {
     },
 
     async countExpiringCertificates(from: Date, until: Date) {
-      return s.expiring.get(from.getTime(), until.getTime())?.n ?? 0;
+      return countExpiring(from.getTime(), until.getTime());
     },
 
     async issuerCertificateStats(issuerId: string, now: Date) {
-      const r = s.issuerStats.get(now.getTime(), issuerId);
-      return { unexpired: r?.unexpired ?? 0, lastNotAfter: r?.last ? new Date(r.last) : null };
+      const last = s.issuerLast.get(issuerId)?.last ?? null;
+      const t = now.getTime();
+      const nextHour = Math.floor(t / HOUR) + 1;
+      const lastHour = last === null ? nextHour - 1 : Math.floor(last / HOUR);
+      const unexpired = (s.issuerExpiringExact.get(issuerId, t, nextHour * HOUR - 1)?.n ?? 0) + ctx.counters.sumBuckets('expires', issuerId, HOUR, nextHour, lastHour);
+      return { unexpired, lastNotAfter: last === null ? null : new Date(last) };
     },
 
     async searchCertificates(q) {
       const where: string[] = [];
       const params: Record<string, unknown> = { limit: Math.min(Math.max(q.limit ?? 100, 1), 1000) };
-      if (q.serial) (where.push('serial = @serial'), (params.serial = q.serial));
-      if (q.accountId) (where.push('account_id = @account'), (params.account = q.accountId));
-      if (q.profile) (where.push('profile = @profile'), (params.profile = q.profile));
-      if (q.issuerId) (where.push('issuer_id = @issuer'), (params.issuer = q.issuerId));
-      if (q.name) (where.push('id IN (SELECT c.id FROM certificates c, json_each(c.identifiers) j WHERE json_extract(j.value, \'$.value\') = @name)'), (params.name = q.name));
-      if (q.expiresBefore) (where.push('not_after < @before'), (params.before = q.expiresBefore.getTime()));
-      if (q.expiresAfter) (where.push('not_after > @after'), (params.after = q.expiresAfter.getTime()));
-      if (q.revoked !== undefined) where.push(q.revoked ? 'revoked_at IS NOT NULL' : 'revoked_at IS NULL');
-      const sql = `SELECT * FROM certificates ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY not_after LIMIT @limit`;
+      if (q.serial) (where.push('c.serial = @serial'), (params.serial = q.serial));
+      if (q.accountId) (where.push('c.account_id = @account'), (params.account = q.accountId));
+      if (q.profile) (where.push('c.profile = @profile'), (params.profile = q.profile));
+      if (q.issuerId) (where.push('c.issuer_id = @issuer'), (params.issuer = q.issuerId));
+      if (q.name) (where.push('c.id IN (SELECT certificate_id FROM certificate_names WHERE name = @name)'), (params.name = q.name));
+      if (q.expiresBefore) (where.push('c.not_after < @before'), (params.before = q.expiresBefore.getTime()));
+      if (q.expiresAfter) (where.push('c.not_after > @after'), (params.after = q.expiresAfter.getTime()));
+      if (q.revoked !== undefined) where.push(q.revoked ? 'c.revoked_at IS NOT NULL' : 'c.revoked_at IS NULL');
+      const sql = `SELECT ${CERT_COLUMNS} FROM ${CERT_FROM} ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY c.not_after LIMIT @limit`;
       return db.prepare<[Record<string, unknown>], CertificateRow>(sql).all(params).map(toCertificate);
     },
   };
+}
+
+/** The counters an issued certificate moves: issuance (anomaly baselines) and expiry (gauges). */
+export function countIssued(ctx: SqliteContext, c: { accountId: string; profile: string; issuerId: string; issuedAt: number; notAfter: number }): void {
+  ctx.counters.add('issued:account', c.accountId, c.issuedAt);
+  ctx.counters.add('issued:profile', c.profile, c.issuedAt);
+  ctx.counters.add('expires', c.issuerId, c.notAfter);
+  ctx.counters.add('expires:live', c.issuerId, c.notAfter);
 }

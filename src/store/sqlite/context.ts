@@ -3,10 +3,12 @@
  * commit), and the audit chain, which each state change appends to inside its own transaction.
  */
 import Database from 'better-sqlite3';
+import { createHash } from 'node:crypto';
 import { auditHash, GENESIS_HASH } from '../audit-chain.js';
-import type { WindowCount } from '../store.js';
 import type { AuditEvent } from '../types.js';
+import { Counters } from './counters.js';
 import { WalGroupCommit } from './group-commit.js';
+import { LineageRecorder } from './lineage.js';
 import { migrate } from './migrations.js';
 
 /**
@@ -25,8 +27,14 @@ export interface SqliteStoreOptions {
 
 export class SqliteContext {
   readonly db: Database.Database;
+  /** Event counters kept at write time (rate limits, baselines, expiry gauges). */
+  readonly counters: Counters;
+  /** Certificate names and renewal links, recorded at issuance. */
+  readonly lineage: LineageRecorder;
   private readonly groupCommit: WalGroupCommit | undefined;
   private readonly lastAudit;
+  private readonly chainByPem;
+  private readonly insertChain;
   private readonly insertAudit;
 
   constructor(
@@ -44,7 +52,16 @@ export class SqliteContext {
     this.db.pragma(`synchronous = ${durability === 'full' ? 'FULL' : 'NORMAL'}`);
     this.groupCommit = durability === 'group' ? new WalGroupCommit(`${path}-wal`) : undefined;
     this.db.pragma('foreign_keys = ON');
+    // Index pages of random ids are touched all over a large store: keep more of them in memory
+    // than SQLite's 2 MB default.
+    this.db.pragma('cache_size = -65536');
     migrate(this.db);
+    this.counters = new Counters(this.db);
+    this.lineage = new LineageRecorder(this.db);
+    this.chainByPem = this.db.prepare<[string], { id: number }>('SELECT id FROM certificate_chains WHERE sha256 = ?');
+    this.insertChain = this.db.prepare<[string, string], { id: number }>(
+      'INSERT INTO certificate_chains (sha256, pem) VALUES (?, ?) ON CONFLICT (sha256) DO UPDATE SET pem = pem RETURNING id',
+    );
     this.lastAudit = this.db.prepare<[], { seq: number; hash: string }>('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1');
     this.insertAudit = this.db.prepare(
       'INSERT INTO audit_log (seq, at, actor, action, subject, data, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
@@ -69,6 +86,14 @@ export class SqliteContext {
     this.insertAudit.run(seq, at, event.actor, event.action, event.subject, data, prev, auditHash(this.options.auditKey, prev, seq, at, event.actor, event.action, event.subject, data));
   }
 
+  /** The id of a stored chain (the PEM after the leaf), stored once per distinct chain. */
+  chainId(pem: string): number {
+    // Looked up each time, not cached: a cached id from a transaction that rolled back would name
+    // a row that is gone.
+    const sha256 = createHash('sha256').update(pem).digest('hex');
+    return this.chainByPem.get(sha256)?.id ?? this.insertChain.get(sha256, pem)!.id;
+  }
+
   close(): Promise<void> {
     return (async () => {
       if (this.groupCommit) await this.groupCommit.flush().catch(() => undefined);
@@ -77,16 +102,6 @@ export class SqliteContext {
     })();
   }
 }
-
-export interface CountRow {
-  n: number;
-  oldest: number | null;
-}
-
-export const windowCount = (row: CountRow | undefined): WindowCount => ({
-  count: row?.n ?? 0,
-  oldest: row?.oldest ? new Date(row.oldest) : null,
-});
 
 export const isUniqueViolation = (e: unknown): boolean =>
   typeof e === 'object' && e !== null && (e as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE';

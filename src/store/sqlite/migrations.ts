@@ -235,6 +235,66 @@ const MIGRATIONS: { version: number; sql: string }[] = [
       CREATE UNIQUE INDEX crl_entries_by_serial ON crl_entries(serial);
     `,
   },
+  {
+    // Flat cost at any store size. Each certificate's names (and its link to the certificate it
+    // renews) are recorded at issuance, so the anomaly scans read only the window they look at;
+    // the chain after the leaf is kept once per issuer instead of once per certificate; event
+    // counters in fixed-size time buckets replace COUNT(*) over a window for rate limits, issuance
+    // baselines and expiry gauges; due OCSP work is an indexed queue; maintenance tasks keep
+    // cursors. Existing rows are moved by bounded background batches (see maintenance.ts).
+    version: 8,
+    sql: `
+      CREATE TABLE certificate_names (
+        name TEXT NOT NULL,
+        issued_at INTEGER NOT NULL,
+        certificate_id TEXT NOT NULL,
+        PRIMARY KEY (name, issued_at, certificate_id)
+      ) WITHOUT ROWID;
+      CREATE TABLE certificate_chains (
+        id INTEGER PRIMARY KEY,
+        sha256 TEXT NOT NULL UNIQUE,
+        pem TEXT NOT NULL
+      );
+      ALTER TABLE certificates ADD COLUMN chain_id INTEGER REFERENCES certificate_chains(id);
+      ALTER TABLE certificates ADD COLUMN predecessor_id TEXT;
+      ALTER TABLE certificates ADD COLUMN successor_id TEXT;
+      ALTER TABLE certificates ADD COLUMN renewal_lead REAL;
+      CREATE INDEX certificates_unrenewed ON certificates(not_after) WHERE successor_id IS NULL AND revoked_at IS NULL;
+      CREATE INDEX certificates_early ON certificates(issued_at) WHERE renewal_lead > 0;
+      CREATE INDEX certificates_unindexed ON certificates(issued_at) WHERE chain_id IS NULL;
+      DROP INDEX certificates_by_account;
+      CREATE INDEX certificates_by_account ON certificates(account_id, not_after);
+      CREATE INDEX certificates_by_issuer ON certificates(issuer_id, not_after);
+      CREATE INDEX certificates_by_profile ON certificates(profile, not_after);
+      CREATE TABLE counters (
+        scope TEXT NOT NULL,
+        key TEXT NOT NULL,
+        width INTEGER NOT NULL,
+        bucket INTEGER NOT NULL,
+        n INTEGER NOT NULL,
+        PRIMARY KEY (scope, key, width, bucket)
+      ) WITHOUT ROWID;
+      CREATE INDEX counters_by_bucket ON counters(scope, width, bucket);
+      ALTER TABLE ocsp_responses ADD COLUMN refresh_at INTEGER;
+      CREATE INDEX ocsp_responses_due ON ocsp_responses(refresh_at) WHERE refresh_at IS NOT NULL;
+      DROP INDEX ocsp_responses_by_next_update;
+      CREATE TABLE ocsp_pending (
+        certificate_id TEXT PRIMARY KEY REFERENCES certificates(id),
+        due_at INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      CREATE TABLE maintenance_cursors (
+        task TEXT PRIMARY KEY,
+        cursor TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+      DROP INDEX challenges_failed;
+      DROP INDEX orders_by_profile;
+      CREATE INDEX orders_by_expiry ON orders(expires_at);
+      CREATE INDEX authzs_by_expiry ON authzs(expires_at);
+      CREATE INDEX order_authzs_by_authz ON order_authzs(authz_id);
+      CREATE INDEX order_names_by_age ON order_names(created_at);
+    `,
+  },
 ];
 
 /** Applies every migration newer than the database's version; returns the resulting version. */

@@ -3,7 +3,7 @@ import { newId } from '../ids.js';
 import { registeredDomain } from '../registered-domain.js';
 import type { ListPage, OrderCountScope, Store } from '../store.js';
 import type { AuthzRecord, ChallengeRecord, NewOrder, OrderAuthzSummary, OrderRecord, ValidationResult } from '../types.js';
-import { windowCount, type CountRow, type SqliteContext } from './context.js';
+import type { SqliteContext } from './context.js';
 import { toAuthz, toChallenge, toOrder, type AuthzRow, type ChallengeRow, type OrderRow } from './rows.js';
 
 type OrderMethods = Pick<
@@ -37,7 +37,6 @@ export function orderMethods(ctx: SqliteContext): OrderMethods {
       `INSERT INTO orders (id, account_id, status, identifiers, profile, not_before, not_after, expires_at, created_at, replaces, replaces_cert_id)
        VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?)`,
     ),
-    insertName: db.prepare('INSERT INTO order_names (order_id, name, registered_domain, created_at) VALUES (?, ?, ?, ?)'),
     insertAuthz: db.prepare(
       `INSERT INTO authzs (id, account_id, identifier_type, identifier_value, wildcard, status, expires_at, created_at, validated_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -76,19 +75,13 @@ export function orderMethods(ctx: SqliteContext): OrderMethods {
     finishChallenge: db.prepare(
       "UPDATE challenges SET status = ?, validated_at = ?, error = ?, validation_record = ?, finished_at = ? WHERE id = ? AND status = 'processing'",
     ),
+    // RFC 8555 §7.1.4: a final authorization lists "the challenges that were used"; the others
+    // are never needed again.
+    dropUnusedChallenges: db.prepare("DELETE FROM challenges WHERE authz_id = ? AND id != ? AND status = 'pending'"),
     finishAuthz: db.prepare("UPDATE authzs SET status = ?, expires_at = ?, validated_at = ? WHERE id = ? AND status = 'pending'"),
     processingChallenges: db.prepare<[], { id: string }>("SELECT id FROM challenges WHERE status = 'processing'"),
     issuedReplacement: db.prepare<[string], { id: string }>("SELECT id FROM orders WHERE replaces = ? AND status = 'valid' LIMIT 1"),
     liveReplacement: db.prepare<[{ cert: string; now: number }], { id: string }>(`SELECT o.id FROM orders o WHERE o.replaces = @cert AND ${NOT_INVALID} LIMIT 1`),
-    ordersByAccount: db.prepare<[string, number], CountRow>('SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM orders WHERE account_id = ? AND created_at >= ?'),
-    ordersByDomain: db.prepare<[string, number], CountRow>(
-      'SELECT COUNT(DISTINCT order_id) AS n, MIN(created_at) AS oldest FROM order_names WHERE registered_domain = ? AND created_at >= ?',
-    ),
-    ordersByProfile: db.prepare<[string, number], CountRow>('SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM orders WHERE profile = ? AND created_at >= ?'),
-    failedByAccount: db.prepare<[string, number], CountRow>(
-      `SELECT COUNT(*) AS n, MIN(c.finished_at) AS oldest FROM challenges c JOIN authzs a ON a.id = c.authz_id
-       WHERE a.account_id = ? AND c.status = 'invalid' AND c.finished_at >= ?`,
-    ),
   };
   const challengesOf = (authzId: string): ChallengeRecord[] => s.challengesByAuthz.all(authzId).map(toChallenge);
   const getOrder = (id: string): OrderRecord | null => {
@@ -123,7 +116,9 @@ export function orderMethods(ctx: SqliteContext): OrderMethods {
           order.replaces?.certificateId ?? null,
           order.replaces?.certId ?? null,
         );
-        for (const identifier of order.identifiers) s.insertName.run(id, identifier.value, registeredDomain(identifier), now);
+        ctx.counters.add('orders:account', order.accountId, now);
+        ctx.counters.add('orders:profile', order.profile, now);
+        for (const domain of new Set(order.identifiers.map(registeredDomain))) ctx.counters.add('orders:domain', domain, now);
         let position = 0;
         for (const authzId of order.reusedAuthzIds) s.linkAuthz.run(id, position++, authzId);
         for (const a of order.newAuthzs) {
@@ -216,6 +211,8 @@ export function orderMethods(ctx: SqliteContext): OrderMethods {
         ).changes;
         if (changed !== 1) return false;
         const authz = s.authzById.get(challenge.authz_id)!;
+        if (result.status === 'invalid') ctx.counters.add('failed:account', authz.account_id, now);
+        s.dropUnusedChallenges.run(challenge.authz_id, challengeId);
         s.finishAuthz.run(result.status, result.status === 'valid' ? result.authzExpiresAt.getTime() : authz.expires_at, result.status === 'valid' ? now : null, challenge.authz_id);
         ctx.audit({
           actor: 'system:validator',
@@ -238,14 +235,14 @@ export function orderMethods(ctx: SqliteContext): OrderMethods {
     },
 
     async countOrders(scope: OrderCountScope, since: Date) {
-      const t = since.getTime();
-      if ('accountId' in scope) return windowCount(s.ordersByAccount.get(scope.accountId, t));
-      if ('registeredDomain' in scope) return windowCount(s.ordersByDomain.get(scope.registeredDomain, t));
-      return windowCount(s.ordersByProfile.get(scope.profile, t));
+      const now = Date.now();
+      if ('accountId' in scope) return ctx.counters.window('orders:account', scope.accountId, since.getTime(), now);
+      if ('registeredDomain' in scope) return ctx.counters.window('orders:domain', scope.registeredDomain, since.getTime(), now);
+      return ctx.counters.window('orders:profile', scope.profile, since.getTime(), now);
     },
 
     async countFailedValidations(accountId: string, since: Date) {
-      return windowCount(s.failedByAccount.get(accountId, since.getTime()));
+      return ctx.counters.window('failed:account', accountId, since.getTime(), Date.now());
     },
   };
 }

@@ -2,7 +2,7 @@
 import type { Store } from '../store.js';
 import { FULL_CRL, type Revocation, type SignedOcspResponse, type StoredCrl } from '../types.js';
 import type { SqliteContext } from './context.js';
-import { toCertificate, type CertificateRow, type CertificateStatusRow, type CrlRow, type EntryListRow, type RevokedRow } from './rows.js';
+import { CERT_COLUMNS, CERT_FROM, CHAIN_JOIN, toCertificate, type CertificateRow, type CertificateStatusRow, type CrlRow, type EntryListRow, type RevokedRow } from './rows.js';
 
 type RevocationMethods = Pick<
   Store,
@@ -12,6 +12,8 @@ type RevocationMethods = Pick<
   | 'isRevoked'
   | 'saveOcspResponse'
   | 'listOcspDue'
+  | 'ocspBacklog'
+  | 'dropOcspWork'
   | 'crlEntries'
   | 'listRevokedWithoutCrlEntry'
   | 'saveCrlEntry'
@@ -30,7 +32,7 @@ export function revocationMethods(ctx: SqliteContext): RevocationMethods {
       `INSERT INTO crl_entries (issuer_id, revoked_at, serial, shard, not_after, entry)
        SELECT issuer_id, revoked_at, serial, crl_shard, not_after, ? FROM certificates WHERE serial = ? AND revoked_at IS NOT NULL`,
     ),
-    byId: db.prepare<[string], CertificateRow>('SELECT * FROM certificates WHERE id = ?'),
+    byId: db.prepare<[string], CertificateRow>(`SELECT ${CERT_COLUMNS} FROM ${CERT_FROM} WHERE c.id = ?`),
     revokedFlag: db.prepare<[string, string], { revoked: number }>('SELECT revoked_at IS NOT NULL AS revoked FROM certificates WHERE serial = ? AND issuer_id = ?'),
     blockKey: db.prepare('INSERT OR IGNORE INTO blocked_keys (spki_sha256, certificate_id, blocked_at) VALUES (?, ?, ?)'),
     keyBlocked: db.prepare<[string], { one: number }>('SELECT 1 AS one FROM blocked_keys WHERE spki_sha256 = ?'),
@@ -44,18 +46,26 @@ export function revocationMethods(ctx: SqliteContext): RevocationMethods {
     ),
     // Stored only if the certificate is still in the state the answer was signed for.
     saveOcsp: db.prepare(
-      `INSERT INTO ocsp_responses (certificate_id, der, this_update, next_update, revoked)
-       SELECT @id, @der, @thisUpdate, @nextUpdate, @revoked FROM certificates c
+      `INSERT INTO ocsp_responses (certificate_id, der, this_update, next_update, revoked, refresh_at)
+       SELECT @id, @der, @thisUpdate, @nextUpdate, @revoked, @refreshAt FROM certificates c
        WHERE c.id = @id AND (c.revoked_at IS NOT NULL) = (@revoked = 1)
        ON CONFLICT (certificate_id) DO UPDATE SET der = excluded.der, this_update = excluded.this_update,
-         next_update = excluded.next_update, revoked = excluded.revoked`,
+         next_update = excluded.next_update, revoked = excluded.revoked, refresh_at = excluded.refresh_at`,
     ),
-    // An answer already valid until the certificate's notAfter (nextUpdate is clamped to it) is
-    // final: re-signing it could not extend it, so it is not due (else it would be due forever).
-    ocspDue: db.prepare<[number, number, number], CertificateRow>(
-      `SELECT c.* FROM certificates c LEFT JOIN ocsp_responses o ON o.certificate_id = c.id
-       WHERE c.not_after > ? AND (o.certificate_id IS NULL OR (o.next_update < ? AND o.next_update < c.not_after - 1000)) LIMIT ?`,
+    unqueueOcsp: db.prepare<[string]>('DELETE FROM ocsp_pending WHERE certificate_id = ?'),
+    clearRefresh: db.prepare<[string]>('UPDATE ocsp_responses SET refresh_at = NULL WHERE certificate_id = ?'),
+    // Both read an index of due work only: certificates still waiting for their first answer,
+    // and answers whose refresh time has passed (an answer that lasts to notAfter has none).
+    ocspPending: db.prepare<[number, number], CertificateRow>(
+      `SELECT ${CERT_COLUMNS} FROM ocsp_pending p JOIN certificates c ON c.id = p.certificate_id ${CHAIN_JOIN}
+       WHERE p.due_at <= ? ORDER BY p.due_at LIMIT ?`,
     ),
+    ocspRefresh: db.prepare<[number, number], CertificateRow>(
+      `SELECT ${CERT_COLUMNS} FROM ocsp_responses o JOIN certificates c ON c.id = o.certificate_id ${CHAIN_JOIN}
+       WHERE o.refresh_at IS NOT NULL AND o.refresh_at <= ? ORDER BY o.refresh_at LIMIT ?`,
+    ),
+    oldestPending: db.prepare<[], { due_at: number }>('SELECT due_at FROM ocsp_pending ORDER BY due_at LIMIT 1'),
+    oldestRefresh: db.prepare<[], { refresh_at: number }>('SELECT refresh_at FROM ocsp_responses WHERE refresh_at IS NOT NULL ORDER BY refresh_at LIMIT 1'),
     // SQLite concatenates the entries (as hex, its one lossless text form of a blob): one value
     // crosses into JavaScript instead of a row object per entry.
     entriesInShard: db.prepare<[string, number, number], EntryListRow>(
@@ -70,6 +80,8 @@ export function revocationMethods(ctx: SqliteContext): RevocationMethods {
       `SELECT c.serial, c.issuer_id, c.revoked_at, c.revocation_reason, c.invalidity_date FROM certificates c
        WHERE c.revoked_at IS NOT NULL AND NOT EXISTS (SELECT 1 FROM crl_entries e WHERE e.serial = c.serial) LIMIT ?`,
     ),
+    crlBackfillDone: db.prepare<[], { one: number }>("SELECT 1 AS one FROM maintenance_cursors WHERE task = 'backfill:crl-entries'"),
+    markCrlBackfillDone: db.prepare<[number]>("INSERT OR IGNORE INTO maintenance_cursors (task, cursor, updated_at) VALUES ('backfill:crl-entries', 'done', ?)"),
     bumpCrlNumber: db.prepare<[string], { last_number: number }>(
       `INSERT INTO crl_numbers (issuer_id, last_number) VALUES (?, 1)
        ON CONFLICT (issuer_id) DO UPDATE SET last_number = last_number + 1 RETURNING last_number`,
@@ -90,8 +102,10 @@ export function revocationMethods(ctx: SqliteContext): RevocationMethods {
         if (s.revoke.run(r.at.getTime(), r.reason, r.invalidityDate?.getTime() ?? null, id).changes !== 1) return false;
         const cert = s.byId.get(id)!;
         s.insertCrlEntry.run(Buffer.from(r.crlEntry), cert.serial);
-        if (r.ocsp) s.saveOcsp.run({ id, der: Buffer.from(r.ocsp.der), thisUpdate: r.ocsp.thisUpdate.getTime(), nextUpdate: r.ocsp.nextUpdate.getTime(), revoked: 1 });
+        if (r.ocsp) s.saveOcsp.run(ocspParams(id, r.ocsp, true));
         if (r.blockKey) s.blockKey.run(cert.spki_sha256, id, r.at.getTime());
+        ctx.counters.add('revoked', '', r.at.getTime());
+        ctx.counters.add('expires:live', cert.issuer_id, cert.not_after, -1);
         const now = Date.now();
         s.markDirty.run(cert.issuer_id, cert.crl_shard, now);
         s.markDirty.run(cert.issuer_id, FULL_CRL, now);
@@ -133,18 +147,32 @@ export function revocationMethods(ctx: SqliteContext): RevocationMethods {
     },
 
     async saveOcspResponse(certificateId: string, response: SignedOcspResponse, signedAsRevoked: boolean) {
-      const changed = s.saveOcsp.run({
-        id: certificateId,
-        der: Buffer.from(response.der),
-        thisUpdate: response.thisUpdate.getTime(),
-        nextUpdate: response.nextUpdate.getTime(),
-        revoked: signedAsRevoked ? 1 : 0,
-      }).changes;
+      const changed = db.transaction(() => {
+        const n = s.saveOcsp.run(ocspParams(certificateId, response, signedAsRevoked)).changes;
+        if (n === 1) s.unqueueOcsp.run(certificateId);
+        return n;
+      }).immediate();
       return changed === 1 ? ctx.durable(true) : false;
     },
 
-    async listOcspDue(refreshBefore: Date, expiredAfter: Date, limit: number) {
-      return s.ocspDue.all(expiredAfter.getTime(), refreshBefore.getTime(), limit).map(toCertificate);
+    async listOcspDue(now: Date, limit: number) {
+      const pending = s.ocspPending.all(now.getTime(), limit);
+      const refresh = pending.length < limit ? s.ocspRefresh.all(now.getTime(), limit - pending.length) : [];
+      return [...pending, ...refresh].map(toCertificate);
+    },
+
+    async dropOcspWork(certificateId: string) {
+      db.transaction(() => {
+        s.unqueueOcsp.run(certificateId);
+        s.clearRefresh.run(certificateId);
+      }).immediate();
+      await ctx.durable(undefined);
+    },
+
+    async ocspBacklog() {
+      const pending = s.oldestPending.get()?.due_at;
+      const refresh = s.oldestRefresh.get()?.refresh_at;
+      return { oldestPendingSince: pending === undefined ? null : new Date(pending), oldestRefreshDueAt: refresh === undefined ? null : new Date(refresh) };
     },
 
     async crlEntries(issuerId: string, shard: number, notAfterAfter: Date) {
@@ -153,7 +181,12 @@ export function revocationMethods(ctx: SqliteContext): RevocationMethods {
     },
 
     async listRevokedWithoutCrlEntry(limit: number) {
-      return s.revokedWithoutEntry.all(limit).map((r) => ({
+      // Every revocation since migration 7 stores its entry in its own transaction: once a pass
+      // finds none missing, later starts need not scan the revoked certificates again.
+      if (s.crlBackfillDone.get()) return [];
+      const rows = s.revokedWithoutEntry.all(limit);
+      if (rows.length === 0) s.markCrlBackfillDone.run(Date.now());
+      return rows.map((r) => ({
         serial: r.serial,
         issuerId: r.issuer_id,
         revokedAt: new Date(r.revoked_at),
@@ -197,5 +230,16 @@ export function revocationMethods(ctx: SqliteContext): RevocationMethods {
       s.clearDirty.run(issuerId, shard, upTo.getTime());
       await ctx.durable(undefined);
     },
+  };
+}
+
+function ocspParams(id: string, r: SignedOcspResponse, revoked: boolean) {
+  return {
+    id,
+    der: Buffer.from(r.der),
+    thisUpdate: r.thisUpdate.getTime(),
+    nextUpdate: r.nextUpdate.getTime(),
+    revoked: revoked ? 1 : 0,
+    refreshAt: r.refreshAt ? r.refreshAt.getTime() : null,
   };
 }

@@ -83,6 +83,16 @@ export interface CertificateRow {
   renewal_end: number;
 }
 
+/**
+ * The columns of a certificate record, its chain resolved from the issuer's stored chain (rows
+ * written before chains were stored once still carry their own until the back-fill moves them).
+ */
+export const CERT_COLUMNS = `c.id, c.serial, c.issuer_id, c.account_id, c.order_id, c.profile, c.identifiers, c.not_before, c.not_after,
+  c.der, COALESCE(ch.pem, c.chain_pem) AS chain_pem, c.spki_sha256, c.issued_at, c.revoked_at, c.revocation_reason, c.crl_shard,
+  c.invalidity_date, c.profile_hash, c.renewal_start, c.renewal_end`;
+export const CHAIN_JOIN = 'LEFT JOIN certificate_chains ch ON ch.id = c.chain_id';
+export const CERT_FROM = `certificates c ${CHAIN_JOIN}`;
+
 export interface CertificateStatusRow {
   id: string;
   serial: string;

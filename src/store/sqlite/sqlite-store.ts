@@ -11,6 +11,7 @@ import { certificateMethods } from './certificates.js';
 import { SqliteContext, type SqliteStoreOptions } from './context.js';
 import { fleetMethods } from './fleet.js';
 import { identityMethods } from './identity.js';
+import { maintenanceMethods } from './maintenance.js';
 import { orderMethods } from './orders.js';
 import { revocationMethods } from './revocation.js';
 
@@ -35,6 +36,7 @@ export class SqliteStore {
       identityMethods(this.ctx),
       auditMethods(this.ctx),
       fleetMethods(this.ctx),
+      maintenanceMethods(this.ctx),
     );
   }
 

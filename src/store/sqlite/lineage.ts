@@ -1,0 +1,81 @@
+/**
+ * A certificate's place in its names' history, recorded when it is issued: its names (one row
+ * each, indexed by name), the certificate it renews (`replaces`, or else the newest earlier
+ * certificate sharing a name) and, on that predecessor and every other earlier certificate of
+ * those names still without one, its successor. The anomaly scans then read an index of what
+ * they look for instead of joining every certificate's names against every other's.
+ */
+import type { Database } from 'better-sqlite3';
+import type { Identifier } from '../../acme/problem.js';
+
+export interface LineageInput {
+  id: string;
+  identifiers: Identifier[];
+  issuedAt: number;
+  /** The certificate an order's `replaces` named, if any (RFC 9773 §5). */
+  replaces: string | null;
+}
+
+export interface Lineage {
+  predecessorId: string | null;
+  /**
+   * How far before its predecessor's renewal window this certificate was issued, as a fraction
+   * of the predecessor's time from notBefore to the window start; null unless positive.
+   */
+  renewalLead: number | null;
+}
+
+export class LineageRecorder {
+  private readonly insertName;
+  private readonly newestBefore;
+  private readonly certTiming;
+  private readonly markSuccessors;
+  private readonly laterExists;
+
+  constructor(db: Database) {
+    this.insertName = db.prepare<[string, number, string]>('INSERT OR IGNORE INTO certificate_names (name, issued_at, certificate_id) VALUES (?, ?, ?)');
+    this.newestBefore = db.prepare<[string, number, string], { certificate_id: string; issued_at: number }>(
+      'SELECT certificate_id, issued_at FROM certificate_names WHERE name = ? AND issued_at <= ? AND certificate_id != ? ORDER BY issued_at DESC LIMIT 1',
+    );
+    this.certTiming = db.prepare<[string], { not_before: number; renewal_start: number }>('SELECT not_before, renewal_start FROM certificates WHERE id = ?');
+    this.markSuccessors = db.prepare<[string, string, number, string]>(
+      `UPDATE certificates SET successor_id = ? WHERE successor_id IS NULL AND id IN (
+         SELECT certificate_id FROM certificate_names WHERE name = ? AND issued_at < ? AND certificate_id != ?)`,
+    );
+    this.laterExists = db.prepare<[string, number, string], { certificate_id: string }>(
+      'SELECT certificate_id FROM certificate_names WHERE name = ? AND issued_at > ? AND certificate_id != ? ORDER BY issued_at LIMIT 1',
+    );
+  }
+
+  /** Records a certificate's names and links; call inside the transaction that stores it. */
+  record(c: LineageInput): Lineage {
+    const names = [...new Set(c.identifiers.map((i) => i.value))];
+    let predecessor: { id: string; at: number } | null = null;
+    for (const name of names) {
+      const row = this.newestBefore.get(name, c.issuedAt, c.id);
+      if (row && (!predecessor || row.issued_at > predecessor.at)) predecessor = { id: row.certificate_id, at: row.issued_at };
+    }
+    const predecessorId = c.replaces ?? predecessor?.id ?? null;
+    for (const name of names) {
+      this.insertName.run(name, c.issuedAt, c.id);
+      this.markSuccessors.run(c.id, name, c.issuedAt, c.id);
+    }
+    return { predecessorId, renewalLead: predecessorId ? this.leadOver(predecessorId, c.issuedAt) : null };
+  }
+
+  /** A later certificate sharing one of these names (for rows recorded after their successors). */
+  laterCertificate(c: LineageInput): string | null {
+    for (const name of new Set(c.identifiers.map((i) => i.value))) {
+      const row = this.laterExists.get(name, c.issuedAt, c.id);
+      if (row) return row.certificate_id;
+    }
+    return null;
+  }
+
+  private leadOver(predecessorId: string, issuedAt: number): number | null {
+    const p = this.certTiming.get(predecessorId);
+    if (!p || p.renewal_start <= p.not_before) return null;
+    const lead = (p.renewal_start - issuedAt) / (p.renewal_start - p.not_before);
+    return lead > 0 ? lead : null;
+  }
+}
