@@ -6,7 +6,8 @@ import { auditKeyFrom } from './store/audit-chain.js';
 import type { Logger } from 'pino';
 import type { Express } from 'express';
 import { Links } from './acme/links.js';
-import { MemoryNonceService } from './acme/nonces.js';
+import { nonceKeyFrom, SharedNonceService } from './acme/shared-nonces.js';
+import { LeaseKeeper } from './ops/lease-keeper.js';
 import { problems } from './acme/problem.js';
 import { loadCa, type CaMaterial } from './ca/ca-directory.js';
 import type { SignerGuardOptions } from './ca/guarded-signer.js';
@@ -49,6 +50,7 @@ export interface AnvilParts {
   acmeApp: Express;
   adminApp: Express;
   anomalies: AnomalyDetector;
+  leases: LeaseKeeper;
   /** Re-reads the profiles directory; a bad file keeps the running set and is reported. */
   reloadProfiles(): { ok: true; loaded: string[]; changed: string[] } | { ok: false; error: string };
   revocationApp: Express;
@@ -95,8 +97,11 @@ export async function buildAnvil(
   });
   const externalAccounts = new ExternalAccounts(store, passphrase);
   const limits = new RateLimiter(store, config.rateLimits);
+  // Periodic work runs on one process or instance at a time, under leases kept in the store.
+  const leases = new LeaseKeeper({ store, log });
+  await leases.start();
   const thresholds = loadThresholds(config.anomalyConfig);
-  const anomalies = new AnomalyDetector(store, thresholds, log);
+  const anomalies = new AnomalyDetector(store, thresholds, log, () => leases.holds('anomalies'));
   const maintenance = new Maintenance({
     store,
     log,
@@ -106,10 +111,11 @@ export async function buildAnvil(
     expiredOcspGraceMs: config.ocspResponseLifetimeMs,
     counterHorizonMs: counterHorizon(config, thresholds),
     intervalMs: config.maintenanceIntervalMs,
+    mayRun: () => leases.holds('maintenance'),
   });
   const issuerFor = (profile: Profile): Issuer => (profile.issuer === 'active' ? ca.active : (issuerById(profile.issuer) ?? ca.active));
 
-  const revocation = await startRevocation({ ...config, passphrase }, () => ca.issuers, store, links, log);
+  const revocation = await startRevocation({ ...config, passphrase, holdsLease: (task) => leases.holds(task) }, () => ca.issuers, store, links, log);
   const queue = new ValidationQueue({
     store,
     validators,
@@ -133,7 +139,8 @@ export async function buildAnvil(
 
   const ctx: HttpContext = {
     links,
-    nonces: new MemoryNonceService(),
+    // Valid on every process and instance sharing the store, redeemed once on any of them.
+    nonces: new SharedNonceService(nonceKeyFrom(passphrase), store),
     store,
     accounts: new AccountService(
       store,
@@ -237,6 +244,7 @@ export async function buildAnvil(
     adminApp: createAdminApp(adminContext, new Readiness(store, join(config.dataDir, 'anvil.db'), ca)),
     reloadProfiles,
     anomalies,
+    leases,
     revocationApp: createRevocationApp(revocationRouter),
     profiles,
     revocation,
@@ -248,6 +256,7 @@ export async function buildAnvil(
       await maintenance.stop();
       await queue.drain(10_000);
       await revocation.stop();
+      await leases.stop();
     },
   };
 }

@@ -69,7 +69,47 @@ export interface MaintenanceStore {
   purgeCertificates(notAfterBefore: Date, revokedNotAfterBefore: Date, limit: number): Promise<number>;
 }
 
-export interface Store extends MaintenanceStore {
+/** A lease on a periodic task: who holds it until when; `fence` grows with each new holder. */
+export interface Lease {
+  task: string;
+  holder: string;
+  expiresAt: Date;
+  fence: number;
+  acquiredAt: Date;
+}
+
+export interface InstanceRecord {
+  id: string;
+  host: string;
+  pid: number;
+  startedAt: Date;
+  seenAt: Date;
+}
+
+/** What processes and instances sharing one store coordinate through. */
+export interface CoordinationStore {
+  /** True for the first redemption of a nonce id, on any instance; false for every later one. */
+  redeemNonce(id: string, expiresAt: Date): Promise<boolean>;
+  /** Forgets redemptions of nonces that expired before `before` (bounded batch). */
+  purgeUsedNonces(before: Date, limit: number): Promise<number>;
+  /**
+   * Takes the lease on `task` for `ttlMs` if it is free or expired, or renews it for its holder;
+   * returns the lease's fence (it grows with every change of holder), or null when another holds it.
+   */
+  acquireLease(task: string, holder: string, ttlMs: number): Promise<number | null>;
+  /** Gives a held lease up at once (a clean shutdown), so another takes it without waiting. */
+  releaseLease(task: string, holder: string): Promise<void>;
+  listLeases(): Promise<Lease[]>;
+  /** Records that an instance is alive. */
+  heartbeat(instance: { id: string; host: string; pid: number }): Promise<void>;
+  listInstances(seenSince: Date): Promise<InstanceRecord[]>;
+  forgetInstances(seenBefore: Date): Promise<number>;
+  /** A small document the holder of a task publishes for every instance (e.g. anomaly findings). */
+  putSharedState(key: string, value: string): Promise<void>;
+  getSharedState(key: string): Promise<{ value: string; updatedAt: Date } | null>;
+}
+
+export interface Store extends MaintenanceStore, CoordinationStore {
   // --- accounts
   /** Throws ConflictError (with the existing account id) when the key is already registered. */
   createAccount(account: NewAccount): Promise<AccountRecord>;

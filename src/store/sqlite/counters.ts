@@ -7,6 +7,7 @@
 import type { Database } from 'better-sqlite3';
 import type { WindowCount } from '../store.js';
 
+export const TENTH = 100;
 export const SECOND = 1_000;
 export const MINUTE = 60_000;
 export const HOUR = 3_600_000;
@@ -14,11 +15,11 @@ export const HOUR = 3_600_000;
 /** Which bucket widths each counter scope is recorded at (finer ones serve short windows). */
 export const SCOPE_WIDTHS = {
   /** Rate limits: windows from seconds (tests) to hours. */
-  'orders:account': [SECOND, MINUTE],
-  'orders:domain': [SECOND, MINUTE],
-  'orders:profile': [SECOND, MINUTE],
-  'failed:account': [SECOND, MINUTE],
-  'accounts:ip': [SECOND, MINUTE],
+  'orders:account': [TENTH, SECOND, MINUTE],
+  'orders:domain': [TENTH, SECOND, MINUTE],
+  'orders:profile': [TENTH, SECOND, MINUTE],
+  'failed:account': [TENTH, SECOND, MINUTE],
+  'accounts:ip': [TENTH, SECOND, MINUTE],
   /** Anomaly detection: a recent window (minutes) against a baseline (days). */
   'issued:account': [MINUTE, HOUR],
   'issued:profile': [MINUTE, HOUR],

@@ -148,7 +148,7 @@ export function maintenanceMethods(ctx: SqliteContext): MaintenanceStore {
         for (const [scope, widths] of Object.entries(SCOPE_WIDTHS) as [CounterScope, readonly number[]][]) {
           for (const width of widths) {
             // Expiry buckets count the future: only the hours already past go.
-            const horizon = scope.startsWith('expires') ? Date.now() - HOUR : width < 60_000 ? Date.now() - HOUR : before.getTime();
+            const horizon = scope.startsWith('expires') ? Date.now() - HOUR : width < 60_000 ? Date.now() - (width < 1_000 ? 10 * 60_000 : HOUR) : before.getTime();
             purged += s.counters.run(scope, width, Math.floor(horizon / width), limit).changes;
           }
         }
