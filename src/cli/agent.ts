@@ -10,7 +10,7 @@ import { Agent } from '../agent/agent.js';
 import { loadAgentConfig } from '../agent/config.js';
 import { formatStatus, readStatus } from '../agent/status-report.js';
 
-const USAGE = `Usage: anvil agent [--config <agent.yaml>]              run: renew on time, swap atomically, reload
+export const AGENT_USAGE = `Usage: anvil agent [--config <agent.yaml>]              run: renew on time, swap atomically, reload
        anvil agent --once [--force] [--config <file>]   one pass (renew what is due; --force renews all); exit 1 if not healthy
        anvil agent status [--json] [--config <file>]    certificates, expiry, renewal window, last attempt and error;
                                                          exit 0 when every one is ok, 1 otherwise
@@ -29,16 +29,16 @@ export async function agentCommand(args: string[]): Promise<number> {
       strict: true,
     }) as { values: Record<string, string | boolean | undefined>; positionals: string[] });
   } catch (error) {
-    process.stderr.write(`anvil agent: ${(error as Error).message}\n${USAGE}\n`);
+    process.stderr.write(`anvil agent: ${(error as Error).message}\n${AGENT_USAGE}\n`);
     return 2;
   }
   if (values.help || positionals[0] === 'help') {
-    process.stdout.write(`${USAGE}\n`);
+    process.stdout.write(`${AGENT_USAGE}\n`);
     return 0;
   }
   const sub = positionals[0];
   if (positionals.length > 1 || (sub !== undefined && sub !== 'status' && sub !== 'check')) {
-    process.stderr.write(`anvil agent: unknown arguments: ${positionals.join(' ')}\n${USAGE}\n`);
+    process.stderr.write(`anvil agent: unknown arguments: ${positionals.join(' ')}\n${AGENT_USAGE}\n`);
     return 2;
   }
   const file = typeof values.config === 'string' ? values.config : (process.env.ANVIL_AGENT_CONFIG ?? 'agent.yaml');

@@ -335,7 +335,7 @@ export interface AcmeServer {
 }
 
 export interface StartAnvilOptions {
-  /** `127.0.0.1:<port>` of the test DNS server, passed as --dns-resolvers. */
+  /** `127.0.0.1:<port>` of the test DNS server, passed as --dns-resolvers; '' for none (the system name service). */
   dnsResolver: string;
   /** Where the http-01 validator connects, passed as --http01-port. */
   http01Port: number;
@@ -371,16 +371,16 @@ export async function startAnvil(opts: StartAnvilOptions): Promise<AcmeServer> {
     dataDir,
     '--http01-port',
     String(opts.http01Port),
-    '--dns-resolvers',
-    opts.dnsResolver,
+    // '' leaves the validator on the system name service (the default without --dns-resolvers).
+    ...(opts.dnsResolver === '' ? [] : ['--dns-resolvers', opts.dnsResolver]),
     '--log-level',
     'info',
     ...(opts.extraArgs ?? []),
   ];
   // Inherited ANVIL_* variables from the developer's shell must not change what is tested.
   const inherited = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('ANVIL_') && key !== 'NODE_TEST_CONTEXT' && key !== 'NODE_OPTIONS'));
-  // Several servers run at once: the admin listener takes a free port unless a test names one.
-  const env = { ...inherited, ANVIL_KEY_PASSPHRASE: 'interop-test-passphrase', ANVIL_ADMIN_LISTEN: '127.0.0.1:0', ...(opts.env ?? {}) };
+  // Several servers run at once: the admin and revocation listeners take free ports unless a test names them.
+  const env = { ...inherited, ANVIL_KEY_PASSPHRASE: 'interop-test-passphrase', ANVIL_ADMIN_LISTEN: '127.0.0.1:0', ANVIL_REVOCATION_LISTEN: '127.0.0.1:0', ...(opts.env ?? {}) };
   return launch({
     kind: 'anvil',
     command: process.execPath,
