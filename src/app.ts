@@ -37,6 +37,7 @@ import { CaOperations } from './domain/ca-operations.js';
 import { RateLimiter } from './domain/rate-limits.js';
 import type { AdminContext } from './ops/admin-api.js';
 import { createAdminApp } from './ops/admin-app.js';
+import { SessionSealer } from './ops/ui/sessions.js';
 import { AnomalyDetector, loadThresholds, type AnomalyThresholds } from './ops/anomalies.js';
 import { Maintenance } from './ops/maintenance.js';
 import { parseDuration } from './config/settings.js';
@@ -220,6 +221,9 @@ export async function buildAnvil(
     reloadProfiles,
     reloadCa,
     anomalies: () => anomalies.current(),
+    renewalInfo,
+    profileNames: () => profiles.all().map((p) => p.name),
+    sessions: new SessionSealer(passphrase, config.uiSessionLifetimeMs),
     log,
   };
   setScrapeSources({

@@ -59,7 +59,17 @@ export async function serveCommand(args: string[]): Promise<number> {
     process.stderr.write(`anvil: cannot start: ${(e as Error).message}\n`);
     return 1;
   }
-  process.stderr.write(`\nAnvil is running.\n  ACME directory:   ${server.directoryUrl}\n  Root certificate: ${server.rootPemPath}\n  OCSP and CRLs:    ${server.revocationBaseUrl}\n\n`);
+  process.stderr.write(
+    `
+Anvil is running.
+  ACME directory:   ${server.directoryUrl}
+  Root certificate: ${server.rootPemPath}
+  OCSP and CRLs:    ${server.revocationBaseUrl}
+` +
+      `  Dashboard:        ${server.adminUrl}/ui/  (sign in with a token from: anvil admin-token create --role operator --name <you>)
+
+`,
+  );
   process.on('SIGHUP', () => {
     server.reloadProfiles();
     void server.reloadCa();

@@ -49,6 +49,7 @@ export interface Config {
   };
   trustProxy: boolean;
   adminListen: { host: string; port: number };
+  uiSessionLifetimeMs: number;
   anomalyIntervalMs: number;
   anomalyConfig: string | undefined;
   retentionMs: number;
@@ -222,6 +223,7 @@ export function loadConfig({ flags, env }: LoadInput): Config {
     }),
     trustProxy: get('trustProxy'),
     adminListen: get('adminListen'),
+    uiSessionLifetimeMs: get('uiSessionLifetime'),
     anomalyIntervalMs: get('anomalyInterval'),
     anomalyConfig: get('anomalyConfig'),
     retentionMs: get('retention'),

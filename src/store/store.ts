@@ -5,6 +5,7 @@
  * null) when the record was not in the expected state, so concurrent requests cannot both win.
  */
 import type { Identifier, ProblemDocument } from '../acme/problem.js';
+import type { DashboardStore } from './dashboard-store.js';
 import type {
   AccountRecord,
   AdminRole,
@@ -109,7 +110,8 @@ export interface CoordinationStore {
   getSharedState(key: string): Promise<{ value: string; updatedAt: Date } | null>;
 }
 
-export interface Store extends MaintenanceStore, CoordinationStore {
+/** The operator dashboard's reads are their own part of the contract (dashboard-store.ts). */
+export interface Store extends MaintenanceStore, CoordinationStore, DashboardStore {
   // --- accounts
   /** Throws ConflictError (with the existing account id) when the key is already registered. */
   createAccount(account: NewAccount): Promise<AccountRecord>;
