@@ -30,6 +30,7 @@ import { startRevocation, type RevocationSystem } from './revocation/revocation-
 import type { Store } from './store/store.js';
 import type { AccountRecord } from './store/types.js';
 import { isIP } from 'node:net';
+import { revocationTimingProblems } from './revocation/timing.js';
 import { join } from 'node:path';
 import { ExternalAccounts } from './domain/external-accounts.js';
 import { CaOperations } from './domain/ca-operations.js';
@@ -91,7 +92,10 @@ export async function buildAnvil(
   );
 
   const issuerById = (id: string): Issuer | undefined => ca.issuers.find((i) => i.id === id);
-  const profiles = new ProfileRegistry(profilesDir, config.defaultProfile, (p) => checkProfileContext(p, knownChallenges, issuerById));
+  const profiles = new ProfileRegistry(profilesDir, config.defaultProfile, (p) => {
+    checkProfileContext(p, knownChallenges, issuerById);
+    for (const problem of revocationTimingProblems(p, config)) log.warn({ profile: p.name }, problem);
+  });
   const externalAccounts = new ExternalAccounts(store, passphrase);
   const limits = new RateLimiter(store, config.rateLimits);
   // Periodic work runs on one process or instance at a time, under leases kept in the store.
@@ -253,7 +257,7 @@ export async function buildAnvil(
     reloadCa,
     recover: async () => {
       // One process on its own SQLite file: whatever is in progress was left by a dead process.
-      const sole = true;
+      const sole = config.workers === 1;
       const recovered = { orders: await issuance.recover(sole), validations: await queue.resume(sole) };
       queue.startSweeper();
       orderSweeper = setInterval(() => {
@@ -285,7 +289,7 @@ function counterHorizon(config: Config, t: AnomalyThresholds): number {
 }
 
 /** dns-persist-01's default issuer domain name: the base URL's host when it is a DNS name. */
-function defaultIssuerDomainName(baseUrl: string): string {
+export function defaultIssuerDomainName(baseUrl: string): string {
   const host = new URL(baseUrl).hostname;
   return isIP(host.replace(/^\[|\]$/g, '')) === 0 && host.includes('.') ? host.toLowerCase() : 'anvil.internal';
 }

@@ -14,7 +14,7 @@ import { parseDuration } from '../config/settings.js';
 import { CaOperationError, type CaOperations } from '../domain/ca-operations.js';
 import type { ExternalAccounts } from '../domain/external-accounts.js';
 import type { RevocationService } from '../domain/revocation.js';
-import { SUBSCRIBER_REASONS } from '../domain/revocation.js';
+import { parseSubscriberReason, subscriberReasonList } from '../domain/revocation.js';
 import type { Store } from '../store/store.js';
 import { verifyAuditChain } from '../store/audit-chain.js';
 import type { AdminRole, AdminToken, CertificateQuery, CertificateRecord } from '../store/types.js';
@@ -197,8 +197,9 @@ export function adminRoutes(ctx: AdminContext): Router {
       const serial = canonicalSerial(String(req.params.serial));
       const cert = await ctx.store.findCertificateBySerial(serial);
       if (!cert) throw new HttpError(404, `no certificate with serial ${serial}`);
-      const reason = Number((req.body as { reason?: unknown })?.reason ?? 0);
-      if (!SUBSCRIBER_REASONS.has(reason)) throw new HttpError(400, `reason must be one of ${[...SUBSCRIBER_REASONS.keys()].join(', ')}`);
+      // By name or by code, like `anvil revoke --reason`.
+      const reason = parseSubscriberReason((req.body as { reason?: unknown })?.reason ?? 0);
+      if (reason === undefined) throw new HttpError(400, `reason must be one of ${subscriberReasonList()}`);
       const invalidityText = (req.body as { invalidityDate?: unknown })?.invalidityDate;
       const invalidity = typeof invalidityText === 'string' ? new Date(invalidityText) : null;
       if (invalidity && Number.isNaN(invalidity.getTime())) throw new HttpError(400, 'invalidityDate must be an RFC 3339 date-time');

@@ -269,6 +269,8 @@ export interface Store extends MaintenanceStore, CoordinationStore, DashboardSto
   /** Appends an event that is not part of another state change (those audit themselves). */
   appendAudit(event: AuditEvent): Promise<void>;
   readAudit(afterSeq: number, limit: number): Promise<AuditRecord[]>;
+  /** The newest audit record's sequence number and hash (the chain head), or null for an empty log. */
+  auditHead(): Promise<{ seq: number; hash: string } | null>;
   createAdminToken(token: { id: string; tokenSha256: string; role: AdminRole; name: string }, actor: string): Promise<void>;
   findAdminToken(tokenSha256: string): Promise<AdminToken | null>;
   listAdminTokens(): Promise<AdminToken[]>;
