@@ -1,6 +1,7 @@
 /** Orders, authorizations and challenges in SQLite (RFC 8555 §7.4–7.5), and ARI's `replaces`. */
 import { newId } from '../ids.js';
 import { registeredDomain } from '../registered-domain.js';
+import { notInvalidOrder } from '../shared/order-rules.js';
 import type { ListPage, OrderCountScope, Store } from '../store.js';
 import type { AuthzRecord, ChallengeRecord, NewOrder, OrderAuthzSummary, OrderRecord, ValidationResult } from '../types.js';
 import type { SqliteContext } from './context.js';
@@ -25,10 +26,7 @@ type OrderMethods = Pick<
 >;
 
 /** Orders that are not invalid (the rule of domain/status.ts, in SQL), for the list and `replaces`. */
-const NOT_INVALID = `o.status != 'invalid'
-  AND NOT (o.status = 'pending' AND (o.expires_at <= @now OR EXISTS (
-    SELECT 1 FROM order_authzs oa JOIN authzs a ON a.id = oa.authz_id WHERE oa.order_id = o.id
-    AND (a.status IN ('invalid', 'deactivated', 'revoked') OR a.expires_at <= @now))))`;
+const NOT_INVALID = notInvalidOrder('@now');
 
 export function orderMethods(ctx: SqliteContext): OrderMethods {
   const { db } = ctx;
