@@ -1,0 +1,151 @@
+/**
+ * What every part of the PostgreSQL store shares: the bounded connection pool, the transaction
+ * helper (retried on serialization failure and deadlock), and the audit chain, which each state
+ * change appends to inside its own transaction under a lock on the chain's head row.
+ */
+import pg from 'pg';
+import { createHash } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { auditHash } from '../audit-chain.js';
+import type { AuditEvent } from '../types.js';
+import { Counters } from './counters.js';
+import { LineageRecorder } from './lineage.js';
+import { isRetryable, mapError, Sql } from './sql.js';
+
+export interface PostgresStoreOptions {
+  /** The audit chain's HMAC key (auditKeyFrom the key passphrase). */
+  auditKey: Uint8Array;
+  /** Most connections this instance opens (default 10). Size it so instances × max stays under the server's max_connections. */
+  maxConnections?: number;
+  /** Longest wait for a connection, from the pool or a new one (default 5 s). */
+  connectTimeoutMs?: number;
+  /** Longest a statement may run on the server (default 15 s). */
+  statementTimeoutMs?: number;
+  /** Server-side end of a transaction left idle, e.g. by a stalled instance (default 30 s). */
+  idleInTransactionTimeoutMs?: number;
+  /** How often a transaction is run again after a serialization failure or deadlock (default 5). */
+  maxRetries?: number;
+  /** Shown in pg_stat_activity (default `anvil`). */
+  applicationName?: string;
+}
+
+// BIGINT (int8, times in ms) and NUMERIC (SUM of int8) as JavaScript numbers: every value the
+// store keeps fits in 2^53.
+const NUMBER_TYPES = new Set([20, 1700]);
+const types = {
+  getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+    NUMBER_TYPES.has(oid) && format !== 'binary' ? (v: string) => Number(v) : pg.types.getTypeParser(oid, format as 'text')) as typeof pg.types.getTypeParser,
+};
+
+/** One transaction's connection: statements, plus the audit append that must run inside it. */
+export class Tx extends Sql {
+  constructor(
+    client: pg.PoolClient,
+    private readonly ctx: PgContext,
+  ) {
+    super(client);
+  }
+
+  /** Appends to the audit log inside this transaction; call it last, as it locks the chain head until commit. */
+  audit(event: AuditEvent): Promise<void> {
+    return this.ctx.audit(this, event);
+  }
+}
+
+export class PgContext {
+  readonly pool: pg.Pool;
+  /** Statements outside a transaction (single reads and single-statement writes). */
+  readonly sql: Sql;
+  /** Event counters kept at write time (rate limits, baselines, expiry gauges). */
+  readonly counters = new Counters();
+  /** Certificate names and renewal links, recorded at issuance. */
+  readonly lineage = new LineageRecorder();
+  private readonly maxRetries: number;
+
+  constructor(
+    url: string,
+    private readonly options: PostgresStoreOptions,
+  ) {
+    this.pool = new pg.Pool({
+      connectionString: url,
+      max: options.maxConnections ?? 10,
+      connectionTimeoutMillis: options.connectTimeoutMs ?? 5_000,
+      idleTimeoutMillis: 30_000,
+      statement_timeout: options.statementTimeoutMs ?? 15_000,
+      idle_in_transaction_session_timeout: options.idleInTransactionTimeoutMs ?? 30_000,
+      application_name: options.applicationName ?? 'anvil',
+      types,
+    });
+    // An idle connection that the server drops (restart, failover) must not crash the process:
+    // the pool discards it and the next checkout opens a new one.
+    this.pool.on('error', () => undefined);
+    this.sql = new Sql(this.pool);
+    this.maxRetries = options.maxRetries ?? 5;
+  }
+
+  /**
+   * Runs `fn` in one transaction (READ COMMITTED; compare-and-swap updates re-check their WHERE
+   * on the newest row version). A serialization failure or deadlock rolls back and runs `fn`
+   * again with a short randomized back-off, so `fn` must not keep state outside the database
+   * between attempts. A unique violation surfaces as ConflictError.
+   */
+  async transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      const client = await this.pool.connect();
+      let broken = false;
+      try {
+        await client.query('BEGIN');
+        const value = await fn(new Tx(client, this));
+        await client.query('COMMIT');
+        return value;
+      } catch (e) {
+        await client.query('ROLLBACK').catch(() => (broken = true));
+        if (isRetryable(e) && attempt < this.maxRetries) {
+          await sleep(Math.random() * 10 * 2 ** attempt);
+          continue;
+        }
+        throw mapError(e);
+      } finally {
+        // A connection whose ROLLBACK failed is in an unknown state: destroy it.
+        client.release(broken);
+      }
+    }
+  }
+
+  /**
+   * Appends to the hash-chained audit log inside the transaction of the change it records. The
+   * one-row audit_head is locked FOR UPDATE, so appends from every instance sharing the database
+   * queue on it: the chain stays linear, and a rolled-back change leaves no record.
+   */
+  async audit(tx: Sql, event: AuditEvent): Promise<void> {
+    const head = await tx.row<{ seq: number; hash: string }>('SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE');
+    if (!head) throw new Error('audit_head is missing: the schema is incomplete');
+    const seq = head.seq + 1;
+    const at = Date.now();
+    const data = JSON.stringify(event.data ?? {});
+    const hash = auditHash(this.options.auditKey, head.hash, seq, at, event.actor, event.action, event.subject, data);
+    await tx.run(
+      `WITH appended AS (
+         INSERT INTO audit_log (seq, at, actor, action, subject, data, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+       ) UPDATE audit_head SET seq = $1, hash = $8 WHERE id = 1`,
+      [seq, at, event.actor, event.action, event.subject, data, head.hash, hash],
+    );
+  }
+
+  /** The id of a stored chain (the PEM after the leaf), stored once per distinct chain. */
+  async chainId(tx: Sql, pem: string): Promise<number> {
+    // Looked up each time, not cached: a cached id from a transaction that rolled back would name
+    // a row that is gone. The read comes first so that issuers' common case takes no row lock.
+    const sha256 = createHash('sha256').update(pem).digest('hex');
+    const select = 'SELECT id FROM certificate_chains WHERE sha256 = $1';
+    const found = await tx.row<{ id: number }>(select, [sha256]);
+    if (found) return found.id;
+    const inserted = await tx.row<{ id: number }>('INSERT INTO certificate_chains (sha256, pem) VALUES ($1, $2) ON CONFLICT (sha256) DO NOTHING RETURNING id', [sha256, pem]);
+    // Another transaction stored it first (the insert waited for it to commit).
+    return inserted?.id ?? (await tx.row<{ id: number }>(select, [sha256]))!.id;
+  }
+
+  close(): Promise<void> {
+    return this.pool.end();
+  }
+}

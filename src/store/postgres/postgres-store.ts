@@ -1,0 +1,62 @@
+/**
+ * The PostgreSQL store, for several Anvil instances sharing one database. Each part of the Store
+ * interface lives in its own module over a shared context (pool, transactions, audit chain), as
+ * in the SQLite store; every state change is one transaction that also appends its audit record.
+ */
+import type { Store } from '../store.js';
+import { accountMethods } from './accounts.js';
+import { auditMethods } from './audit.js';
+import { certificateMethods } from './certificates.js';
+import { PgContext, type PostgresStoreOptions } from './context.js';
+import { fleetMethods } from './fleet.js';
+import { identityMethods } from './identity.js';
+import { maintenanceMethods } from './maintenance.js';
+import { migrate } from './migrations.js';
+import { orderMethods } from './orders.js';
+import { revocationMethods } from './revocation.js';
+
+export type { PostgresStoreOptions } from './context.js';
+
+// The class gets its Store methods from the part modules; this declaration tells TypeScript so.
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
+export interface PostgresStore extends Store {}
+
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
+export class PostgresStore {
+  private constructor(
+    private readonly ctx: PgContext,
+    /** The schema versions this instance applied when it opened (empty when the database was current). */
+    readonly appliedMigrations: readonly number[],
+  ) {
+    Object.assign(
+      this,
+      accountMethods(ctx),
+      orderMethods(ctx),
+      certificateMethods(ctx),
+      revocationMethods(ctx),
+      identityMethods(ctx),
+      auditMethods(ctx),
+      fleetMethods(ctx),
+      maintenanceMethods(ctx),
+    );
+  }
+
+  /** Opens the pool and brings the schema up to date (safe when several instances start at once). */
+  static async open(url: string, options: PostgresStoreOptions): Promise<PostgresStore> {
+    const ctx = new PgContext(url, options);
+    try {
+      return new PostgresStore(ctx, await migrate(ctx.pool));
+    } catch (e) {
+      await ctx.close().catch(() => undefined);
+      throw e;
+    }
+  }
+
+  async ping(): Promise<void> {
+    await this.ctx.sql.row('SELECT 1 FROM schema_migrations LIMIT 1');
+  }
+
+  close(): Promise<void> {
+    return this.ctx.close();
+  }
+}
