@@ -2,7 +2,7 @@
 import type { ProblemDocument } from '../../acme/problem.js';
 import { ConflictError } from '../errors.js';
 import { newId } from '../ids.js';
-import { expiringPlan, HOUR, unexpiredPlan } from '../shared/counter-buckets.js';
+import { expiringPlan, HOUR, issuedEvents, unexpiredPlan } from '../shared/counter-buckets.js';
 import { CERT_COLUMNS, CERT_FROM, toCertificate, type CertificateRow } from '../shared/rows.js';
 import type { Store } from '../store.js';
 import type { CertificateRecord, NewCertificate } from '../types.js';
@@ -61,7 +61,7 @@ export function certificateMethods(ctx: PgContext): CertificateMethods {
         // The CSR is only needed while the order is processing (to re-issue after a crash).
         await tx.run("UPDATE orders SET status = 'valid', certificate_id = $1, csr = NULL WHERE id = $2", [id, orderId]);
         await tx.run('INSERT INTO ocsp_pending (certificate_id, due_at) VALUES ($1, $2) ON CONFLICT DO NOTHING', [id, now]);
-        await ctx.counters.add(tx, issuedCounters({ accountId: c.accountId, profile: c.profile, issuerId: c.issuerId, issuedAt: now, notAfter: c.notAfter.getTime() }));
+        await ctx.counters.add(tx, issuedEvents({ accountId: c.accountId, profile: c.profile, issuerId: c.issuerId, issuedAt: now, notAfter: c.notAfter.getTime() }));
         await tx.audit({
           actor: `account:${c.accountId}`,
           action: 'certificate.issued',
@@ -130,14 +130,4 @@ export function certificateMethods(ctx: PgContext): CertificateMethods {
       return rows.map(toCertificate);
     },
   };
-}
-
-/** The counters an issued certificate moves: issuance (anomaly baselines) and expiry (gauges). */
-export function issuedCounters(c: { accountId: string; profile: string; issuerId: string; issuedAt: number; notAfter: number }) {
-  return [
-    { scope: 'issued:account' as const, key: c.accountId, at: c.issuedAt },
-    { scope: 'issued:profile' as const, key: c.profile, at: c.issuedAt },
-    { scope: 'expires' as const, key: c.issuerId, at: c.notAfter },
-    { scope: 'expires:live' as const, key: c.issuerId, at: c.notAfter },
-  ];
 }

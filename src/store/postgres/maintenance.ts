@@ -5,10 +5,9 @@
  * start where the last ended. Batches are meant to run on one instance at a time (under a lease);
  * if two overlap, the cursor row lock makes them take turns.
  */
-import { firstKeptBucket, HOUR, scopeWidths, type CounterEvent } from '../shared/counter-buckets.js';
+import { firstKeptBucket, HOUR, issuedEvents, scopeWidths, type CounterEvent } from '../shared/counter-buckets.js';
 import { legacyRefreshAt } from '../shared/lineage-rules.js';
 import type { MaintenanceStore } from '../store.js';
-import { issuedCounters } from './certificates.js';
 import type { PgContext, Tx } from './context.js';
 
 interface LegacyRow {
@@ -71,7 +70,7 @@ export function maintenanceMethods(ctx: PgContext): MaintenanceStore {
             [await ctx.chainId(tx, r.chain_pem), lineage.predecessorId, lineage.renewalLead, await ctx.lineage.laterCertificate(tx, input), r.id],
           );
           if (r.not_after > t) {
-            events.push(...issuedCounters({ accountId: r.account_id, profile: r.profile, issuerId: r.issuer_id, issuedAt: r.issued_at, notAfter: r.not_after }));
+            events.push(...issuedEvents({ accountId: r.account_id, profile: r.profile, issuerId: r.issuer_id, issuedAt: r.issued_at, notAfter: r.not_after }));
             if (r.revoked_at !== null) events.push({ scope: 'expires:live', key: r.issuer_id, at: r.not_after, delta: -1 });
             if (r.ocsp_next === null) await tx.run('INSERT INTO ocsp_pending (certificate_id, due_at) VALUES ($1, $2) ON CONFLICT DO NOTHING', [r.id, r.issued_at]);
             else await tx.run('UPDATE ocsp_responses SET refresh_at = $1 WHERE certificate_id = $2', [legacyRefreshAt(r.ocsp_this!, r.ocsp_next, r.not_after), r.id]);

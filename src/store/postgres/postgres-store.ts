@@ -52,8 +52,11 @@ export class PostgresStore {
     }
   }
 
+  /** Throws unless the database answers and accepts writes (a standby in recovery does not). */
   async ping(): Promise<void> {
-    await this.ctx.sql.row('SELECT 1 FROM schema_migrations LIMIT 1');
+    const row = await this.ctx.sql.row<{ standby: boolean }>('SELECT pg_is_in_recovery() AS standby FROM schema_migrations LIMIT 1');
+    if (!row) throw new Error('the PostgreSQL schema is not migrated');
+    if (row.standby) throw new Error('the PostgreSQL server is a standby in recovery: it does not accept writes');
   }
 
   close(): Promise<void> {

@@ -36,6 +36,16 @@ export interface CounterEvent {
   delta?: number;
 }
 
+/** The counters an issued certificate moves: issuance (anomaly baselines) and expiry (gauges). */
+export function issuedEvents(c: { accountId: string; profile: string; issuerId: string; issuedAt: number; notAfter: number }): CounterEvent[] {
+  return [
+    { scope: 'issued:account', key: c.accountId, at: c.issuedAt },
+    { scope: 'issued:profile', key: c.profile, at: c.issuedAt },
+    { scope: 'expires', key: c.issuerId, at: c.notAfter },
+    { scope: 'expires:live', key: c.issuerId, at: c.notAfter },
+  ];
+}
+
 /** One bucket row to add to. */
 export interface BucketDelta {
   scope: CounterScope;

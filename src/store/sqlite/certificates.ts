@@ -5,7 +5,7 @@ import { newId } from '../ids.js';
 import type { Store } from '../store.js';
 import type { CertificateRecord, NewCertificate } from '../types.js';
 import type { SqliteContext } from './context.js';
-import { expiringPlan, HOUR, unexpiredPlan, type ExpiryPlan } from '../shared/counter-buckets.js';
+import { expiringPlan, HOUR, issuedEvents, unexpiredPlan, type ExpiryPlan } from '../shared/counter-buckets.js';
 import { CERT_COLUMNS, CERT_FROM, toCertificate, type CertificateRow } from './rows.js';
 
 type CertificateMethods = Pick<
@@ -139,8 +139,5 @@ export function certificateMethods(ctx: SqliteContext): CertificateMethods {
 
 /** The counters an issued certificate moves: issuance (anomaly baselines) and expiry (gauges). */
 export function countIssued(ctx: SqliteContext, c: { accountId: string; profile: string; issuerId: string; issuedAt: number; notAfter: number }): void {
-  ctx.counters.add('issued:account', c.accountId, c.issuedAt);
-  ctx.counters.add('issued:profile', c.profile, c.issuedAt);
-  ctx.counters.add('expires', c.issuerId, c.notAfter);
-  ctx.counters.add('expires:live', c.issuerId, c.notAfter);
+  for (const e of issuedEvents(c)) ctx.counters.add(e.scope, e.key, e.at, e.delta);
 }
