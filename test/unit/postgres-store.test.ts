@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { after, describe, it } from 'node:test';
 import pg from 'pg';
 import { verifyAuditChain } from '../../src/store/audit-chain.js';
+import { StoreUnavailableError } from '../../src/store/errors.js';
 import { PgContext } from '../../src/store/postgres/context.js';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
 import { SCHEMA_VERSION } from '../../src/store/postgres/migrations.js';
@@ -160,7 +161,7 @@ if (unavailable) {
       }
     });
 
-    it('a database outage fails calls instead of hanging, and the same store serves again once the database is back', async () => {
+    it('a database outage fails calls with StoreUnavailableError instead of hanging, and the same store serves again once the database is back', async () => {
       const own = await startPostgresCluster();
       try {
         const url = await own.createDatabase();
@@ -169,8 +170,9 @@ if (unavailable) {
         try {
           await store.appendAudit({ actor: 'test', action: 'test.before', subject: 'x' });
           await own.stop('immediate');
-          await assert.rejects(store.ping());
-          await assert.rejects(store.appendAudit({ actor: 'test', action: 'test.during', subject: 'x' }));
+          await assert.rejects(store.ping(), StoreUnavailableError, 'a read during the outage: unavailable, so the edge answers 503');
+          await assert.rejects(store.appendAudit({ actor: 'test', action: 'test.during', subject: 'x' }), StoreUnavailableError);
+          await assert.rejects(store.getAccount('x'), StoreUnavailableError);
           await own.start();
           await store.ping();
           await store.appendAudit({ actor: 'test', action: 'test.after', subject: 'x' });

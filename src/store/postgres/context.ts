@@ -87,11 +87,14 @@ export class PgContext {
    * Runs `fn` in one transaction (READ COMMITTED; compare-and-swap updates re-check their WHERE
    * on the newest row version). A serialization failure or deadlock rolls back and runs `fn`
    * again with a short randomized back-off, so `fn` must not keep state outside the database
-   * between attempts. A unique violation surfaces as ConflictError.
+   * between attempts. A unique violation surfaces as ConflictError, a lost or refused connection
+   * as StoreUnavailableError (never retried here: a COMMIT cut off may or may not have landed).
    */
   async transaction<T>(fn: (tx: Tx) => Promise<T>): Promise<T> {
     for (let attempt = 0; ; attempt++) {
-      const client = await this.pool.connect();
+      const client = await this.pool.connect().catch((e: unknown) => {
+        throw mapError(e);
+      });
       let broken = false;
       try {
         await client.query('BEGIN');
@@ -100,6 +103,7 @@ export class PgContext {
         return value;
       } catch (e) {
         await client.query('ROLLBACK').catch(() => (broken = true));
+        // Statements run through Tx arrive mapped already; BEGIN/COMMIT failures do not.
         if (isRetryable(e) && attempt < this.maxRetries) {
           await sleep(Math.random() * 10 * 2 ** attempt);
           continue;
