@@ -62,13 +62,14 @@ export function certificateMethods(ctx: PgContext): CertificateMethods {
         await tx.run("UPDATE orders SET status = 'valid', certificate_id = $1, csr = NULL WHERE id = $2", [id, orderId]);
         await tx.run('INSERT INTO ocsp_pending (certificate_id, due_at) VALUES ($1, $2) ON CONFLICT DO NOTHING', [id, now]);
         await ctx.counters.add(tx, issuedEvents({ accountId: c.accountId, profile: c.profile, issuerId: c.issuerId, issuedAt: now, notAfter: c.notAfter.getTime() }));
+        const issued = (await readCertificate(tx, id))!;
         await tx.audit({
           actor: `account:${c.accountId}`,
           action: 'certificate.issued',
           subject: c.serial,
           data: { order: orderId, names: c.identifiers.map((i) => i.value), profile: c.profile, profileHash: c.profileHash, issuer: c.issuerId, notAfter: c.notAfter.toISOString() },
         });
-        return (await readCertificate(tx, id))!;
+        return issued;
       });
     },
 

@@ -46,7 +46,10 @@ export class Tx extends Sql {
     super(client);
   }
 
-  /** Appends to the audit log inside this transaction; call it last, as it locks the chain head until commit. */
+  /**
+   * Appends to the audit log inside this transaction. Call it last, after any read-back: it locks
+   * the chain head, which every audited write of every instance waits for, until commit.
+   */
   audit(event: AuditEvent): Promise<void> {
     return this.ctx.audit(this, event);
   }

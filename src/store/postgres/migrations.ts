@@ -139,6 +139,9 @@ const MIGRATIONS: { version: number; sql: string }[] = [
       CREATE INDEX certificates_by_account ON certificates(account_id, not_after);
       CREATE INDEX certificates_by_issuer ON certificates(issuer_id, not_after);
       CREATE INDEX certificates_by_profile ON certificates(profile, not_after);
+      -- Deleting an expired order checks that no certificate names it: without this index, each
+      -- such check reads every certificate.
+      CREATE INDEX certificates_by_order ON certificates(order_id);
 
       CREATE TABLE certificate_names (
         name TEXT NOT NULL,
@@ -294,6 +297,9 @@ export async function migrate(pool: pg.Pool): Promise<number[]> {
     const client = await pool.connect();
     try {
       await client.query('BEGIN');
+      // A migration over a large store (or the wait for another instance's) may outlast the
+      // pool's statement timeout, which is meant for requests.
+      await client.query('SET LOCAL statement_timeout = 0');
       await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
       // Created under the lock: two sessions racing on CREATE TABLE IF NOT EXISTS can otherwise both try.
       await client.query('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)');

@@ -87,13 +87,14 @@ export function orderMethods(ctx: PgContext): OrderMethods {
           { scope: 'orders:profile', key: order.profile, at: now },
           ...[...new Set(order.identifiers.map(registeredDomain))].map((domain) => ({ scope: 'orders:domain' as const, key: domain, at: now })),
         ]);
+        const created = (await readOrder(tx, id))!;
         await tx.audit({
           actor: `account:${order.accountId}`,
           action: 'order.created',
           subject: id,
           data: { identifiers: order.identifiers.map((i) => i.value), profile: order.profile, reusedAuthzs: order.reusedAuthzIds.length, preauthorized: order.newAuthzs.filter((a) => a.status === 'valid').length, replaces: order.replaces?.certId ?? null },
         });
-        return (await readOrder(tx, id))!;
+        return created;
       });
     },
 
@@ -161,8 +162,9 @@ export function orderMethods(ctx: PgContext): OrderMethods {
           [id],
         );
         if (!row) return null;
+        const authz = await readAuthz(tx, id);
         await tx.audit({ actor: `account:${row.account_id}`, action: 'authz.deactivated', subject: id, data: { identifier: row.identifier_value } });
-        return readAuthz(tx, id);
+        return authz;
       });
     },
 
