@@ -11,6 +11,22 @@ import { describeFleetContract } from '../contract/fleet-contract.js';
 import { describeStoreContract } from '../contract/store-contract.js';
 import { postgresUnavailable, startPostgresCluster, type PostgresCluster } from '../helpers/postgres.js';
 
+it('with CI=true a missing PostgreSQL server fails the run; otherwise its tests skip with the reason', () => {
+  const saved = { bin: process.env.ANVIL_PG_BIN, ci: process.env.CI };
+  try {
+    process.env.ANVIL_PG_BIN = '/nonexistent/postgresql/bin';
+    process.env.CI = 'true';
+    assert.throws(() => postgresUnavailable(), /PostgreSQL server binaries not found.*CI=true/);
+    process.env.CI = 'false';
+    assert.match(postgresUnavailable() ?? '', /apt-get install postgresql/);
+  } finally {
+    for (const [k, v] of [['ANVIL_PG_BIN', saved.bin], ['CI', saved.ci]] as const) {
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
+    }
+  }
+});
+
 const unavailable = postgresUnavailable();
 
 if (unavailable) {
@@ -184,6 +200,50 @@ if (unavailable) {
         }
       } finally {
         await own.destroy();
+      }
+    });
+
+    it('certificates stored without their indexed form are moved by bounded back-fill batches: names, renewal links, shared chain, counters, OCSP due work', async () => {
+      const { store, url, dispose } = await openFresh();
+      const raw = new pg.Client({ connectionString: url });
+      await raw.connect();
+      try {
+        const acct = await store.createAccount({ jwk: { kty: 'EC' }, thumbprint: 'legacy', contact: [], termsOfServiceAgreed: true });
+        const issued = [];
+        for (let i = 0; i < 5; i++) {
+          const o = await store.createOrder({
+            accountId: acct.id, identifiers: [{ type: 'dns', value: 'legacy.test' }], profile: 'default', notBefore: null, notAfter: null,
+            expiresAt: new Date(Date.now() + 3_600_000), replaces: null, reusedAuthzIds: [],
+            newAuthzs: [{ identifier: { type: 'dns', value: 'legacy.test' }, wildcard: false, status: 'valid', expiresAt: new Date(Date.now() + 3_600_000), challenges: [] }],
+          });
+          const serial = randomBytes(16).toString('hex');
+          await store.beginFinalize(o.id, new Uint8Array([1]), serial, 'int-legacy');
+          issued.push(await store.completeFinalize(o.id, {
+            serial, issuerId: 'int-legacy', accountId: acct.id, orderId: o.id, profile: 'default', profileHash: 'h', identifiers: o.identifiers,
+            notBefore: new Date(), notAfter: new Date(Date.now() + 7_200_000), renewalStart: new Date(Date.now() + 3_600_000), renewalEnd: new Date(Date.now() + 4_000_000),
+            der: new Uint8Array([1]), chainPem: 'CHAIN-PEM', spkiSha256: randomBytes(32).toString('hex'), crlShard: 0,
+          }));
+          await new Promise((r) => setTimeout(r, 2));
+        }
+        // Rewind the rows to what a store written before names, chains, counters and due work were kept holds.
+        await raw.query(`UPDATE certificates SET chain_id = NULL, chain_pem = 'CHAIN-PEM', successor_id = NULL, predecessor_id = NULL;
+          DELETE FROM certificate_names; DELETE FROM certificate_chains; DELETE FROM counters; DELETE FROM ocsp_pending;`);
+        assert.equal((await store.getCertificate(issued[0]!.id))?.chainPem, 'CHAIN-PEM', 'a row not yet moved still reads its own chain');
+        const batches = [];
+        for (let n = await store.backfillCertificates(2, new Date()); n > 0; n = await store.backfillCertificates(2, new Date())) batches.push(n);
+        assert.deepEqual(batches, [2, 2, 1], 'five rows in batches of at most two');
+        const count = async (q: string) => Number((await raw.query<{ n: string }>(q)).rows[0]!.n);
+        assert.equal(await count('SELECT COUNT(*) AS n FROM certificate_chains'), 1, 'one stored chain');
+        assert.equal(await count("SELECT COUNT(*) AS n FROM certificates WHERE chain_pem != ''"), 0);
+        assert.equal(await count('SELECT COUNT(*) AS n FROM certificates WHERE successor_id IS NULL'), 1, 'only the newest has no successor');
+        assert.equal(await count('SELECT COUNT(*) AS n FROM ocsp_pending'), 5, 'live certificates without an answer are due');
+        assert.equal((await store.getCertificate(issued[4]!.id))?.chainPem, 'CHAIN-PEM');
+        const missed = await store.findExpiredWithoutSuccessor(new Date(), new Date(Date.now() + 3 * 3_600_000), 10);
+        assert.deepEqual(missed.map((c) => c.id), [issued[4]!.id]);
+        assert.equal(await store.countExpiringCertificates(new Date(), new Date(Date.now() + 86_400_000)), 5);
+      } finally {
+        await raw.end();
+        await dispose();
       }
     });
   });
