@@ -50,19 +50,24 @@ export function certificateMethods(ctx: PgContext): CertificateMethods {
         const order = await tx.row<{ replaces: string | null }>("SELECT replaces FROM orders WHERE id = $1 AND status = 'processing' FOR UPDATE", [orderId]);
         if (!order) throw new ConflictError(`order ${orderId} is not processing`);
         const lineage = await ctx.lineage.record(tx, { id, identifiers: c.identifiers, issuedAt: now, replaces: order.replaces });
-        await tx.run(
-          `INSERT INTO certificates (id, serial, issuer_id, account_id, order_id, profile, identifiers, not_before, not_after,
-           der, chain_pem, chain_id, spki_sha256, issued_at, crl_shard, profile_hash, renewal_start, renewal_end, predecessor_id, renewal_lead)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, '', $11, $12, $13, $14, $15, $16, $17, $18, $19)`,
+        // The certificate, the order's move to valid (the CSR is only needed while processing, to
+        // re-issue after a crash) and its first OCSP work item, in one statement.
+        const row = (await tx.row<CertificateRow>(
+          `WITH cert AS (
+             INSERT INTO certificates (id, serial, issuer_id, account_id, order_id, profile, identifiers, not_before, not_after,
+               der, chain_pem, chain_id, spki_sha256, issued_at, crl_shard, profile_hash, renewal_start, renewal_end, predecessor_id, renewal_lead)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, '', $11, $12, $13, $14, $15, $16, $17, $18, $19) RETURNING *
+           ), valid AS (
+             UPDATE orders SET status = 'valid', certificate_id = $1, csr = NULL WHERE id = $20
+           ), due AS (
+             INSERT INTO ocsp_pending (certificate_id, due_at) SELECT id, issued_at FROM cert
+           ) SELECT * FROM cert`,
           [id, c.serial, c.issuerId, c.accountId, c.orderId, c.profile, JSON.stringify(c.identifiers), c.notBefore.getTime(), c.notAfter.getTime(),
             Buffer.from(c.der), await ctx.chainId(tx, c.chainPem), c.spkiSha256, now, c.crlShard, c.profileHash, c.renewalStart.getTime(), c.renewalEnd.getTime(),
-            lineage.predecessorId, lineage.renewalLead],
-        );
-        // The CSR is only needed while the order is processing (to re-issue after a crash).
-        await tx.run("UPDATE orders SET status = 'valid', certificate_id = $1, csr = NULL WHERE id = $2", [id, orderId]);
-        await tx.run('INSERT INTO ocsp_pending (certificate_id, due_at) VALUES ($1, $2) ON CONFLICT DO NOTHING', [id, now]);
+            lineage.predecessorId, lineage.renewalLead, orderId],
+        ))!;
         await ctx.counters.add(tx, issuedEvents({ accountId: c.accountId, profile: c.profile, issuerId: c.issuerId, issuedAt: now, notAfter: c.notAfter.getTime() }));
-        const issued = (await readCertificate(tx, id))!;
+        const issued = toCertificate({ ...row, chain_pem: c.chainPem });
         await tx.audit({
           actor: `account:${c.accountId}`,
           action: 'certificate.issued',
