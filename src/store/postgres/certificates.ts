@@ -33,11 +33,15 @@ export function certificateMethods(ctx: PgContext): CertificateMethods {
   return {
     async beginFinalize(orderId: string, csr: Uint8Array, serial: string, issuerId: string) {
       return ctx.transaction(async (tx) => {
-        const order = await tx.row<{ account_id: string }>("UPDATE orders SET status = 'processing', csr = $1 WHERE id = $2 AND status = 'pending' RETURNING account_id", [Buffer.from(csr), orderId]);
-        if (!order) return false;
         // A serial taken by another order is a unique violation: the whole transaction, the
         // order's move to processing included, rolls back.
-        await tx.run('INSERT INTO serials (serial, issuer_id, order_id, reserved_at) VALUES ($1, $2, $3, $4)', [serial, issuerId, orderId, Date.now()]);
+        const order = await tx.row<{ account_id: string }>(
+          `WITH o AS (UPDATE orders SET status = 'processing', csr = $1 WHERE id = $2 AND status = 'pending' RETURNING account_id),
+           s AS (INSERT INTO serials (serial, issuer_id, order_id, reserved_at) SELECT $3, $4, $2, $5 FROM o)
+           SELECT account_id FROM o`,
+          [Buffer.from(csr), orderId, serial, issuerId, Date.now()],
+        );
+        if (!order) return false;
         await tx.audit({ actor: `account:${order.account_id}`, action: 'order.finalizing', subject: orderId, data: { serial, issuer: issuerId } });
         return true;
       });

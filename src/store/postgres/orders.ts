@@ -54,40 +54,51 @@ export function orderMethods(ctx: PgContext): OrderMethods {
     async createOrder(order: NewOrder) {
       const id = newId();
       const authzs = order.newAuthzs.map((a) => ({ ...a, id: newId(), challenges: a.challenges.map((c) => ({ ...c, id: newId() })) }));
+      const challenges = authzs.flatMap((a) => a.challenges.map((c, position) => ({ ...c, authzId: a.id, position })));
+      const linked = [...order.reusedAuthzIds, ...authzs.map((a) => a.id)];
       return ctx.transaction(async (tx) => {
         const now = Date.now();
+        const row: OrderRow = {
+          id, account_id: order.accountId, status: 'pending', identifiers: JSON.stringify(order.identifiers), profile: order.profile,
+          not_before: order.notBefore?.getTime() ?? null, not_after: order.notAfter?.getTime() ?? null, expires_at: order.expiresAt.getTime(), created_at: now,
+          error: null, certificate_id: null, replaces: order.replaces?.certificateId ?? null, replaces_cert_id: order.replaces?.certId ?? null,
+        };
+        // The order, its new authorizations with their challenges, and the links in one statement
+        // (foreign keys are checked at its end, when every row is in).
         await tx.run(
-          `INSERT INTO orders (id, account_id, status, identifiers, profile, not_before, not_after, expires_at, created_at, replaces, replaces_cert_id)
-           VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7, $8, $9, $10)`,
-          [id, order.accountId, JSON.stringify(order.identifiers), order.profile, order.notBefore?.getTime() ?? null, order.notAfter?.getTime() ?? null,
-            order.expiresAt.getTime(), now, order.replaces?.certificateId ?? null, order.replaces?.certId ?? null],
+          `WITH o AS (
+             INSERT INTO orders (id, account_id, status, identifiers, profile, not_before, not_after, expires_at, created_at, replaces, replaces_cert_id)
+             VALUES ($1, $2, 'pending', $3, $4, $5, $6, $7, $8, $9, $10)
+           ), a AS (
+             INSERT INTO authzs (id, account_id, identifier_type, identifier_value, wildcard, status, expires_at, created_at, validated_at)
+             SELECT a.id, $2, a.t, a.v, a.w, a.s, a.e, $8, a.va FROM unnest($11::text[], $12::text[], $13::text[], $14::boolean[], $15::text[], $16::bigint[], $17::bigint[]) AS a(id, t, v, w, s, e, va)
+           ), c AS (
+             INSERT INTO challenges (id, authz_id, position, type, token, status)
+             SELECT *, 'pending' FROM unnest($18::text[], $19::text[], $20::integer[], $21::text[], $22::text[])
+           ) INSERT INTO order_authzs (order_id, position, authz_id) SELECT $1, l.ord - 1, l.id FROM unnest($23::text[]) WITH ORDINALITY AS l(id, ord)`,
+          [id, row.account_id, row.identifiers, row.profile, row.not_before, row.not_after, row.expires_at, now, row.replaces, row.replaces_cert_id,
+            authzs.map((a) => a.id), authzs.map((a) => a.identifier.type), authzs.map((a) => a.identifier.value), authzs.map((a) => a.wildcard),
+            authzs.map((a) => a.status), authzs.map((a) => a.expiresAt.getTime()), authzs.map((a) => (a.status === 'valid' ? now : null)),
+            challenges.map((c) => c.id), challenges.map((c) => c.authzId), challenges.map((c) => c.position), challenges.map((c) => c.type), challenges.map((c) => c.token),
+            linked],
         );
-        if (authzs.length > 0) {
-          await tx.run(
-            `INSERT INTO authzs (id, account_id, identifier_type, identifier_value, wildcard, status, expires_at, created_at, validated_at)
-             SELECT a.id, $1, a.t, a.v, a.w, a.s, a.e, $2, a.va FROM unnest($3::text[], $4::text[], $5::text[], $6::boolean[], $7::text[], $8::bigint[], $9::bigint[]) AS a(id, t, v, w, s, e, va)`,
-            [order.accountId, now, authzs.map((a) => a.id), authzs.map((a) => a.identifier.type), authzs.map((a) => a.identifier.value), authzs.map((a) => a.wildcard),
-              authzs.map((a) => a.status), authzs.map((a) => a.expiresAt.getTime()), authzs.map((a) => (a.status === 'valid' ? now : null))],
-          );
-          const challenges = authzs.flatMap((a) => a.challenges.map((c, position) => ({ ...c, authzId: a.id, position })));
-          if (challenges.length > 0) {
-            await tx.run(
-              `INSERT INTO challenges (id, authz_id, position, type, token, status)
-               SELECT * , 'pending' FROM unnest($1::text[], $2::text[], $3::integer[], $4::text[], $5::text[])`,
-              [challenges.map((c) => c.id), challenges.map((c) => c.authzId), challenges.map((c) => c.position), challenges.map((c) => c.type), challenges.map((c) => c.token)],
-            );
-          }
-        }
-        const linked = [...order.reusedAuthzIds, ...authzs.map((a) => a.id)];
-        if (linked.length > 0) {
-          await tx.run('INSERT INTO order_authzs (order_id, position, authz_id) SELECT $1, l.ord - 1, l.id FROM unnest($2::text[]) WITH ORDINALITY AS l(id, ord)', [id, linked]);
-        }
         await ctx.counters.add(tx, [
           { scope: 'orders:account', key: order.accountId, at: now },
           { scope: 'orders:profile', key: order.profile, at: now },
           ...[...new Set(order.identifiers.map(registeredDomain))].map((domain) => ({ scope: 'orders:domain' as const, key: domain, at: now })),
         ]);
-        const created = (await readOrder(tx, id))!;
+        // The record as stored: the new authorizations as written, the reused ones as they are now.
+        const reused = order.reusedAuthzIds.length
+          ? new Map((await tx.rows<{ id: string; status: string; expires_at: number }>('SELECT id, status, expires_at FROM authzs WHERE id = ANY($1::text[])', [order.reusedAuthzIds])).map((a) => [a.id, a]))
+          : new Map<string, { id: string; status: string; expires_at: number }>();
+        const fresh = new Map(authzs.map((a) => [a.id, { id: a.id, status: a.status, expires_at: a.expiresAt.getTime() }]));
+        const created = toOrder(
+          row,
+          linked.map((authzId) => {
+            const a = reused.get(authzId) ?? fresh.get(authzId)!;
+            return { id: a.id, status: a.status as OrderAuthzSummary['status'], expiresAt: new Date(a.expires_at) };
+          }),
+        );
         await tx.audit({
           actor: `account:${order.accountId}`,
           action: 'order.created',
@@ -208,13 +219,11 @@ export function orderMethods(ctx: PgContext): OrderMethods {
         if (changed !== 1) return false;
         // RFC 8555 §7.1.4: a final authorization lists "the challenges that were used"; the others
         // are never needed again.
-        await tx.run("DELETE FROM challenges WHERE authz_id = $1 AND id != $2 AND status = 'pending'", [found.authz_id, challengeId]);
-        await tx.run("UPDATE authzs SET status = $1, expires_at = $2, validated_at = $3 WHERE id = $4 AND status = 'pending'", [
-          result.status,
-          result.status === 'valid' ? result.authzExpiresAt.getTime() : found.expires_at,
-          result.status === 'valid' ? now : null,
-          found.authz_id,
-        ]);
+        await tx.run(
+          `WITH unused AS (DELETE FROM challenges WHERE authz_id = $4 AND id != $5 AND status = 'pending')
+           UPDATE authzs SET status = $1, expires_at = $2, validated_at = $3 WHERE id = $4 AND status = 'pending'`,
+          [result.status, result.status === 'valid' ? result.authzExpiresAt.getTime() : found.expires_at, result.status === 'valid' ? now : null, found.authz_id, challengeId],
+        );
         if (result.status === 'invalid') await ctx.counters.add(tx, [{ scope: 'failed:account', key: found.account_id, at: now }]);
         await tx.audit({
           actor: 'system:validator',

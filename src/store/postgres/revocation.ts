@@ -25,13 +25,17 @@ type RevocationMethods = Pick<
   | 'clearDirtyCrlShard'
 >;
 
-/** Stores (or replaces) a certificate's pre-signed answer; the caller has checked its revocation state under a row lock. */
-function upsertOcsp(tx: Sql, id: string, r: SignedOcspResponse, revoked: boolean): Promise<number> {
+/**
+ * Stores (or replaces) a certificate's pre-signed answer, and with `unqueue` takes it off the
+ * queue of certificates awaiting their first; the caller has checked its revocation state under a row lock.
+ */
+function upsertOcsp(tx: Sql, id: string, r: SignedOcspResponse, revoked: boolean, unqueue = false): Promise<number> {
   return tx.run(
-    `INSERT INTO ocsp_responses (certificate_id, der, this_update, next_update, revoked, refresh_at) VALUES ($1, $2, $3, $4, $5, $6)
+    `WITH unqueued AS (DELETE FROM ocsp_pending WHERE certificate_id = $1 AND $7)
+     INSERT INTO ocsp_responses (certificate_id, der, this_update, next_update, revoked, refresh_at) VALUES ($1, $2, $3, $4, $5, $6)
      ON CONFLICT (certificate_id) DO UPDATE SET der = excluded.der, this_update = excluded.this_update,
        next_update = excluded.next_update, revoked = excluded.revoked, refresh_at = excluded.refresh_at`,
-    [id, Buffer.from(r.der), r.thisUpdate.getTime(), r.nextUpdate.getTime(), revoked, r.refreshAt ? r.refreshAt.getTime() : null],
+    [id, Buffer.from(r.der), r.thisUpdate.getTime(), r.nextUpdate.getTime(), revoked, r.refreshAt ? r.refreshAt.getTime() : null, unqueue],
   );
 }
 
@@ -108,8 +112,7 @@ export function revocationMethods(ctx: PgContext): RevocationMethods {
         // a revocation cannot overwrite the revoked answer.
         const cert = await tx.row<{ revoked: boolean }>('SELECT revoked_at IS NOT NULL AS revoked FROM certificates WHERE id = $1 FOR SHARE', [certificateId]);
         if (!cert || cert.revoked !== signedAsRevoked) return false;
-        await upsertOcsp(tx, certificateId, response, signedAsRevoked);
-        await tx.run('DELETE FROM ocsp_pending WHERE certificate_id = $1', [certificateId]);
+        await upsertOcsp(tx, certificateId, response, signedAsRevoked, true);
         return true;
       });
     },
