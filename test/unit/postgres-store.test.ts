@@ -203,6 +203,29 @@ if (unavailable) {
       }
     });
 
+    it('a connection lost in the middle of a transaction fails that call and leaves the process and the pool serving', async () => {
+      const { store, url, dispose } = await openFresh();
+      const ctx = new PgContext(url, { auditKey: new Uint8Array(32), maxConnections: 2 });
+      const admin = new pg.Client({ connectionString: url });
+      await admin.connect();
+      try {
+        const inFlight = ctx.transaction(async (tx) => {
+          await tx.run('SELECT 1');
+          // The server ends this backend while the transaction holds its connection.
+          await admin.query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'anvil' AND pid != pg_backend_pid() AND state = 'idle in transaction'");
+          await new Promise((r) => setTimeout(r, 200));
+          await tx.run('SELECT 2');
+        });
+        await assert.rejects(inFlight, StoreUnavailableError);
+        assert.deepEqual(await ctx.transaction((tx) => tx.rows('SELECT 3 AS n')), [{ n: 3 }], 'the pool opens a new connection');
+        await store.ping();
+      } finally {
+        await admin.end();
+        await ctx.close();
+        await dispose();
+      }
+    });
+
     it('certificates stored without their indexed form are moved by bounded back-fill batches: names, renewal links, shared chain, counters, OCSP due work', async () => {
       const { store, url, dispose } = await openFresh();
       const raw = new pg.Client({ connectionString: url });

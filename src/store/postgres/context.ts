@@ -99,6 +99,11 @@ export class PgContext {
         throw mapError(e);
       });
       let broken = false;
+      // The pool listens for errors only on idle connections: one lost while this transaction
+      // holds it would otherwise be an unhandled 'error' event and end the process. The lost
+      // connection's queries reject on their own; this only marks it for destruction.
+      const onError = () => (broken = true);
+      client.on('error', onError);
       try {
         await client.query('BEGIN');
         const value = await fn(new Tx(client, this));
@@ -114,6 +119,7 @@ export class PgContext {
         throw mapError(e);
       } finally {
         // A connection whose ROLLBACK failed is in an unknown state: destroy it.
+        client.removeListener('error', onError);
         client.release(broken);
       }
     }

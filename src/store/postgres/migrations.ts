@@ -295,6 +295,10 @@ export async function migrate(pool: pg.Pool): Promise<number[]> {
   const applied: number[] = [];
   for (const m of MIGRATIONS) {
     const client = await pool.connect();
+    // A connection lost while checked out must not be an unhandled 'error' event (see PgContext.transaction).
+    let lost = false;
+    const onError = () => (lost = true);
+    client.on('error', onError);
     try {
       await client.query('BEGIN');
       // A migration over a large store (or the wait for another instance's) may outlast the
@@ -316,7 +320,8 @@ export async function migrate(pool: pg.Pool): Promise<number[]> {
       await client.query('ROLLBACK').catch(() => undefined);
       throw e;
     } finally {
-      client.release();
+      client.removeListener('error', onError);
+      client.release(lost);
     }
   }
   return applied;
