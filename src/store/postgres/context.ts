@@ -77,6 +77,10 @@ export class PgContext {
       statement_timeout: options.statementTimeoutMs ?? 15_000,
       idle_in_transaction_session_timeout: options.idleInTransactionTimeoutMs ?? 30_000,
       application_name: options.applicationName ?? 'anvil',
+      // TCP keep-alive notices a server that vanished without closing (a failed-over primary);
+      // recycling connections after a while moves them to whatever the URL names now.
+      keepAlive: true,
+      maxLifetimeSeconds: 600,
       types,
     });
     // An idle connection that the server drops (restart, failover) must not crash the process:
