@@ -6,7 +6,8 @@ import { auditKeyFrom } from './store/audit-chain.js';
 import type { Logger } from 'pino';
 import type { Express } from 'express';
 import { Links } from './acme/links.js';
-import { MemoryNonceService } from './acme/nonces.js';
+import { nonceKeyFrom, SharedNonceService } from './acme/shared-nonces.js';
+import { LeaseKeeper } from './ops/lease-keeper.js';
 import { problems } from './acme/problem.js';
 import { loadCa, type CaMaterial } from './ca/ca-directory.js';
 import type { SignerGuardOptions } from './ca/guarded-signer.js';
@@ -48,6 +49,7 @@ export interface AnvilParts {
   acmeApp: Express;
   adminApp: Express;
   anomalies: AnomalyDetector;
+  leases: LeaseKeeper;
   /** Re-reads the profiles directory; a bad file keeps the running set and is reported. */
   reloadProfiles(): { ok: true; loaded: string[]; changed: string[] } | { ok: false; error: string };
   revocationApp: Express;
@@ -55,7 +57,7 @@ export interface AnvilParts {
   revocation: RevocationSystem;
   /** Picks up CA manifest changes (an issuer rotation): new issuers get OCSP responders. */
   reloadCa(): Promise<void>;
-  /** Re-runs work a crash interrupted: orders left processing, validations left running. */
+  /** Re-runs work a crash interrupted (orders left processing, validations left running), then watches for work other processes leave. */
   recover(): Promise<{ orders: number; validations: number }>;
   stop(): Promise<void>;
 }
@@ -91,8 +93,11 @@ export async function buildAnvil(
   const profiles = new ProfileRegistry(profilesDir, config.defaultProfile, (p) => checkProfileContext(p, knownChallenges, issuerById));
   const externalAccounts = new ExternalAccounts(store, passphrase);
   const limits = new RateLimiter(store, config.rateLimits);
+  // Periodic work runs on one process or instance at a time, under leases kept in the store.
+  const leases = new LeaseKeeper({ store, log });
+  await leases.start();
   const thresholds = loadThresholds(config.anomalyConfig);
-  const anomalies = new AnomalyDetector(store, thresholds, log);
+  const anomalies = new AnomalyDetector(store, thresholds, log, () => leases.holds('anomalies'));
   const maintenance = new Maintenance({
     store,
     log,
@@ -102,10 +107,11 @@ export async function buildAnvil(
     expiredOcspGraceMs: config.ocspResponseLifetimeMs,
     counterHorizonMs: counterHorizon(config, thresholds),
     intervalMs: config.maintenanceIntervalMs,
+    mayRun: () => leases.holds('maintenance'),
   });
   const issuerFor = (profile: Profile): Issuer => (profile.issuer === 'active' ? ca.active : (issuerById(profile.issuer) ?? ca.active));
 
-  const revocation = await startRevocation({ ...config, passphrase }, () => ca.issuers, store, links, log);
+  const revocation = await startRevocation({ ...config, passphrase, holdsLease: (task) => leases.holds(task) }, () => ca.issuers, store, links, log);
   const queue = new ValidationQueue({
     store,
     validators,
@@ -129,7 +135,8 @@ export async function buildAnvil(
 
   const ctx: HttpContext = {
     links,
-    nonces: new MemoryNonceService(),
+    // Valid on every process and instance sharing the store, redeemed once on any of them.
+    nonces: new SharedNonceService(nonceKeyFrom(passphrase), store),
     store,
     accounts: new AccountService(
       store,
@@ -227,23 +234,36 @@ export async function buildAnvil(
   });
   anomalies.start(config.anomalyIntervalMs);
   maintenance.start();
+  let orderSweeper: NodeJS.Timeout | undefined;
 
   return {
     acmeApp: createAcmeApp(ctx, revocationRouter),
     adminApp: createAdminApp(adminContext, new Readiness(store, join(config.dataDir, 'anvil.db'), ca)),
     reloadProfiles,
     anomalies,
+    leases,
     revocationApp: createRevocationApp(revocationRouter),
     profiles,
     revocation,
     reloadCa,
-    recover: async () => ({ orders: await issuance.recover(), validations: await queue.resume() }),
+    recover: async () => {
+      // One process on its own SQLite file: whatever is in progress was left by a dead process.
+      const sole = true;
+      const recovered = { orders: await issuance.recover(sole), validations: await queue.resume(sole) };
+      queue.startSweeper();
+      orderSweeper = setInterval(() => {
+        issuance.recover().catch((e) => log.warn({ err: (e as Error).message }, 'issuance takeover sweep failed'));
+      }, 10_000).unref();
+      return recovered;
+    },
     stop: async () => {
+      clearInterval(orderSweeper);
       setScrapeSources(undefined);
       await anomalies.stop();
       await maintenance.stop();
       await queue.drain(10_000);
       await revocation.stop();
+      await leases.stop();
     },
   };
 }

@@ -38,7 +38,7 @@ export interface VerifiedRequest {
 }
 
 export interface JwsDependencies {
-  consumeNonce(nonce: string): boolean;
+  consumeNonce(nonce: string): boolean | Promise<boolean>;
   /** Resolves a kid URL to an account, or undefined when it is none of ours / unknown. */
   findAccountByKid(kid: string): Promise<AccountRecord | undefined>;
 }
@@ -262,7 +262,7 @@ export async function verifyRequest(
   }
   const payload = verifySignature(jws, key, header.alg);
   // The nonce is spent only by a correctly signed request, so nobody can burn another's nonces.
-  if (!deps.consumeNonce(header.nonce)) {
+  if (!(await deps.consumeNonce(header.nonce))) {
     metrics.nonceRejections.inc({ reason: 'unknown-or-used' });
     throw problems.badNonce('JWS nonce is unknown, expired or already used');
   }

@@ -1,15 +1,15 @@
 /**
  * Anti-replay nonces (RFC 8555 §6.5): random, single use, expiring. Outstanding nonces live in
  * memory, bounded in number; the oldest is forgotten first, so a flood of unused nonces costs a
- * client at most a badNonce and a retry. (Stateless instances sharing a database need a shared
- * nonce service; that arrives with the PostgreSQL store.)
+ * client at most a badNonce and a retry. Instances sharing a store use SharedNonceService
+ * (shared-nonces.ts) instead.
  */
 import { randomBytes } from 'node:crypto';
 
 export interface NonceService {
   issue(): string;
   /** True exactly once per issued, unexpired nonce. */
-  consume(nonce: string): boolean;
+  consume(nonce: string): boolean | Promise<boolean>;
 }
 
 export class MemoryNonceService implements NonceService {

@@ -58,6 +58,7 @@ export function loadThresholds(path: string | undefined): AnomalyThresholds {
 
 const ms = (d: string) => parseDuration(d)!;
 const SCAN_LIMIT = 200;
+const SHARED_KEY = 'anomaly-findings';
 
 export class AnomalyDetector {
   private findings: Finding[] = [];
@@ -68,6 +69,8 @@ export class AnomalyDetector {
     private readonly store: Store,
     private readonly t: AnomalyThresholds,
     private readonly log: Logger,
+    /** False while another instance holds the scan lease: then this one shows that one's findings. */
+    private readonly mayScan: () => boolean = () => true,
   ) {}
 
   current(): Finding[] {
@@ -83,8 +86,7 @@ export class AnomalyDetector {
   start(intervalMs: number): void {
     if (intervalMs <= 0) return;
     const run = () => {
-      this.scanning = this.scan()
-        .then(() => undefined)
+      this.scanning = (this.mayScan() ? this.scan().then(() => undefined) : this.loadShared())
         .catch((e) => this.log.error({ err: (e as Error).message }, 'anomaly scan failed'))
         .finally(() => {
           if (this.timer) this.timer = setTimeout(run, intervalMs).unref();
@@ -113,7 +115,14 @@ export class AnomalyDetector {
       if (!known.has(f.key)) this.log.warn({ event: 'anomaly', kind: f.kind, accounts: f.accounts, names: f.names, count: f.count, hint: f.hint }, f.detail);
     }
     this.findings = found;
+    await this.store.putSharedState(SHARED_KEY, JSON.stringify(found)).catch((e) => this.log.warn({ err: (e as Error).message }, 'could not share anomaly findings'));
     return found;
+  }
+
+  /** Takes the findings of the instance that scans. */
+  private async loadShared(): Promise<void> {
+    const shared = await this.store.getSharedState(SHARED_KEY);
+    if (shared) this.findings = JSON.parse(shared.value) as Finding[];
   }
 
   private async missedRenewals(now: number): Promise<Finding[]> {

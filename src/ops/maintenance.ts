@@ -5,11 +5,11 @@
  * and none reads more than it purges or moves.
  */
 import type { Logger } from 'pino';
-import type { MaintenanceStore } from '../store/store.js';
+import type { CoordinationStore, MaintenanceStore } from '../store/store.js';
 import { yieldToEventLoop } from './time-slice.js';
 
 export interface MaintenanceOptions {
-  store: MaintenanceStore;
+  store: MaintenanceStore & Pick<CoordinationStore, 'purgeUsedNonces'>;
   log: Logger;
   /** Expired orders, authorizations, challenges, token ids are purged this long after expiry. */
   retentionMs: number;
@@ -24,6 +24,8 @@ export interface MaintenanceOptions {
   /** Pause between retention passes. */
   intervalMs?: number;
   batch?: number;
+  /** False while another instance holds the maintenance lease. */
+  mayRun?(): boolean;
 }
 
 export class Maintenance {
@@ -48,7 +50,8 @@ export class Maintenance {
     const batch = this.o.batch ?? 200;
     const backfilled = await this.drain(() => this.o.store.backfillCertificates(batch, now));
     if (backfilled > 0) this.o.log.info({ certificates: backfilled }, 'moved stored certificates to the indexed form');
-    let purged = await this.drain(() => this.o.store.purgeExpired(new Date(now.getTime() - this.o.retentionMs), batch));
+    let purged = await this.drain(() => this.o.store.purgeUsedNonces(now, batch));
+    purged += await this.drain(() => this.o.store.purgeExpired(new Date(now.getTime() - this.o.retentionMs), batch));
     // An expired certificate's answer is signed on demand if anyone still asks.
     purged += await this.drain(() => this.o.store.purgeExpiredOcsp(new Date(now.getTime() - this.o.expiredOcspGraceMs), batch));
     purged += await this.drain(() => this.o.store.purgeCounters(new Date(now.getTime() - this.o.counterHorizonMs), batch));
@@ -63,7 +66,7 @@ export class Maintenance {
 
   private async drain(step: () => Promise<number>): Promise<number> {
     let total = 0;
-    while (!this.stopped) {
+    while (!this.stopped && this.o.mayRun?.() !== false) {
       const n = await step();
       total += n;
       if (n === 0) break;
@@ -74,7 +77,7 @@ export class Maintenance {
 
   private schedule(delay: number): void {
     this.timer = setTimeout(() => {
-      this.running = this.runOnce()
+      this.running = (this.o.mayRun?.() === false ? Promise.resolve() : this.runOnce())
         .then(() => undefined)
         .catch((e) => this.o.log.error({ err: (e as Error).message }, 'maintenance pass failed'))
         .finally(() => {

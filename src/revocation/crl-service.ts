@@ -25,6 +25,8 @@ export interface CrlServiceOptions {
   revocationDelayMs: number;
   shardUrl(issuerId: string, shard: number): string;
   log: Logger;
+  /** False while another instance holds the publication lease (then this one publishes nothing). */
+  mayRun?(): boolean;
 }
 
 export class CrlService {
@@ -114,7 +116,8 @@ export class CrlService {
   private schedule(delay: number): void {
     this.timer = setTimeout(() => {
       this.ticking = true;
-      this.running = this.tick()
+      // Only the holder of the `crl` lease publishes (CRL numbers come from the store either way).
+      this.running = (this.o.mayRun?.() === false ? Promise.resolve() : this.tick())
         .catch((e) => this.o.log.error({ err: (e as Error).message }, 'CRL publication failed'))
         .finally(() => {
           this.ticking = false;

@@ -45,6 +45,8 @@ export interface OcspServiceOptions {
   responders(): OcspResponder[];
   responseLifetimeMs: number;
   log: Logger;
+  /** False while another instance holds the refresh lease. */
+  mayRefresh?(): boolean;
 }
 
 /** Unknown serials are answered with a short validity, so a later issuance is seen soon. */
@@ -159,7 +161,7 @@ export class OcspService {
   startRefresher(intervalMs = 30_000): void {
     const run = async () => {
       try {
-        await this.refreshDue();
+        if (this.o.mayRefresh?.() !== false) await this.refreshDue();
       } catch (e) {
         this.o.log.error({ err: (e as Error).message }, 'OCSP refresh failed');
       }
@@ -183,7 +185,7 @@ export class OcspService {
     for (;;) {
       const done = await this.refreshBatch(slice);
       total += done;
-      if (done < REFRESH_BATCH || this.stopped) return total;
+      if (done < REFRESH_BATCH || this.stopped || this.o.mayRefresh?.() === false) return total;
     }
   }
 

@@ -21,6 +21,8 @@ export interface RevocationSettings {
   crlShards: number;
   crlLifetimeMs: number;
   crlRevocationDelayMs: number;
+  /** Whether this instance holds the lease of a periodic task (absent: it always does). */
+  holdsLease?(task: 'crl' | 'ocsp-refresh'): boolean;
 }
 
 export interface RevocationSystem {
@@ -62,6 +64,7 @@ export async function startRevocation(
     responders: () => [...responders.values()],
     responseLifetimeMs: settings.ocspResponseLifetimeMs,
     log,
+    mayRefresh: () => settings.holdsLease?.('ocsp-refresh') ?? true,
   });
   const crl = new CrlService({
     store,
@@ -71,6 +74,7 @@ export async function startRevocation(
     revocationDelayMs: settings.crlRevocationDelayMs,
     shardUrl: links.crlShard,
     log,
+    mayRun: () => settings.holdsLease?.('crl') ?? true,
   });
   ocsp.startRefresher();
   crl.start();

@@ -69,7 +69,47 @@ export interface MaintenanceStore {
   purgeCertificates(notAfterBefore: Date, revokedNotAfterBefore: Date, limit: number): Promise<number>;
 }
 
-export interface Store extends MaintenanceStore {
+/** A lease on a periodic task: who holds it until when; `fence` grows with each new holder. */
+export interface Lease {
+  task: string;
+  holder: string;
+  expiresAt: Date;
+  fence: number;
+  acquiredAt: Date;
+}
+
+export interface InstanceRecord {
+  id: string;
+  host: string;
+  pid: number;
+  startedAt: Date;
+  seenAt: Date;
+}
+
+/** What processes and instances sharing one store coordinate through. */
+export interface CoordinationStore {
+  /** True for the first redemption of a nonce id, on any instance; false for every later one. */
+  redeemNonce(id: string, expiresAt: Date): Promise<boolean>;
+  /** Forgets redemptions of nonces that expired before `before` (bounded batch). */
+  purgeUsedNonces(before: Date, limit: number): Promise<number>;
+  /**
+   * Takes the lease on `task` for `ttlMs` if it is free or expired, or renews it for its holder;
+   * returns the lease's fence (it grows with every change of holder), or null when another holds it.
+   */
+  acquireLease(task: string, holder: string, ttlMs: number): Promise<number | null>;
+  /** Gives a held lease up at once (a clean shutdown), so another takes it without waiting. */
+  releaseLease(task: string, holder: string): Promise<void>;
+  listLeases(): Promise<Lease[]>;
+  /** Records that an instance is alive. */
+  heartbeat(instance: { id: string; host: string; pid: number }): Promise<void>;
+  listInstances(seenSince: Date): Promise<InstanceRecord[]>;
+  forgetInstances(seenBefore: Date): Promise<number>;
+  /** A small document the holder of a task publishes for every instance (e.g. anomaly findings). */
+  putSharedState(key: string, value: string): Promise<void>;
+  getSharedState(key: string): Promise<{ value: string; updatedAt: Date } | null>;
+}
+
+export interface Store extends MaintenanceStore, CoordinationStore {
   // --- accounts
   /** Throws ConflictError (with the existing account id) when the key is already registered. */
   createAccount(account: NewAccount): Promise<AccountRecord>;
@@ -113,6 +153,11 @@ export interface Store extends MaintenanceStore {
   /** processing → valid|invalid, moving the authorization to the same status in one transaction. */
   recordValidation(challengeId: string, result: ValidationResult): Promise<boolean>;
   listProcessingChallenges(): Promise<string[]>;
+  /**
+   * Claims up to `limit` challenges in `processing` whose claim ended before `before` (their
+   * process died or stopped) for `claimForMs`; each is claimed by one caller only.
+   */
+  claimStaleChallenges(before: Date, claimForMs: number, limit: number): Promise<string[]>;
 
   // --- rate limits (counted from the store, so every instance sharing it agrees)
   countOrders(scope: OrderCountScope, since: Date): Promise<WindowCount>;
@@ -131,6 +176,8 @@ export interface Store extends MaintenanceStore {
   /** processing → pending (retryable, e.g. signer unavailable) or → invalid with an error. */
   abortFinalize(orderId: string, outcome: { status: 'pending' } | { status: 'invalid'; error: ProblemDocument }): Promise<void>;
   listProcessingOrders(): Promise<ProcessingOrder[]>;
+  /** Claims orders left `processing` whose claim ended before `before`, as claimStaleChallenges. */
+  claimStaleOrders(before: Date, claimForMs: number, limit: number): Promise<ProcessingOrder[]>;
 
   // --- certificates
   getCertificate(id: string): Promise<CertificateRecord | null>;

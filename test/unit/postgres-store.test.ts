@@ -7,6 +7,7 @@ import { StoreUnavailableError } from '../../src/store/errors.js';
 import { PgContext } from '../../src/store/postgres/context.js';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
 import { SCHEMA_VERSION } from '../../src/store/postgres/migrations.js';
+import { describeCoordinationContract } from '../contract/coordination-contract.js';
 import { describeFleetContract } from '../contract/fleet-contract.js';
 import { describeStoreContract } from '../contract/store-contract.js';
 import { postgresUnavailable, startPostgresCluster, type PostgresCluster } from '../helpers/postgres.js';
@@ -47,6 +48,14 @@ if (unavailable) {
 
   describeStoreContract('postgres', openFresh);
   describeFleetContract('postgres', openFresh);
+  // Two pools on one database: two instances sharing the store.
+  describeCoordinationContract('postgres (two stores on one database)', async () => {
+    const url = await (await shared()).createDatabase();
+    const auditKey = new Uint8Array(randomBytes(32));
+    const a = await PostgresStore.open(url, { auditKey, maxConnections: 4 });
+    const b = await PostgresStore.open(url, { auditKey, maxConnections: 4 });
+    return { a, b, dispose: async () => void (await Promise.all([a.close(), b.close()])) };
+  });
 
   describe('PostgreSQL store', () => {
     it('two stores migrating the same empty database at the same moment both come up, and the migration runs once', async () => {
@@ -59,7 +68,7 @@ if (unavailable) {
         await raw.connect();
         try {
           const { rows } = await raw.query<{ version: number; n: string }>('SELECT version, COUNT(*) AS n FROM schema_migrations GROUP BY version ORDER BY version');
-          assert.deepEqual(rows.map((r) => [r.version, Number(r.n)]), [[SCHEMA_VERSION, 1]]);
+          assert.deepEqual(rows.map((r) => [r.version, Number(r.n)]), Array.from({ length: SCHEMA_VERSION }, (_, i) => [i + 1, 1]), 'one record per version');
         } finally {
           await raw.end();
         }

@@ -11,6 +11,7 @@ import Database from 'better-sqlite3';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
 import { describeStoreContract } from '../contract/store-contract.js';
 import { describeFleetContract } from '../contract/fleet-contract.js';
+import { describeCoordinationContract } from '../contract/coordination-contract.js';
 
 describeStoreContract('sqlite', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'anvil-store-'));
@@ -33,6 +34,23 @@ describeFleetContract('sqlite', async () => {
     store,
     dispose: async () => {
       await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+});
+
+// Two connections to one file: two processes (workers or instances) sharing the store.
+describeCoordinationContract('sqlite (two connections to one file)', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'anvil-store-'));
+  const key = new Uint8Array(randomBytes(32));
+  const a = new SqliteStore(join(dir, 'anvil.db'), { auditKey: key });
+  const b = new SqliteStore(join(dir, 'anvil.db'), { auditKey: key });
+  return {
+    a,
+    b,
+    dispose: async () => {
+      await a.close();
+      await b.close();
       rmSync(dir, { recursive: true, force: true });
     },
   };

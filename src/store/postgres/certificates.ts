@@ -2,6 +2,7 @@
 import type { ProblemDocument } from '../../acme/problem.js';
 import { ConflictError } from '../errors.js';
 import { newId } from '../ids.js';
+import { ORDER_CLAIM_MS } from '../shared/claims.js';
 import { expiringPlan, HOUR, issuedEvents, unexpiredPlan } from '../shared/counter-buckets.js';
 import { CERT_COLUMNS, CERT_FROM, toCertificate, type CertificateRow } from '../shared/rows.js';
 import type { Store } from '../store.js';
@@ -11,7 +12,7 @@ import type { Sql } from './sql.js';
 
 type CertificateMethods = Pick<
   Store,
-  'countExpiringCertificates' | 'beginFinalize' | 'completeFinalize' | 'abortFinalize' | 'listProcessingOrders' | 'getCertificate' | 'findCertificateBySerial' | 'issuerCertificateStats' | 'searchCertificates'
+  'countExpiringCertificates' | 'claimStaleOrders' | 'beginFinalize' | 'completeFinalize' | 'abortFinalize' | 'listProcessingOrders' | 'getCertificate' | 'findCertificateBySerial' | 'issuerCertificateStats' | 'searchCertificates'
 >;
 
 /** A certificate by id, its chain resolved. */
@@ -36,10 +37,10 @@ export function certificateMethods(ctx: PgContext): CertificateMethods {
         // A serial taken by another order is a unique violation: the whole transaction, the
         // order's move to processing included, rolls back.
         const order = await tx.row<{ account_id: string }>(
-          `WITH o AS (UPDATE orders SET status = 'processing', csr = $1 WHERE id = $2 AND status = 'pending' RETURNING account_id),
+          `WITH o AS (UPDATE orders SET status = 'processing', csr = $1, claimed_until = $6 WHERE id = $2 AND status = 'pending' RETURNING account_id),
            s AS (INSERT INTO serials (serial, issuer_id, order_id, reserved_at) SELECT $3, $4, $2, $5 FROM o)
            SELECT account_id FROM o`,
-          [Buffer.from(csr), orderId, serial, issuerId, Date.now()],
+          [Buffer.from(csr), orderId, serial, issuerId, Date.now(), Date.now() + ORDER_CLAIM_MS],
         );
         if (!order) return false;
         await tx.audit({ actor: `account:${order.account_id}`, action: 'order.finalizing', subject: orderId, data: { serial, issuer: issuerId } });
@@ -90,6 +91,17 @@ export function certificateMethods(ctx: PgContext): CertificateMethods {
         );
         if (n === 1) await tx.audit({ actor: 'system:issuance', action: 'order.finalize-aborted', subject: orderId, data: { status: outcome.status } });
       });
+    },
+
+    async claimStaleOrders(before, claimForMs, limit) {
+      // orders_processing indexes only the orders in progress; SKIP LOCKED as for challenges.
+      const rows = await sql.rows<{ id: string; csr: Buffer }>(
+        `UPDATE orders SET claimed_until = $1 WHERE id IN (
+           SELECT id FROM orders WHERE status = 'processing' AND (claimed_until IS NULL OR claimed_until < $2) LIMIT $3 FOR UPDATE SKIP LOCKED)
+         AND status = 'processing' AND (claimed_until IS NULL OR claimed_until < $2) RETURNING id, csr`,
+        [Date.now() + claimForMs, before.getTime(), limit],
+      );
+      return rows.map((r) => ({ id: r.id, csr: new Uint8Array(r.csr) }));
     },
 
     async listProcessingOrders() {

@@ -1,7 +1,8 @@
 /**
  * Schema migrations for the PostgreSQL store, each applied in one transaction. Version 1 is the
  * schema SQLite reaches with its migrations 1–8 (times as BIGINT milliseconds, blobs as BYTEA,
- * JSON kept as TEXT exactly as written, flags as BOOLEAN), with the same partial indexes.
+ * JSON kept as TEXT exactly as written, flags as BOOLEAN), with the same partial indexes;
+ * version 2 is SQLite's 9 (coordination and claims).
  * Never edit a released migration: add a new one.
  *
  * Several instances may start at the same moment on one database: each migration transaction
@@ -278,6 +279,41 @@ const MIGRATIONS: { version: number; sql: string }[] = [
       CREATE TABLE maintenance_cursors (
         task TEXT PRIMARY KEY,
         cursor TEXT NOT NULL,
+        updated_at BIGINT NOT NULL
+      );
+    `,
+  },
+  {
+    // Several instances on one store: nonces redeemed once on any of them, leases that let
+    // exactly one run each periodic task, the instances' heartbeats, shared state, and claims on
+    // work in progress that another instance takes over once they lapse.
+    version: 2,
+    sql: `
+      CREATE TABLE used_nonces (
+        id TEXT PRIMARY KEY,
+        expires_at BIGINT NOT NULL
+      );
+      CREATE INDEX used_nonces_by_expiry ON used_nonces(expires_at);
+      CREATE TABLE leases (
+        task TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        expires_at BIGINT NOT NULL,
+        fence BIGINT NOT NULL,
+        acquired_at BIGINT NOT NULL
+      );
+      CREATE TABLE instances (
+        id TEXT PRIMARY KEY,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        started_at BIGINT NOT NULL,
+        seen_at BIGINT NOT NULL
+      );
+      CREATE INDEX instances_by_seen ON instances(seen_at);
+      ALTER TABLE challenges ADD COLUMN claimed_until BIGINT;
+      ALTER TABLE orders ADD COLUMN claimed_until BIGINT;
+      CREATE TABLE shared_state (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
         updated_at BIGINT NOT NULL
       );
     `,

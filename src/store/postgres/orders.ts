@@ -1,6 +1,7 @@
 /** Orders, authorizations and challenges in PostgreSQL (RFC 8555 §7.4–7.5), and ARI's `replaces`. */
 import { newId } from '../ids.js';
 import { registeredDomain } from '../registered-domain.js';
+import { CHALLENGE_CLAIM_MS } from '../shared/claims.js';
 import { notInvalidOrder } from '../shared/order-rules.js';
 import { toAuthz, toChallenge, toOrder, type AuthzRow, type ChallengeRow, type OrderRow } from '../shared/rows.js';
 import type { ListPage, OrderCountScope, Store } from '../store.js';
@@ -22,6 +23,7 @@ type OrderMethods = Pick<
   | 'recordValidation'
   | 'listProcessingChallenges'
   | 'findReplacingOrder'
+  | 'claimStaleChallenges'
   | 'countOrders'
   | 'countFailedValidations'
 >;
@@ -195,9 +197,9 @@ export function orderMethods(ctx: PgContext): OrderMethods {
         );
         if (!authz) return false;
         const n = await tx.run(
-          `UPDATE challenges SET status = 'processing' WHERE id = $1 AND status = 'pending'
+          `UPDATE challenges SET status = 'processing', claimed_until = $3 WHERE id = $1 AND status = 'pending'
            AND NOT EXISTS (SELECT 1 FROM challenges c WHERE c.authz_id = $2 AND c.status = 'processing')`,
-          [id, authz.id],
+          [id, authz.id, now.getTime() + CHALLENGE_CLAIM_MS],
         );
         return n === 1;
       });
@@ -233,6 +235,18 @@ export function orderMethods(ctx: PgContext): OrderMethods {
         });
         return true;
       });
+    },
+
+    async claimStaleChallenges(before, claimForMs, limit) {
+      // challenges_processing indexes only the challenges in progress; SKIP LOCKED lets callers
+      // on several instances claim disjoint sets without waiting for each other.
+      const rows = await sql.rows<{ id: string }>(
+        `UPDATE challenges SET claimed_until = $1 WHERE id IN (
+           SELECT id FROM challenges WHERE status = 'processing' AND (claimed_until IS NULL OR claimed_until < $2) LIMIT $3 FOR UPDATE SKIP LOCKED)
+         AND status = 'processing' AND (claimed_until IS NULL OR claimed_until < $2) RETURNING id`,
+        [Date.now() + claimForMs, before.getTime(), limit],
+      );
+      return rows.map((r) => r.id);
     },
 
     async listProcessingChallenges() {

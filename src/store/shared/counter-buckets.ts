@@ -5,6 +5,7 @@
  */
 import type { WindowCount } from '../store.js';
 
+export const TENTH = 100;
 export const SECOND = 1_000;
 export const MINUTE = 60_000;
 export const HOUR = 3_600_000;
@@ -12,11 +13,11 @@ export const HOUR = 3_600_000;
 /** Which bucket widths each counter scope is recorded at (finer ones serve short windows). */
 export const SCOPE_WIDTHS = {
   /** Rate limits: windows from seconds (tests) to hours. */
-  'orders:account': [SECOND, MINUTE],
-  'orders:domain': [SECOND, MINUTE],
-  'orders:profile': [SECOND, MINUTE],
-  'failed:account': [SECOND, MINUTE],
-  'accounts:ip': [SECOND, MINUTE],
+  'orders:account': [TENTH, SECOND, MINUTE],
+  'orders:domain': [TENTH, SECOND, MINUTE],
+  'orders:profile': [TENTH, SECOND, MINUTE],
+  'failed:account': [TENTH, SECOND, MINUTE],
+  'accounts:ip': [TENTH, SECOND, MINUTE],
   /** Anomaly detection: a recent window (minutes) against a baseline (days). */
   'issued:account': [MINUTE, HOUR],
   'issued:profile': [MINUTE, HOUR],
@@ -140,9 +141,9 @@ export function unexpiredPlan(now: number, lastNotAfter: number | null): ExpiryP
 
 /** The first bucket of a scope and width that retention keeps; older ones may be purged. */
 export function firstKeptBucket(scope: CounterScope, width: number, before: number, now: number): number {
-  // Expiry buckets count the future: only the hours already past go. Second buckets serve only
-  // short rate-limit windows.
-  const horizon = scope.startsWith('expires') ? now - HOUR : width < MINUTE ? now - HOUR : before;
+  // Expiry buckets count the future: only the hours already past go. Sub-minute buckets serve
+  // only short rate-limit windows: tenths for ten minutes, seconds for an hour.
+  const horizon = scope.startsWith('expires') ? now - HOUR : width < MINUTE ? now - (width < SECOND ? 10 * MINUTE : HOUR) : before;
   return Math.floor(horizon / width);
 }
 

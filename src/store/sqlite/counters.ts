@@ -8,7 +8,7 @@ import type { Database } from 'better-sqlite3';
 import type { WindowCount } from '../store.js';
 import { SCOPE_WIDTHS, windowCount, windowRange, type CounterScope } from '../shared/counter-buckets.js';
 
-export { HOUR, MINUTE, SECOND, SCOPE_WIDTHS, type CounterScope } from '../shared/counter-buckets.js';
+export { HOUR, MINUTE, SECOND, SCOPE_WIDTHS, TENTH, type CounterScope } from '../shared/counter-buckets.js';
 
 export class Counters {
   private readonly upsert;

@@ -295,6 +295,42 @@ const MIGRATIONS: { version: number; sql: string }[] = [
       CREATE INDEX order_names_by_age ON order_names(created_at);
     `,
   },
+  {
+    // Several processes or instances on one store: nonces redeemed once on any of them, leases
+    // that let exactly one run each periodic task, and the instances' heartbeats.
+    version: 9,
+    sql: `
+      CREATE TABLE used_nonces (
+        id TEXT PRIMARY KEY,
+        expires_at INTEGER NOT NULL
+      ) WITHOUT ROWID;
+      CREATE INDEX used_nonces_by_expiry ON used_nonces(expires_at);
+      CREATE TABLE leases (
+        task TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        expires_at INTEGER NOT NULL,
+        fence INTEGER NOT NULL,
+        acquired_at INTEGER NOT NULL
+      );
+      CREATE TABLE instances (
+        id TEXT PRIMARY KEY,
+        host TEXT NOT NULL,
+        pid INTEGER NOT NULL,
+        started_at INTEGER NOT NULL,
+        seen_at INTEGER NOT NULL
+      );
+      CREATE INDEX instances_by_seen ON instances(seen_at);
+      -- Work in progress is claimed for a while: a claim that lapses (its process died) is taken
+      -- over by another process or instance.
+      ALTER TABLE challenges ADD COLUMN claimed_until INTEGER;
+      ALTER TABLE orders ADD COLUMN claimed_until INTEGER;
+      CREATE TABLE shared_state (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        updated_at INTEGER NOT NULL
+      );
+    `,
+  },
 ];
 
 /** Applies every migration newer than the database's version; returns the resulting version. */

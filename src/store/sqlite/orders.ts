@@ -1,6 +1,7 @@
 /** Orders, authorizations and challenges in SQLite (RFC 8555 §7.4–7.5), and ARI's `replaces`. */
 import { newId } from '../ids.js';
 import { registeredDomain } from '../registered-domain.js';
+import { CHALLENGE_CLAIM_MS } from '../shared/claims.js';
 import { notInvalidOrder } from '../shared/order-rules.js';
 import type { ListPage, OrderCountScope, Store } from '../store.js';
 import type { AuthzRecord, ChallengeRecord, NewOrder, OrderAuthzSummary, OrderRecord, ValidationResult } from '../types.js';
@@ -21,12 +22,14 @@ type OrderMethods = Pick<
   | 'recordValidation'
   | 'listProcessingChallenges'
   | 'findReplacingOrder'
+  | 'claimStaleChallenges'
   | 'countOrders'
   | 'countFailedValidations'
 >;
 
 /** Orders that are not invalid (the rule of domain/status.ts, in SQL), for the list and `replaces`. */
 const NOT_INVALID = notInvalidOrder('@now');
+
 
 export function orderMethods(ctx: SqliteContext): OrderMethods {
   const { db } = ctx;
@@ -66,7 +69,7 @@ export function orderMethods(ctx: SqliteContext): OrderMethods {
     deactivateAuthz: db.prepare("UPDATE authzs SET status = 'deactivated' WHERE id = ? AND status IN ('pending', 'valid')"),
     challengeById: db.prepare<[string], ChallengeRow>('SELECT * FROM challenges WHERE id = ?'),
     startChallenge: db.prepare(
-      `UPDATE challenges SET status = 'processing' WHERE id = ? AND status = 'pending'
+      `UPDATE challenges SET status = 'processing', claimed_until = ? WHERE id = ? AND status = 'pending'
        AND EXISTS (SELECT 1 FROM authzs a WHERE a.id = challenges.authz_id AND a.status = 'pending' AND a.expires_at > ?)
        AND NOT EXISTS (SELECT 1 FROM challenges c WHERE c.authz_id = challenges.authz_id AND c.status = 'processing')`,
     ),
@@ -78,6 +81,12 @@ export function orderMethods(ctx: SqliteContext): OrderMethods {
     dropUnusedChallenges: db.prepare("DELETE FROM challenges WHERE authz_id = ? AND id != ? AND status = 'pending'"),
     finishAuthz: db.prepare("UPDATE authzs SET status = ?, expires_at = ?, validated_at = ? WHERE id = ? AND status = 'pending'"),
     processingChallenges: db.prepare<[], { id: string }>("SELECT id FROM challenges WHERE status = 'processing'"),
+    // challenges_processing indexes only the challenges in progress.
+    claimChallenges: db.prepare<[number, number, number], { id: string }>(
+      `UPDATE challenges SET claimed_until = ? WHERE id IN (
+         SELECT id FROM challenges WHERE status = 'processing' AND (claimed_until IS NULL OR claimed_until < ?) LIMIT ?)
+       RETURNING id`,
+    ),
     issuedReplacement: db.prepare<[string], { id: string }>("SELECT id FROM orders WHERE replaces = ? AND status = 'valid' LIMIT 1"),
     liveReplacement: db.prepare<[{ cert: string; now: number }], { id: string }>(`SELECT o.id FROM orders o WHERE o.replaces = @cert AND ${NOT_INVALID} LIMIT 1`),
   };
@@ -191,7 +200,12 @@ export function orderMethods(ctx: SqliteContext): OrderMethods {
     },
 
     async startChallenge(id: string, now: Date) {
-      return s.startChallenge.run(id, now.getTime()).changes === 1 ? ctx.durable(true) : false;
+      return s.startChallenge.run(now.getTime() + CHALLENGE_CLAIM_MS, id, now.getTime()).changes === 1 ? ctx.durable(true) : false;
+    },
+
+    async claimStaleChallenges(before, claimForMs, limit) {
+      const until = Date.now() + claimForMs;
+      return db.transaction(() => s.claimChallenges.all(until, before.getTime(), limit).map((r) => r.id)).immediate();
     },
 
     async recordValidation(challengeId: string, result: ValidationResult) {

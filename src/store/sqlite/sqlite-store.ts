@@ -10,6 +10,7 @@ import { auditMethods } from './audit.js';
 import { certificateMethods } from './certificates.js';
 import { SqliteContext, type SqliteStoreOptions } from './context.js';
 import { fleetMethods } from './fleet.js';
+import { coordinationMethods } from './coordination.js';
 import { identityMethods } from './identity.js';
 import { maintenanceMethods } from './maintenance.js';
 import { orderMethods } from './orders.js';
@@ -37,6 +38,7 @@ export class SqliteStore {
       auditMethods(this.ctx),
       fleetMethods(this.ctx),
       maintenanceMethods(this.ctx),
+      coordinationMethods(this.ctx),
     );
   }
 
