@@ -157,6 +157,43 @@ if (unavailable) {
       }
     });
 
+    it('two stores taking over lapsed claims at once claim disjoint sets, and one of many racing takers gets a free lease', async () => {
+      const url = await (await shared()).createDatabase();
+      const auditKey = new Uint8Array(randomBytes(32));
+      const a = await PostgresStore.open(url, { auditKey, maxConnections: 4 });
+      const b = await PostgresStore.open(url, { auditKey, maxConnections: 4 });
+      try {
+        const account = await a.createAccount({ jwk: { kty: 'EC' }, thumbprint: 'claims', contact: [], termsOfServiceAgreed: true });
+        const started: string[] = [];
+        for (let i = 0; i < 20; i++) {
+          const o = await a.createOrder({
+            accountId: account.id, identifiers: [{ type: 'dns', value: `c${i}.test` }], profile: 'default', notBefore: null, notAfter: null,
+            expiresAt: new Date(Date.now() + 3_600_000), replaces: null, reusedAuthzIds: [],
+            newAuthzs: [{ identifier: { type: 'dns', value: `c${i}.test` }, wildcard: false, status: 'pending', expiresAt: new Date(Date.now() + 3_600_000), challenges: [{ type: 'http-01', token: `t${i}` }] }],
+          });
+          const ch = (await a.getAuthz(o.authorizations[0]!.id))!.challenges[0]!;
+          assert.equal(await a.startChallenge(ch.id, new Date()), true);
+          started.push(ch.id);
+        }
+        // As if two minutes passed: the validations' own claims (a minute) have lapsed; a claim
+        // taken over now lasts ten minutes, so no taker can take it from another.
+        const lapsed = new Date(Date.now() + 2 * 60_000);
+        const claims = await Promise.all([a, b, a, b].map((s) => s.claimStaleChallenges(lapsed, 10 * 60_000, 7)));
+        assert.ok(claims.every((c) => c.length <= 7), `each batch within its limit: ${claims.map((c) => c.length)}`);
+        const all = claims.flat();
+        assert.equal(new Set(all).size, all.length, 'no challenge claimed twice');
+        const rest = await a.claimStaleChallenges(lapsed, 10 * 60_000, 100);
+        assert.deepEqual(new Set([...all, ...rest]), new Set(started), 'every lapsed claim taken over once');
+        assert.equal(all.length + rest.length, 20);
+
+        const task = `race-${randomBytes(4).toString('hex')}`;
+        const fences = await Promise.all(Array.from({ length: 10 }, (_, i) => (i % 2 ? a : b).acquireLease(task, `holder-${i}`, 60_000)));
+        assert.equal(fences.filter((f) => f !== null).length, 1, `one holder: ${fences}`);
+      } finally {
+        await Promise.all([a.close(), b.close()]);
+      }
+    });
+
     it('a transaction aborted by a deadlock runs again: both transactions commit', async () => {
       const url = await (await shared()).createDatabase();
       const ctx = new PgContext(url, { auditKey: new Uint8Array(32), maxConnections: 4 });

@@ -94,11 +94,11 @@ export function certificateMethods(ctx: PgContext): CertificateMethods {
     },
 
     async claimStaleOrders(before, claimForMs, limit) {
-      // orders_processing indexes only the orders in progress; SKIP LOCKED as for challenges.
+      // orders_processing indexes only the orders in progress; SKIP LOCKED and the CTE as for challenges.
       const rows = await sql.rows<{ id: string; csr: Buffer }>(
-        `UPDATE orders SET claimed_until = $1 WHERE id IN (
-           SELECT id FROM orders WHERE status = 'processing' AND (claimed_until IS NULL OR claimed_until < $2) LIMIT $3 FOR UPDATE SKIP LOCKED)
-         AND status = 'processing' AND (claimed_until IS NULL OR claimed_until < $2) RETURNING id, csr`,
+        `WITH picked AS (
+           SELECT id FROM orders WHERE status = 'processing' AND (claimed_until IS NULL OR claimed_until < $2) LIMIT $3 FOR UPDATE SKIP LOCKED
+         ) UPDATE orders o SET claimed_until = $1 FROM picked WHERE o.id = picked.id RETURNING o.id, o.csr`,
         [Date.now() + claimForMs, before.getTime(), limit],
       );
       return rows.map((r) => ({ id: r.id, csr: new Uint8Array(r.csr) }));

@@ -239,11 +239,12 @@ export function orderMethods(ctx: PgContext): OrderMethods {
 
     async claimStaleChallenges(before, claimForMs, limit) {
       // challenges_processing indexes only the challenges in progress; SKIP LOCKED lets callers
-      // on several instances claim disjoint sets without waiting for each other.
+      // on several instances claim disjoint sets without waiting for each other. The pick is a
+      // CTE, run once: as `id IN (subquery)` the subquery may run again per row and pass the limit.
       const rows = await sql.rows<{ id: string }>(
-        `UPDATE challenges SET claimed_until = $1 WHERE id IN (
-           SELECT id FROM challenges WHERE status = 'processing' AND (claimed_until IS NULL OR claimed_until < $2) LIMIT $3 FOR UPDATE SKIP LOCKED)
-         AND status = 'processing' AND (claimed_until IS NULL OR claimed_until < $2) RETURNING id`,
+        `WITH picked AS (
+           SELECT id FROM challenges WHERE status = 'processing' AND (claimed_until IS NULL OR claimed_until < $2) LIMIT $3 FOR UPDATE SKIP LOCKED
+         ) UPDATE challenges c SET claimed_until = $1 FROM picked WHERE c.id = picked.id RETURNING c.id`,
         [Date.now() + claimForMs, before.getTime(), limit],
       );
       return rows.map((r) => r.id);
