@@ -4,7 +4,7 @@
  * socket in that dir, databases created on demand, and stop/start of the same cluster to
  * simulate an outage. Run as root, initdb and the server run as the `postgres` user.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -50,6 +50,15 @@ export interface PostgresCluster {
 const USER = 'anvil';
 let databases = 0;
 
+/**
+ * pg_ctl starts the server detached: a test process that dies before destroy() would leave it
+ * running. Whatever is still up when this process exits is stopped (immediate) and removed.
+ */
+const leftovers = new Map<string, () => void>();
+process.on('exit', () => {
+  for (const cleanUp of leftovers.values()) cleanUp();
+});
+
 /** Initialises and starts a cluster; throws if it cannot (callers check postgresUnavailable first). */
 export async function startPostgresCluster(): Promise<PostgresCluster> {
   const bin = postgresBinDir();
@@ -84,6 +93,10 @@ export async function startPostgresCluster(): Promise<PostgresCluster> {
       if (attempt >= 3) throw e;
     }
   }
+  leftovers.set(dir, () => {
+    spawnSync(path.join(bin, 'pg_ctl'), ['-D', dataDir, '-m', 'immediate', '-w', '-t', '20', 'stop'], { stdio: 'ignore', ...(owner ?? {}) });
+    rmSync(dir, { recursive: true, force: true });
+  });
   const url = (database = 'postgres') => `postgres://${USER}@127.0.0.1:${port}/${database}`;
   let running = true;
   const stop = async (mode: 'fast' | 'immediate' = 'fast') => {
@@ -114,6 +127,7 @@ export async function startPostgresCluster(): Promise<PostgresCluster> {
       try {
         await stop('immediate');
       } finally {
+        leftovers.delete(dir);
         rmSync(dir, { recursive: true, force: true });
       }
     },
