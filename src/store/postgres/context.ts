@@ -39,19 +39,29 @@ const types = {
 
 /** One transaction's connection: statements, plus the audit append that must run inside it. */
 export class Tx extends Sql {
+  /** Set once the audit append has committed the transaction with it. */
+  committed = false;
+
   constructor(
-    client: pg.PoolClient,
+    readonly client: pg.PoolClient,
     private readonly ctx: PgContext,
   ) {
     super(client);
   }
 
   /**
-   * Appends to the audit log inside this transaction. Call it last, after any read-back: it locks
-   * the chain head, which every audited write of every instance waits for, until commit.
+   * Appends to the audit log and commits the transaction in the same round trip: the append
+   * locks the chain head, which every audited write of every instance waits for, so it holds it
+   * no longer than it must. It is therefore the last statement of its transaction.
    */
-  audit(event: AuditEvent): Promise<void> {
-    return this.ctx.audit(this, event);
+  async audit(event: AuditEvent): Promise<void> {
+    await this.ctx.audit(this, event);
+    this.committed = true;
+  }
+
+  protected override query<T extends pg.QueryResultRow>(text: string, values: unknown[]): Promise<pg.QueryResult<T>> {
+    if (this.committed) throw new Error('statement after the audit append: the transaction has already committed');
+    return super.query<T>(text, values);
   }
 }
 
@@ -110,8 +120,9 @@ export class PgContext {
       client.on('error', onError);
       try {
         await client.query('BEGIN');
-        const value = await fn(new Tx(client, this));
-        await client.query('COMMIT');
+        const tx = new Tx(client, this);
+        const value = await fn(tx);
+        if (!tx.committed) await client.query('COMMIT');
         return value;
       } catch (e) {
         await client.query('ROLLBACK').catch(() => (broken = true));
@@ -130,23 +141,29 @@ export class PgContext {
   }
 
   /**
-   * Appends to the hash-chained audit log inside the transaction of the change it records. The
-   * one-row audit_head is locked FOR UPDATE, so appends from every instance sharing the database
-   * queue on it: the chain stays linear, and a rolled-back change leaves no record.
+   * Appends to the hash-chained audit log as the end of the transaction of the change it
+   * records, and commits it. The one-row audit_head is locked FOR UPDATE, so appends from every
+   * instance sharing the database queue on it: the chain stays linear, and a rolled-back change
+   * leaves no record. The record, the new head and COMMIT go in one simple-protocol query (values
+   * as escaped literals: that protocol takes no parameters), so the head is held for one round trip.
    */
-  async audit(tx: Sql, event: AuditEvent): Promise<void> {
+  async audit(tx: Tx, event: AuditEvent): Promise<void> {
     const head = await tx.row<{ seq: number; hash: string }>('SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE');
     if (!head) throw new Error('audit_head is missing: the schema is incomplete');
     const seq = head.seq + 1;
     const at = Date.now();
     const data = JSON.stringify(event.data ?? {});
     const hash = auditHash(this.options.auditKey, head.hash, seq, at, event.actor, event.action, event.subject, data);
-    await tx.run(
-      `WITH appended AS (
-         INSERT INTO audit_log (seq, at, actor, action, subject, data, prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-       ) UPDATE audit_head SET seq = $1, hash = $8 WHERE id = 1`,
-      [seq, at, event.actor, event.action, event.subject, data, head.hash, hash],
-    );
+    const text = [event.actor, event.action, event.subject, data, head.hash, hash].map((v) => tx.client.escapeLiteral(v));
+    try {
+      await tx.client.query(
+        `INSERT INTO audit_log (seq, at, actor, action, subject, data, prev_hash, hash) VALUES (${seq}, ${at}, ${text.join(', ')});
+         UPDATE audit_head SET seq = ${seq}, hash = ${text[5]} WHERE id = 1;
+         COMMIT`,
+      );
+    } catch (e) {
+      throw mapError(e);
+    }
   }
 
   /** The id of a stored chain (the PEM after the leaf), stored once per distinct chain. */

@@ -22,7 +22,7 @@ export class Sql {
     return (await this.query(text, values)).rowCount ?? 0;
   }
 
-  private async query<T extends pg.QueryResultRow>(text: string, values: unknown[]): Promise<pg.QueryResult<T>> {
+  protected async query<T extends pg.QueryResultRow>(text: string, values: unknown[]): Promise<pg.QueryResult<T>> {
     try {
       return await this.target.query<T>(text, values);
     } catch (e) {
