@@ -1,11 +1,15 @@
 /**
  * Event counters in PostgreSQL: the bucket rules are shared (../shared/counter-buckets.ts); here
  * are the statements. A state change adds all its events in one upsert whose rows come in a
- * stable order, so concurrent writers lock counter rows alike and do not deadlock on them.
+ * stable order, so concurrent writers lock counter rows alike and do not deadlock on them; each
+ * transaction writes to one of SHARDS rows per bucket, so writers of a hot bucket (one profile,
+ * one issuer) rarely wait for each other. Every read sums over the shards.
  */
 import type { WindowCount } from '../store.js';
 import { bucketDeltas, windowCount, windowRange, type CounterEvent, type CounterScope } from '../shared/counter-buckets.js';
 import type { Sql } from './sql.js';
+
+const SHARDS = 8;
 
 export class Counters {
   /** Counts events (delta -1 undoes one) at every width of their scope, in one statement. */
@@ -13,10 +17,10 @@ export class Counters {
     const rows = bucketDeltas(events);
     if (rows.length === 0) return;
     await tx.run(
-      `INSERT INTO counters (scope, key, width, bucket, n)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[])
-       ON CONFLICT (scope, key, width, bucket) DO UPDATE SET n = counters.n + excluded.n`,
-      [rows.map((r) => r.scope), rows.map((r) => r.key), rows.map((r) => r.width), rows.map((r) => r.bucket), rows.map((r) => r.n)],
+      `INSERT INTO counters (scope, key, width, bucket, n, shard)
+       SELECT *, $6::smallint FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[])
+       ON CONFLICT (scope, key, width, bucket, shard) DO UPDATE SET n = counters.n + excluded.n`,
+      [rows.map((r) => r.scope), rows.map((r) => r.key), rows.map((r) => r.width), rows.map((r) => r.bucket), rows.map((r) => r.n), Math.floor(Math.random() * SHARDS)],
     );
   }
 

@@ -266,13 +266,17 @@ const MIGRATIONS: { version: number; sql: string }[] = [
         revoked_at BIGINT
       );
 
+      -- shard spreads one bucket over a few rows: every order of a profile adds to the same
+      -- bucket, and one row would make concurrent writers on every instance queue on its lock.
+      -- Readers sum the shards.
       CREATE TABLE counters (
         scope TEXT NOT NULL,
         key TEXT NOT NULL,
         width BIGINT NOT NULL,
         bucket BIGINT NOT NULL,
+        shard SMALLINT NOT NULL DEFAULT 0,
         n BIGINT NOT NULL,
-        PRIMARY KEY (scope, key, width, bucket)
+        PRIMARY KEY (scope, key, width, bucket, shard)
       );
       CREATE INDEX counters_by_bucket ON counters(scope, width, bucket);
 
