@@ -30,12 +30,14 @@ import { startRevocation, type RevocationSystem } from './revocation/revocation-
 import type { Store } from './store/store.js';
 import type { AccountRecord } from './store/types.js';
 import { isIP } from 'node:net';
+import { revocationTimingProblems } from './revocation/timing.js';
 import { join } from 'node:path';
 import { ExternalAccounts } from './domain/external-accounts.js';
 import { CaOperations } from './domain/ca-operations.js';
 import { RateLimiter } from './domain/rate-limits.js';
 import type { AdminContext } from './ops/admin-api.js';
 import { createAdminApp } from './ops/admin-app.js';
+import { SessionSealer } from './ops/ui/sessions.js';
 import { AnomalyDetector, loadThresholds, type AnomalyThresholds } from './ops/anomalies.js';
 import { Maintenance } from './ops/maintenance.js';
 import { parseDuration } from './config/settings.js';
@@ -90,7 +92,10 @@ export async function buildAnvil(
   );
 
   const issuerById = (id: string): Issuer | undefined => ca.issuers.find((i) => i.id === id);
-  const profiles = new ProfileRegistry(profilesDir, config.defaultProfile, (p) => checkProfileContext(p, knownChallenges, issuerById));
+  const profiles = new ProfileRegistry(profilesDir, config.defaultProfile, (p) => {
+    checkProfileContext(p, knownChallenges, issuerById);
+    for (const problem of revocationTimingProblems(p, config)) log.warn({ profile: p.name }, problem);
+  });
   const externalAccounts = new ExternalAccounts(store, passphrase);
   const limits = new RateLimiter(store, config.rateLimits);
   // Periodic work runs on one process or instance at a time, under leases kept in the store.
@@ -216,6 +221,9 @@ export async function buildAnvil(
     reloadProfiles,
     reloadCa,
     anomalies: () => anomalies.current(),
+    renewalInfo,
+    profileNames: () => profiles.all().map((p) => p.name),
+    sessions: new SessionSealer(passphrase, config.uiSessionLifetimeMs),
     log,
   };
   setScrapeSources({
@@ -248,7 +256,7 @@ export async function buildAnvil(
     reloadCa,
     recover: async () => {
       // One process on its own SQLite file: whatever is in progress was left by a dead process.
-      const sole = true;
+      const sole = config.workers === 1;
       const recovered = { orders: await issuance.recover(sole), validations: await queue.resume(sole) };
       queue.startSweeper();
       orderSweeper = setInterval(() => {
@@ -280,7 +288,7 @@ function counterHorizon(config: Config, t: AnomalyThresholds): number {
 }
 
 /** dns-persist-01's default issuer domain name: the base URL's host when it is a DNS name. */
-function defaultIssuerDomainName(baseUrl: string): string {
+export function defaultIssuerDomainName(baseUrl: string): string {
   const host = new URL(baseUrl).hostname;
   return isIP(host.replace(/^\[|\]$/g, '')) === 0 && host.includes('.') ? host.toLowerCase() : 'anvil.internal';
 }

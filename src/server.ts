@@ -13,6 +13,7 @@ import { caCreatedData } from './ca/ca-directory.js';
 import { openConfiguredCa } from './ca/open-ca.js';
 import type { Config } from './config/load.js';
 import { closeServer, defaultBaseUrl, listenAcme, listenPlain, plainBaseUrl } from './http/listeners.js';
+import { AUDIT_CHECKPOINT_FILE, startAuditCheckpoints } from './ops/audit-checkpoints.js';
 import { createLogger } from './ops/logger.js';
 import { metrics, startEventLoopMonitor, timed } from './ops/metrics.js';
 import { SqliteStore } from './store/sqlite/sqlite-store.js';
@@ -27,6 +28,8 @@ export interface RunningServer {
   baseUrl: string;
   directoryUrl: string;
   rootPemPath: string;
+  /** Base of the OCSP and CRL URLs in certificates (the plain-HTTP revocation listener by default). */
+  revocationBaseUrl: string;
   log: Logger;
   parts: AnvilParts;
   /** Re-reads the CA manifest (after `anvil ca rotate`); failures keep the running hierarchy. */
@@ -39,7 +42,12 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export async function startServer(config: Config, env: NodeJS.ProcessEnv, log: Logger = createLogger(config.logLevel)): Promise<RunningServer> {
+export interface StartOptions {
+  /** Bind the admin listener exclusively (a cluster worker's own, on the address given). */
+  privateAdmin?: boolean;
+}
+
+export async function startServer(config: Config, env: NodeJS.ProcessEnv, log: Logger = createLogger(config.logLevel), options: StartOptions = {}): Promise<RunningServer> {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   startEventLoopMonitor();
   const opened = await openConfiguredCa(config, env);
@@ -62,7 +70,9 @@ export async function startServer(config: Config, env: NodeJS.ProcessEnv, log: L
     servers.push(acmeServer);
     const revocationServer = config.revocationListen ? await listenPlain(config.revocationListen) : undefined;
     if (revocationServer) servers.push(revocationServer);
-    const adminServer = await listenPlain(config.adminListen);
+    // A cluster worker's admin listener is private to it: the primary serves the configured
+    // address (aggregated metrics) and forwards the rest to one worker (see cluster.ts).
+    const adminServer = await listenPlain(config.adminListen, options.privateAdmin === true);
     servers.push(adminServer);
     const baseUrl = config.baseUrl ?? defaultBaseUrl(config, acmeServer);
     const revocationBaseUrl = config.revocationBaseUrl ?? (revocationServer ? plainBaseUrl(revocationServer) : undefined);
@@ -75,6 +85,10 @@ export async function startServer(config: Config, env: NodeJS.ProcessEnv, log: L
 
     const recovered = await parts.recover();
     if (recovered.orders + recovered.validations > 0) log.info(recovered, 'resumed work interrupted by the last stop');
+    const checkpoints =
+      config.auditCheckpointIntervalMs > 0
+        ? startAuditCheckpoints({ store, auditKey: auditKeyFrom(opened.passphrase), file: config.auditCheckpointFile ?? join(config.dataDir, AUDIT_CHECKPOINT_FILE), intervalMs: config.auditCheckpointIntervalMs, log })
+        : undefined;
     const directoryUrl = `${baseUrl}/directory`;
     log.info({ directoryUrl, admin: plainBaseUrl(adminServer), root: ca.rootPemPath, issuer: ca.active.id, profiles: parts.profiles.all().map((p) => p.name) }, 'anvil is serving');
 
@@ -101,6 +115,7 @@ export async function startServer(config: Config, env: NodeJS.ProcessEnv, log: L
       baseUrl,
       directoryUrl,
       rootPemPath: ca.rootPemPath,
+      revocationBaseUrl: revocationBaseUrl ?? baseUrl,
       log,
       parts,
       reloadCa,
@@ -111,6 +126,7 @@ export async function startServer(config: Config, env: NodeJS.ProcessEnv, log: L
           unwatchFile(manifestFile);
           await Promise.all(servers.map(closeServer));
           await parts.stop();
+          await checkpoints?.stop();
           await store.close();
           opened.keys.close();
           log.info('anvil stopped');

@@ -8,7 +8,7 @@ import { CertificationRequest } from '@peculiar/asn1-csr';
 import { Extensions, GeneralNames, id_ce_subjectAltName } from '@peculiar/asn1-x509';
 import { problems } from '../acme/problem.js';
 import { keyTypeOf, verifyParamsFor, type KeyType } from './algorithms.js';
-import { toArrayBuffer } from './certificate-builder.js';
+import { parseWholeDer } from './der.js';
 
 const OID_EXTENSION_REQUEST = '1.2.840.113549.1.9.14';
 const OID_COMMON_NAME = '2.5.4.3';
@@ -26,9 +26,9 @@ export interface ParsedCsr {
 export function parseCsr(der: Uint8Array): ParsedCsr {
   let csr: CertificationRequest;
   try {
-    csr = AsnConvert.parse(toArrayBuffer(der), CertificationRequest);
-  } catch {
-    throw problems.badCSR('CSR is not a DER-encoded PKCS#10 CertificationRequest');
+    csr = parseWholeDer(der, CertificationRequest);
+  } catch (e) {
+    throw problems.badCSR(`CSR is not a DER-encoded PKCS#10 CertificationRequest (${(e as Error).message})`);
   }
   const info = csr.certificationRequestInfo;
   if (info.version !== 0) throw problems.badCSR('CSR version must be 1 (encoded 0)');
@@ -63,7 +63,7 @@ export function parseCsr(der: Uint8Array): ParsedCsr {
     for (const value of attribute.values) {
       let extensions: Extensions;
       try {
-        extensions = AsnConvert.parse(value, Extensions);
+        extensions = parseWholeDer(value, Extensions);
       } catch {
         throw problems.badCSR('CSR extensionRequest attribute is malformed');
       }
@@ -71,7 +71,7 @@ export function parseCsr(der: Uint8Array): ParsedCsr {
         if (ext.extnID !== id_ce_subjectAltName) continue;
         let names: GeneralNames;
         try {
-          names = AsnConvert.parse(ext.extnValue.buffer, GeneralNames);
+          names = parseWholeDer(ext.extnValue.buffer, GeneralNames);
         } catch {
           throw problems.badCSR('CSR subjectAltName extension is malformed');
         }

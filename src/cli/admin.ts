@@ -5,37 +5,47 @@
 import { openDataStore } from './open-store.js';
 import { createWriteStream } from 'node:fs';
 import { newAdminToken, ROLES } from '../ops/admin-api.js';
-import { verifyAuditChain } from '../store/audit-chain.js';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { AUDIT_CHECKPOINT_FILE, writeCheckpoint } from '../ops/audit-checkpoints.js';
+import { createLogger } from '../ops/logger.js';
+import { latestCheckpoint, verifyAuditChain, verifyAuditChainAgainst } from '../store/audit-chain.js';
 import type { AdminRole } from '../store/types.js';
 import { operatorActor, parseCommand } from './settings-args.js';
+import { UsageError, unknownWord } from './usage-error.js';
 
-const TOKEN_USAGE = `Usage: anvil admin-token create --role ${ROLES.join('|')} --name <who> | list | revoke --id <id>   [--data-dir <dir>]`;
-const AUDIT_USAGE = 'Usage: anvil audit verify | export [--out <file.jsonl>] [--after <seq>]   [--data-dir <dir>]';
+export const ADMIN_TOKEN_USAGE = `Usage: anvil admin-token create --role ${ROLES.join('|')} --name <who> | list | revoke --id <id>   [--data-dir <dir>]`;
+export const AUDIT_USAGE = `Usage: anvil audit verify [--checkpoint <file>] | export [--out <file.jsonl>] [--after <seq>] | checkpoint   [--data-dir <dir>] [serve settings]
+  verify      walk the hash chain; with a checkpoint (a checkpoint file, or log lines holding "audit.checkpoint"
+              events: the newest validly signed one is used) also check that no record up to it was removed.
+              Without --checkpoint the server's checkpoint file (--audit-checkpoint-file, default
+              <data-dir>/audit-checkpoint.json) is used when it exists.
+  export      write the records as JSON lines
+  checkpoint  write a signed checkpoint of the chain head now (to the checkpoint file and stdout)`;
 
-function openStore(args: string[], own: Parameters<typeof parseCommand>[1]) {
+/** Parses the options, runs the command's argument checks, and only then opens the store. */
+function openStore(args: string[], own: Parameters<typeof parseCommand>[1], check: (v: ReturnType<typeof parseCommand>['values']) => void = () => undefined) {
   const parsed = parseCommand(args, own);
+  check(parsed.values);
   const config = parsed.config();
   return { values: parsed.values, ...openDataStore(config) };
 }
 
 export async function adminTokenCommand(args: string[]): Promise<number> {
   const [action, ...rest] = args;
-  let opened;
-  try {
-    opened = openStore(rest, { role: { type: 'string' }, name: { type: 'string' }, id: { type: 'string' } });
-  } catch (e) {
-    process.stderr.write(`anvil admin-token: ${(e as Error).message}\n${TOKEN_USAGE}\n`);
-    return 2;
-  }
+  const opened = openStore(rest, { role: { type: 'string' }, name: { type: 'string' }, id: { type: 'string' } }, (v) => {
+    if (action === 'create') {
+      if (typeof v.role !== 'string') throw new UsageError(`--role is required: one of ${ROLES.join(', ')}`);
+      if (!ROLES.includes(v.role as AdminRole)) throw unknownWord('role', v.role, ROLES);
+      if (typeof v.name !== 'string') throw new UsageError('--name is required');
+    }
+    if (action === 'revoke' && typeof v.id !== 'string') throw new UsageError('--id is required');
+  });
   const { values: v, store } = opened;
   try {
     if (action === 'create') {
-      if (typeof v.role !== 'string' || !ROLES.includes(v.role as AdminRole) || typeof v.name !== 'string') {
-        process.stderr.write(`${TOKEN_USAGE}\n`);
-        return 2;
-      }
       const t = newAdminToken();
-      await store.createAdminToken({ id: t.id, tokenSha256: t.sha256, role: v.role as AdminRole, name: v.name }, operatorActor());
+      await store.createAdminToken({ id: t.id, tokenSha256: t.sha256, role: v.role as AdminRole, name: String(v.name) }, operatorActor());
       process.stdout.write(`${t.token}\n`);
       process.stderr.write(`admin token ${t.id} (${v.role}, ${v.name}): shown only now; send it as "Authorization: Bearer <token>"\n`);
       return 0;
@@ -47,19 +57,14 @@ export async function adminTokenCommand(args: string[]): Promise<number> {
       return 0;
     }
     if (action === 'revoke') {
-      if (typeof v.id !== 'string') {
-        process.stderr.write(`${TOKEN_USAGE}\n`);
-        return 2;
-      }
-      if (!(await store.revokeAdminToken(v.id, operatorActor()))) {
+      if (!(await store.revokeAdminToken(String(v.id), operatorActor()))) {
         process.stderr.write(`anvil admin-token: no active token ${v.id}\n`);
         return 1;
       }
       process.stdout.write(`revoked ${v.id}\n`);
       return 0;
     }
-    process.stderr.write(`${TOKEN_USAGE}\n`);
-    return 2;
+    throw unknownWord('action', action ?? '', ['create', 'list', 'revoke']);
   } finally {
     await store.close();
   }
@@ -67,19 +72,38 @@ export async function adminTokenCommand(args: string[]): Promise<number> {
 
 export async function auditCommand(args: string[]): Promise<number> {
   const [action, ...rest] = args;
-  let opened;
+  const parsed = parseCommand(rest, { out: { type: 'string' }, after: { type: 'string' }, checkpoint: { type: 'string' } });
+  const config = parsed.config();
+  const { store, auditKey } = openDataStore(config);
+  const v = parsed.values;
+  const checkpointFile = config.auditCheckpointFile ?? join(config.dataDir, AUDIT_CHECKPOINT_FILE);
   try {
-    opened = openStore(rest, { out: { type: 'string' }, after: { type: 'string' } });
-  } catch (e) {
-    process.stderr.write(`anvil audit: ${(e as Error).message}\n${AUDIT_USAGE}\n`);
-    return 2;
-  }
-  const { values: v, store, auditKey } = opened;
-  try {
+    if (action === 'checkpoint') {
+      const checkpoint = await writeCheckpoint({ store, auditKey, file: checkpointFile, intervalMs: 0, log: createLogger('silent') });
+      if (!checkpoint) {
+        process.stderr.write('anvil audit checkpoint: the audit log is empty\n');
+        return 1;
+      }
+      process.stdout.write(`${JSON.stringify(checkpoint)}\n`);
+      process.stderr.write(`written to ${checkpointFile}\n`);
+      return 0;
+    }
     if (action === 'verify') {
-      const verdict = await verifyAuditChain(store, auditKey);
+      const given = typeof v.checkpoint === 'string' ? v.checkpoint : existsSync(checkpointFile) ? checkpointFile : undefined;
+      let checkpoint;
+      if (given) {
+        try {
+          checkpoint = latestCheckpoint(auditKey, readFileSync(given, 'utf8'));
+        } catch (e) {
+          process.stdout.write(`audit checkpoint ${given} REFUSED: ${(e as Error).message}\n`);
+          return 1;
+        }
+      }
+      const verdict = checkpoint ? await verifyAuditChainAgainst(store, auditKey, checkpoint) : await verifyAuditChain(store, auditKey);
       if (verdict.ok) {
         process.stdout.write(`audit log intact: ${verdict.records} records, hash chain verified\n`);
+        if (checkpoint) process.stdout.write(`complete up to the checkpoint of ${checkpoint.at} (record ${checkpoint.seq}, from ${given})\n`);
+        else process.stdout.write('no checkpoint given (--checkpoint): removal of the newest records cannot be detected\n');
         return 0;
       }
       process.stdout.write(`audit log BROKEN at record ${verdict.problem!.seq}: ${verdict.problem!.reason} (${verdict.records} records verified before it)\n`);
@@ -100,8 +124,7 @@ export async function auditCommand(args: string[]): Promise<number> {
       if (out !== process.stdout) await new Promise<void>((resolve) => (out as NodeJS.WritableStream).end(resolve));
       return 0;
     }
-    process.stderr.write(`${AUDIT_USAGE}\n`);
-    return 2;
+    throw unknownWord('action', action ?? '', ['verify', 'export', 'checkpoint']);
   } finally {
     await store.close();
   }

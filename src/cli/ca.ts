@@ -17,6 +17,7 @@ import { resolvePassphrase } from '../ca/passphrase.js';
 import { parseDuration } from '../config/settings.js';
 import { PID_FILE } from './serve.js';
 import { operatorActor, parseCommand, type ParsedCommand } from './settings-args.js';
+import { UsageError, unknownWord } from './usage-error.js';
 
 const HIERARCHY_OPTIONS = {
   organization: { type: 'string' },
@@ -89,30 +90,20 @@ function describe(dataDir: string): string {
   return lines.join('\n');
 }
 
-const INIT_USAGE = `Usage: anvil init --data-dir <dir> [--organization <name>] [--root-key-type ecdsa-p384] [--root-validity 3650d]
+export const INIT_USAGE = `Usage: anvil init --data-dir <dir> [--organization <name>] [--root-key-type ecdsa-p384] [--root-validity 3650d]
   [--intermediate-key-type ecdsa-p256] [--intermediate-validity 1825d] [--key-store file|pkcs11] [--permitted-dns .internal]...
   [--no-alternate-root]
    or: anvil init --data-dir <dir> --import-chain <intermediate+root.pem> --import-key <key.pem> [--import-key-passphrase-file <f>] [--import-root <root.pem>]`;
 
 export async function initCommand(args: string[]): Promise<number> {
-  let parsed: ParsedCommand;
-  try {
-    parsed = parseCommand(args, {
-      ...HIERARCHY_OPTIONS,
-      'import-chain': { type: 'string' },
-      'import-key': { type: 'string' },
-      'import-key-passphrase-file': { type: 'string' },
-      'import-root': { type: 'string' },
-    });
-  } catch (e) {
-    process.stderr.write(`anvil init: ${(e as Error).message}\n${INIT_USAGE}\n`);
-    return 2;
-  }
+  const parsed = parseCommand(args, {
+    ...HIERARCHY_OPTIONS,
+    'import-chain': { type: 'string' },
+    'import-key': { type: 'string' },
+    'import-key-passphrase-file': { type: 'string' },
+    'import-root': { type: 'string' },
+  });
   const v = parsed.values;
-  if (v.help) {
-    process.stdout.write(INIT_USAGE + '\n');
-    return 0;
-  }
   const config = parsed.config();
   const caDir = join(config.dataDir, 'ca');
   if (manifestExists(caDir)) {
@@ -160,7 +151,7 @@ export async function initCommand(args: string[]): Promise<number> {
   }
 }
 
-const CA_USAGE = `Usage: anvil ca <command> --data-dir <dir> [serve settings]
+export const CA_USAGE = `Usage: anvil ca <command> --data-dir <dir> [serve settings]
   status                              roots, issuers, their status and where their keys are
   rotate [hierarchy options]          new active intermediate; the current one retires (keeps OCSP/CRLs)
   bundle [--pem]                      the trust bundle (JSON, or PEM of the roots)
@@ -172,13 +163,7 @@ const CA_USAGE = `Usage: anvil ca <command> --data-dir <dir> [serve settings]
 
 export async function caCommand(args: string[]): Promise<number> {
   const [action, ...rest] = args;
-  let parsed: ParsedCommand;
-  try {
-    parsed = parseCommand(rest, { ...HIERARCHY_OPTIONS, issuer: { type: 'string' }, root: { type: 'string' }, out: { type: 'string' }, in: { type: 'string' }, pem: { type: 'boolean' } });
-  } catch (e) {
-    process.stderr.write(`anvil ca: ${(e as Error).message}\n${CA_USAGE}\n`);
-    return 2;
-  }
+  const parsed = parseCommand(rest, { ...HIERARCHY_OPTIONS, issuer: { type: 'string' }, root: { type: 'string' }, out: { type: 'string' }, in: { type: 'string' }, pem: { type: 'boolean' } });
   const v = parsed.values;
   const config = parsed.config();
   const caDir = join(config.dataDir, 'ca');
@@ -189,7 +174,7 @@ export async function caCommand(args: string[]): Promise<number> {
   const passphrase = () => resolvePassphrase(process.env, config.keyPassphraseFile, config.dataDir, false).passphrase;
   const str = (name: string): string => {
     const value = v[name];
-    if (typeof value !== 'string') throw new Error(`--${name} is required`);
+    if (typeof value !== 'string') throw new UsageError(`--${name} is required`);
     return value;
   };
   try {
@@ -245,10 +230,10 @@ export async function caCommand(args: string[]): Promise<number> {
         process.stdout.write('root key restored\n');
         return 0;
       default:
-        process.stderr.write(`${CA_USAGE}\n`);
-        return 2;
+        throw unknownWord('action', action ?? '', ['status', 'rotate', 'bundle', 'archive', 'retire-key', 'export-root-key', 'remove-root-key', 'import-root-key']);
     }
   } catch (e) {
+    if (e instanceof UsageError) throw e;
     process.stderr.write(`anvil ca ${action}: ${(e as Error).message}\n`);
     return 1;
   }

@@ -7,8 +7,9 @@ import { isIP } from 'node:net';
 import { resolvePassphrase } from '../ca/passphrase.js';
 import { ExternalAccounts } from '../domain/external-accounts.js';
 import { operatorActor, parseCommand } from './settings-args.js';
+import { UsageError, unknownWord } from './usage-error.js';
 
-const USAGE = `Usage:
+export const EAB_USAGE = `Usage:
   anvil eab create [--dns-suffix <.suffix>]... [--ip-range <cidr>]... [--profile <name>]... [--no-preauthorize] [--note <text>] [--json]
   anvil eab list [--json]
   anvil eab revoke --kid <kid>
@@ -16,21 +17,15 @@ const USAGE = `Usage:
 
 export async function eabCommand(args: string[]): Promise<number> {
   const [action, ...rest] = args;
-  let parsed;
-  try {
-    parsed = parseCommand(rest, {
-      'dns-suffix': { type: 'string', multiple: true },
-      'ip-range': { type: 'string', multiple: true },
-      profile: { type: 'string', multiple: true },
-      'no-preauthorize': { type: 'boolean' },
-      note: { type: 'string' },
-      kid: { type: 'string' },
-      json: { type: 'boolean' },
-    });
-  } catch (e) {
-    process.stderr.write(`anvil eab: ${(e as Error).message}\n${USAGE}\n`);
-    return 2;
-  }
+  const parsed = parseCommand(rest, {
+    'dns-suffix': { type: 'string', multiple: true },
+    'ip-range': { type: 'string', multiple: true },
+    profile: { type: 'string', multiple: true },
+    'no-preauthorize': { type: 'boolean' },
+    note: { type: 'string' },
+    kid: { type: 'string' },
+    json: { type: 'boolean' },
+  });
   const v = parsed.values;
   const config = parsed.config();
   const store = openDataStore(config).store;
@@ -81,13 +76,12 @@ export async function eabCommand(args: string[]): Promise<number> {
       process.stdout.write(`revoked ${v.kid}; accounts bound with it can no longer order\n`);
       return 0;
     }
-    return usage(`unknown action ${JSON.stringify(action ?? '')}`);
+    throw unknownWord('action', action ?? '', ['create', 'list', 'revoke']);
   } finally {
     await store.close();
   }
 }
 
-function usage(message: string): number {
-  process.stderr.write(`anvil eab: ${message}\n${USAGE}\n`);
-  return 2;
+function usage(message: string): never {
+  throw new UsageError(message);
 }

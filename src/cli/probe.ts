@@ -9,14 +9,15 @@
 import { createServer, request as httpRequest } from 'node:http';
 import { request as httpsRequest, Agent } from 'node:https';
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { X509Certificate } from 'node:crypto';
 import acme from 'acme-client';
 import { pemToDerList } from '../ca/certificate-builder.js';
 import { parseDuration } from '../config/settings.js';
 import { checkCrl, checkOcsp } from '../ops/probe-checks.js';
+import { checkDirectoryReachable } from './tls-preflight.js';
+import { parseOptions, UsageError } from './usage-error.js';
 
-const USAGE = `Usage: anvil probe --directory <url> [--ca-file <root.pem>] [--name <probe name>] [--profile <name>]
+export const PROBE_USAGE = `Usage: anvil probe --directory <url> [--ca-file <root.pem>] [--name <probe name>] [--profile <name>]
   [--http01-port 80] [--http01-address 0.0.0.0] [--eab-kid <kid> --eab-hmac-key <key>]
   [--crl-wait 30s] [--timeout 2m] [--push-url <pushgateway url>] [--json]`;
 
@@ -30,41 +31,28 @@ interface StepResult {
 class StepFailure extends Error {}
 
 export async function probeCommand(args: string[]): Promise<number> {
-  let v: Record<string, string | boolean | undefined>;
-  try {
-    ({ values: v } = parseArgs({
-      args,
-      strict: true,
-      options: {
-        directory: { type: 'string' },
-        'ca-file': { type: 'string' },
-        name: { type: 'string' },
-        profile: { type: 'string' },
-        'http01-port': { type: 'string' },
-        'http01-address': { type: 'string' },
-        'eab-kid': { type: 'string' },
-        'eab-hmac-key': { type: 'string' },
-        'crl-wait': { type: 'string' },
-        timeout: { type: 'string' },
-        'push-url': { type: 'string' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean' },
-      },
-    }) as { values: Record<string, string | boolean | undefined> });
-  } catch (e) {
-    process.stderr.write(`anvil probe: ${(e as Error).message}\n${USAGE}\n`);
-    return 2;
-  }
-  if (v.help || typeof v.directory !== 'string') {
-    process.stdout.write(USAGE + '\n');
-    return v.help ? 0 : 2;
-  }
+  const v = parseOptions(args, {
+    directory: { type: 'string' },
+    'ca-file': { type: 'string' },
+    name: { type: 'string' },
+    profile: { type: 'string' },
+    'http01-port': { type: 'string' },
+    'http01-address': { type: 'string' },
+    'eab-kid': { type: 'string' },
+    'eab-hmac-key': { type: 'string' },
+    'crl-wait': { type: 'string' },
+    timeout: { type: 'string' },
+    'push-url': { type: 'string' },
+    json: { type: 'boolean' },
+  }) as Record<string, string | boolean | undefined>;
+  if (typeof v.directory !== 'string') throw new UsageError('--directory is required');
   const directory = v.directory;
   const caPem = typeof v['ca-file'] === 'string' ? readFileSync(v['ca-file'], 'utf8') : undefined;
   const name = typeof v.name === 'string' ? v.name : `probe-${Date.now().toString(36)}.anvil-probe.internal`;
   const crlWaitMs = parseDuration(typeof v['crl-wait'] === 'string' ? v['crl-wait'] : '30s') ?? 30_000;
   const deadline = Date.now() + (parseDuration(typeof v.timeout === 'string' ? v.timeout : '2m') ?? 120_000);
   if (caPem) acme.axios.defaults.httpsAgent = new Agent({ ca: caPem });
+  acme.axios.defaults.timeout = 30_000;
 
   const results: StepResult[] = [];
   const step = async <T>(label: string, fn: () => Promise<T>): Promise<T> => {
@@ -90,7 +78,7 @@ export async function probeCommand(args: string[]): Promise<number> {
   });
   let failure: string | undefined;
   try {
-    await step('directory', () => getText(directory, caPem));
+    await step('directory', () => checkDirectoryReachable(directory, caPem));
     const client = new acme.Client({
       directoryUrl: directory,
       accountKey: await acme.crypto.createPrivateEcdsaKey(),
@@ -153,19 +141,6 @@ function verifyChain(chainPem: string, caPem: string | undefined): [X509Certific
     if (!roots.some((r) => top.checkIssued(r) && top.verify(r.publicKey))) throw new Error('the chain does not lead to a root in the CA file');
   }
   return [leaf, issuer];
-}
-
-function getText(url: string, ca: string | undefined): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = (url.startsWith('https:') ? httpsRequest : httpRequest)(url, { ca, timeout: 10_000 }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => (res.statusCode === 200 ? resolve(Buffer.concat(chunks).toString('utf8')) : reject(new Error(`HTTP ${res.statusCode} from ${url}`))));
-    });
-    req.on('timeout', () => req.destroy(new Error(`timeout fetching ${url}`)));
-    req.on('error', reject);
-    req.end();
-  });
 }
 
 /** Pushgateway text format: POST <url>/metrics/job/anvil_probe. */

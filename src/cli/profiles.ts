@@ -10,18 +10,13 @@ import { BUNDLED_PROFILES_DIR } from '../server.js';
 import { BUILT_IN_CHALLENGE_TYPES } from '../validators/build-registry.js';
 import { PID_FILE } from './serve.js';
 import { parseCommand } from './settings-args.js';
+import { unknownWord } from './usage-error.js';
 
-const USAGE = 'Usage: anvil profiles check|reload [--profiles-dir <dir>] [--data-dir <dir>] [other serve settings]';
+export const PROFILES_USAGE = 'Usage: anvil profiles check|reload [--profiles-dir <dir>] [--data-dir <dir>] [other serve settings]';
 
 export async function profilesCommand(args: string[]): Promise<number> {
   const [action, ...rest] = args;
-  let parsed;
-  try {
-    parsed = parseCommand(rest, {});
-  } catch (e) {
-    process.stderr.write(`anvil profiles: ${(e as Error).message}\n${USAGE}\n`);
-    return 2;
-  }
+  const parsed = parseCommand(rest, {});
   const config = parsed.config();
   if (action === 'check') {
     const dir = config.profilesDir ?? BUNDLED_PROFILES_DIR;
@@ -49,6 +44,5 @@ export async function profilesCommand(args: string[]): Promise<number> {
     process.stdout.write(`asked anvil (pid ${pid}) to reload its profiles; its log says whether they were accepted\n`);
     return 0;
   }
-  process.stderr.write(`${USAGE}\n`);
-  return 2;
+  throw unknownWord('action', action ?? '', ['check', 'reload']);
 }

@@ -5,22 +5,14 @@
  */
 import { openDataStore } from './open-store.js';
 import { operatorActor, parseCommand } from './settings-args.js';
+import { UsageError } from './usage-error.js';
 
-const USAGE = 'Usage: anvil renew-fleet (--profile <name> | --issuer <id>) [--data-dir <dir>]';
+export const RENEW_FLEET_USAGE = 'Usage: anvil renew-fleet (--profile <name> | --issuer <id>) [--data-dir <dir>]';
 
 export async function renewFleetCommand(args: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseCommand(args, { profile: { type: 'string' }, issuer: { type: 'string' } });
-  } catch (e) {
-    process.stderr.write(`anvil renew-fleet: ${(e as Error).message}\n${USAGE}\n`);
-    return 2;
-  }
+  const parsed = parseCommand(args, { profile: { type: 'string' }, issuer: { type: 'string' } });
   const { profile, issuer } = parsed.values;
-  if ((typeof profile === 'string') === (typeof issuer === 'string')) {
-    process.stderr.write(`${USAGE}\n`);
-    return 2;
-  }
+  if ((typeof profile === 'string') === (typeof issuer === 'string')) throw new UsageError('give exactly one of --profile and --issuer');
   const config = parsed.config();
   const store = openDataStore(config).store;
   try {

@@ -1,14 +1,18 @@
 /** `anvil serve`: run the CA. SIGHUP reloads profiles; SIGTERM/SIGINT shut down gracefully. */
-import { rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError } from '../config/load.js';
 import { createLogger } from '../ops/logger.js';
 import { startServer } from '../server.js';
+import { isClusterWorker, startPrimary, startWorker } from '../cluster.js';
+import type { Config } from '../config/load.js';
+import type { Logger } from 'pino';
 import { parseCommand, settingsHelp } from './settings-args.js';
 
 export const PID_FILE = 'anvil.pid';
 
-function help(): string {
+/** `anvil serve --help`: every setting with its flag, variable, file key and default. */
+export function serveHelp(): string {
   return [
     'Usage: anvil serve [options]',
     '',
@@ -20,17 +24,7 @@ function help(): string {
 }
 
 export async function serveCommand(args: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseCommand(args, {});
-  } catch (e) {
-    process.stderr.write(`anvil serve: ${(e as Error).message}\n\n${help()}\n`);
-    return 2;
-  }
-  if (parsed.values.help) {
-    process.stdout.write(help() + '\n');
-    return 0;
-  }
+  const parsed = parseCommand(args, {});
   let config;
   try {
     config = parsed.config();
@@ -41,18 +35,41 @@ export async function serveCommand(args: string[]): Promise<number> {
     }
     throw e;
   }
-  const log = createLogger(config.logLevel);
+  const pidFile = join(config.dataDir, PID_FILE);
+  // A cluster worker runs under its primary, which holds the data directory.
+  const worker = isClusterWorker();
+  if (!config.extraInstance && !worker) {
+    const other = claimDataDir(config.dataDir, pidFile);
+    if (other !== undefined) {
+      process.stderr.write(
+        `anvil serve: another Anvil server (pid ${other}) is running on the data directory ${config.dataDir}; stop it first ` +
+          `(kill ${other}), use another --data-dir, or start this one with --extra-instance if it is meant to be a further instance on the same store\n`,
+      );
+      return 1;
+    }
+  }
+  const log = createLogger(config.logLevel, config.logFormat);
+  if (config.workers > 1 || worker) return serveClustered(config, log, pidFile, !config.extraInstance && !worker);
   let server;
   try {
     server = await startServer(config, process.env, log);
   } catch (e) {
+    if (!config.extraInstance) rmSync(pidFile, { force: true });
     log.fatal({ err: (e as Error).message }, 'anvil could not start');
     process.stderr.write(`anvil: cannot start: ${(e as Error).message}\n`);
     return 1;
   }
-  const pidFile = join(config.dataDir, PID_FILE);
-  writeFileSync(pidFile, `${process.pid}\n`);
-  process.stderr.write(`\nAnvil is running.\n  ACME directory:   ${server.directoryUrl}\n  Root certificate: ${server.rootPemPath}\n\n`);
+  process.stderr.write(
+    `
+Anvil is running.
+  ACME directory:   ${server.directoryUrl}
+  Root certificate: ${server.rootPemPath}
+  OCSP and CRLs:    ${server.revocationBaseUrl}
+` +
+      `  Dashboard:        ${server.adminUrl}/ui/  (sign in with a token from: anvil admin-token create --role operator --name <you>)
+
+`,
+  );
   process.on('SIGHUP', () => {
     server.reloadProfiles();
     void server.reloadCa();
@@ -65,6 +82,77 @@ export async function serveCommand(args: string[]): Promise<number> {
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
-  rmSync(pidFile, { force: true });
+  if (!config.extraInstance) rmSync(pidFile, { force: true });
   return 0;
+}
+
+/** `--workers N`: the primary forks the workers and serves the admin address; each worker serves ACME. */
+async function serveClustered(config: Config, log: Logger, pidFile: string, ownsPidFile: boolean): Promise<number> {
+  const worker = isClusterWorker();
+  let running: { close(): Promise<void>; reload(): void; directoryUrl: string; rootPemPath: string };
+  try {
+    if (worker) {
+      const s = await startWorker(config, process.env, log);
+      running = { close: () => s.close(), reload: () => (s.reloadProfiles(), void s.reloadCa()), directoryUrl: s.directoryUrl, rootPemPath: s.rootPemPath };
+    } else {
+      running = await startPrimary(config, process.env, log);
+    }
+  } catch (e) {
+    if (ownsPidFile) rmSync(pidFile, { force: true });
+    log.fatal({ err: (e as Error).message }, 'anvil could not start');
+    process.stderr.write(`anvil: cannot start: ${(e as Error).message}\n`);
+    return 1;
+  }
+  if (!worker) {
+    process.stderr.write(`\nAnvil is running (${config.workers} workers).\n  ACME directory:   ${running.directoryUrl}\n  Root certificate: ${running.rootPemPath}\n\n`);
+  }
+  process.on('SIGHUP', () => running.reload());
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      log.info({ signal }, 'shutting down');
+      void running.close().then(resolve);
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  if (ownsPidFile) rmSync(pidFile, { force: true });
+  // A worker's IPC channel to the primary would keep it alive after a clean stop.
+  if (worker) process.disconnect?.();
+  return 0;
+}
+
+/**
+ * Takes the data directory for this process by creating its pid file exclusively. A pid file left
+ * by a process that is gone (a crash, SIGKILL) is taken over. Returns the pid of a live server
+ * that holds the directory, or undefined when this process now holds it.
+ */
+function claimDataDir(dataDir: string, pidFile: string): number | undefined {
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      writeFileSync(pidFile, `${process.pid}\n`, { flag: 'wx' });
+      return undefined;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    let pid = NaN;
+    try {
+      pid = Number(readFileSync(pidFile, 'utf8').trim());
+    } catch {
+      // removed meanwhile: try again
+    }
+    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) return pid;
+    rmSync(pidFile, { force: true });
+  }
+  throw new Error(`cannot take ${pidFile}: it keeps reappearing`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    // EPERM: the process exists but belongs to someone else.
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }

@@ -2,22 +2,25 @@
  * Command-line parsing shared by the subcommands: every `anvil serve` setting is accepted as a
  * flag (so `--data-dir`, `--config` etc. work everywhere), plus the command's own options.
  */
-import { parseArgs } from 'node:util';
 import { loadConfig, type Config, type FlagValues } from '../config/load.js';
 import { CONFIG_FLAG, SETTINGS } from '../config/settings.js';
 
-export type OptionSpec = Record<string, { type: 'string' | 'boolean'; multiple?: boolean }>;
+import { parseOptions, type OptionSpec, type OptionValues } from './usage-error.js';
+
+export type { OptionSpec } from './usage-error.js';
 
 export interface ParsedCommand {
-  values: Record<string, string | boolean | (string | boolean)[] | undefined>;
+  values: OptionValues;
   /** Loaded lazily, so `--help` never fails on a bad setting. */
   config(): Config;
 }
 
+/** Parses a command's own options plus every serve setting; the config is loaded on demand. */
 export function parseCommand(args: string[], own: OptionSpec): ParsedCommand {
   const options: OptionSpec = { config: { type: 'string' }, help: { type: 'boolean' }, ...own };
   for (const s of SETTINGS) options[s.flag.slice(2)] = { type: s.kind === 'bool' ? 'boolean' : 'string' };
-  const { values } = parseArgs({ args, options, allowPositionals: false, strict: true });
+  // Throws a UsageError naming an unknown option and the nearest known one.
+  const values = parseOptions(args, options);
   return {
     values,
     config: () => {

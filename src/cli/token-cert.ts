@@ -10,64 +10,56 @@
 import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Agent } from 'node:https';
-import { parseArgs } from 'node:util';
 import { createPrivateKey, createPublicKey } from 'node:crypto';
 import acme from 'acme-client';
 import { calculateJwkThumbprint, type JWK } from 'jose';
 import { isIP } from 'node:net';
 import { atcFingerprint } from '../validators/tkauth-01.js';
+import { checkDirectoryReachable } from './tls-preflight.js';
+import { parseOptions, UsageError } from './usage-error.js';
 
-const USAGE = `Usage: anvil token-cert --directory <url> --name <dns or ip>... [--profile <name>]
+export const TOKEN_CERT_USAGE = `Usage: anvil token-cert --directory <url> --name <dns or ip>... [--profile <name>]
   (--token-file <file> | --token-env <VAR> | --token-command <cmd with {thumbprint} / {fingerprint}>)
   [--account-key <pem>] [--ca-file <root.pem>] [--key-type ecdsa-p256|ecdsa-p384] --out-cert <file> --out-key <file>`;
 
 export async function tokenCertCommand(args: string[]): Promise<number> {
-  let v: Record<string, string | boolean | string[] | undefined>;
-  try {
-    ({ values: v } = parseArgs({
-      args,
-      strict: true,
-      options: {
-        directory: { type: 'string' },
-        name: { type: 'string', multiple: true },
-        profile: { type: 'string' },
-        'token-file': { type: 'string' },
-        'token-env': { type: 'string' },
-        'token-command': { type: 'string' },
-        'account-key': { type: 'string' },
-        'ca-file': { type: 'string' },
-        'key-type': { type: 'string' },
-        'out-cert': { type: 'string' },
-        'out-key': { type: 'string' },
-        help: { type: 'boolean' },
-      },
-    }));
-  } catch (e) {
-    process.stderr.write(`anvil token-cert: ${(e as Error).message}\n${USAGE}\n`);
-    return 2;
-  }
-  if (v.help) {
-    process.stdout.write(USAGE + '\n');
-    return 0;
-  }
+  const v = parseOptions(args, {
+    directory: { type: 'string' },
+    name: { type: 'string', multiple: true },
+    profile: { type: 'string' },
+    'token-file': { type: 'string' },
+    'token-env': { type: 'string' },
+    'token-command': { type: 'string' },
+    'account-key': { type: 'string' },
+    'ca-file': { type: 'string' },
+    'key-type': { type: 'string' },
+    'out-cert': { type: 'string' },
+    'out-key': { type: 'string' },
+  });
   const names = (v.name as string[] | undefined) ?? [];
-  if (typeof v.directory !== 'string' || names.length === 0 || typeof v['out-cert'] !== 'string' || typeof v['out-key'] !== 'string') {
-    process.stderr.write(`${USAGE}\n`);
-    return 2;
-  }
+  for (const required of ['directory', 'out-cert', 'out-key']) if (typeof v[required] !== 'string') throw new UsageError(`--${required} is required`);
+  if (names.length === 0) throw new UsageError('--name is required (once per name)');
   const sources = ['token-file', 'token-env', 'token-command'].filter((k) => typeof v[k] === 'string');
-  if (sources.length !== 1) {
-    process.stderr.write(`anvil token-cert: give exactly one of --token-file, --token-env, --token-command\n`);
-    return 2;
-  }
+  if (sources.length !== 1) throw new UsageError('give exactly one of --token-file, --token-env, --token-command');
+  const directory = v.directory as string;
+  const outCert = v['out-cert'] as string;
+  const outKey = v['out-key'] as string;
 
-  if (typeof v['ca-file'] === 'string') acme.axios.defaults.httpsAgent = new Agent({ ca: readFileSync(v['ca-file']) });
+  const caPem = typeof v['ca-file'] === 'string' ? readFileSync(v['ca-file']) : undefined;
+  try {
+    await checkDirectoryReachable(directory, caPem);
+  } catch (e) {
+    process.stderr.write(`anvil token-cert: ${(e as Error).message}\n`);
+    return 1;
+  }
+  if (caPem) acme.axios.defaults.httpsAgent = new Agent({ ca: caPem });
+  acme.axios.defaults.timeout = 30_000;
   const accountKeyPem = typeof v['account-key'] === 'string' ? readFileSync(v['account-key']) : await acme.crypto.createPrivateEcdsaKey();
   const jwk = createPublicKey(createPrivateKey(accountKeyPem)).export({ format: 'jwk' }) as JWK;
   const thumbprint = await calculateJwkThumbprint(jwk, 'sha256');
   const token = obtainToken(v, thumbprint);
 
-  const client = new acme.Client({ directoryUrl: v.directory, accountKey: accountKeyPem });
+  const client = new acme.Client({ directoryUrl: directory, accountKey: accountKeyPem });
   await client.createAccount({ termsOfServiceAgreed: true });
   const identifiers = names.map((n) => ({ type: isIP(n) ? 'ip' : 'dns', value: n }));
   const order = await client.createOrder({ identifiers, ...(typeof v.profile === 'string' ? { profile: v.profile } : {}) } as never);
@@ -84,9 +76,9 @@ export async function tokenCertCommand(args: string[]): Promise<number> {
   const [, csr] = await acme.crypto.createCsr({ altNames: names }, certKey);
   const finalized = await client.finalizeOrder(order, csr);
   const chain = await client.getCertificate(finalized);
-  writeFileSync(v['out-key'], certKey, { mode: 0o600 });
-  writeFileSync(v['out-cert'], chain);
-  process.stdout.write(`certificate for ${names.join(', ')} written to ${v['out-cert']} (key ${v['out-key']})\n`);
+  writeFileSync(outKey, certKey, { mode: 0o600 });
+  writeFileSync(outCert, chain);
+  process.stdout.write(`certificate for ${names.join(', ')} written to ${outCert} (key ${outKey})\n`);
   return 0;
 }
 

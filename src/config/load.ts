@@ -15,6 +15,11 @@ export interface Config {
   baseUrl: string | undefined;
   dataDir: string;
   plainHttp: boolean;
+  extraInstance: boolean;
+  addressLookup: 'auto' | 'system' | 'dns';
+  logFormat: 'auto' | 'json' | 'pretty';
+  auditCheckpointIntervalMs: number;
+  auditCheckpointFile: string | undefined;
   tlsCert: string | undefined;
   tlsKey: string | undefined;
   http01Port: number;
@@ -44,9 +49,11 @@ export interface Config {
   };
   trustProxy: boolean;
   adminListen: { host: string; port: number };
+  uiSessionLifetimeMs: number;
   anomalyIntervalMs: number;
   anomalyConfig: string | undefined;
   retentionMs: number;
+  workers: number;
   certificateRetentionMs: number;
   maintenanceIntervalMs: number;
   pkcs11Module: string | undefined;
@@ -129,6 +136,7 @@ function check(spec: SettingSpec, source: Source): unknown {
       }
     }
     case 'hostport': {
+      if (spec.allowOff && text === 'off') return undefined;
       const hp = typeof text === 'string' ? parseHostPort(text) : undefined;
       if (!hp) bad('host:port, e.g. 127.0.0.1:8443 or [::1]:8443');
       return hp;
@@ -181,6 +189,11 @@ export function loadConfig({ flags, env }: LoadInput): Config {
     baseUrl: get('baseUrl'),
     dataDir: resolve(get<string>('dataDir')),
     plainHttp: get('plainHttp'),
+    extraInstance: get('extraInstance'),
+    addressLookup: get('addressLookup'),
+    logFormat: get('logFormat'),
+    auditCheckpointIntervalMs: get('auditCheckpointInterval'),
+    auditCheckpointFile: get('auditCheckpointFile'),
     tlsCert: get('tlsCert'),
     tlsKey: get('tlsKey'),
     http01Port: get('http01Port'),
@@ -210,9 +223,11 @@ export function loadConfig({ flags, env }: LoadInput): Config {
     }),
     trustProxy: get('trustProxy'),
     adminListen: get('adminListen'),
+    uiSessionLifetimeMs: get('uiSessionLifetime'),
     anomalyIntervalMs: get('anomalyInterval'),
     anomalyConfig: get('anomalyConfig'),
     retentionMs: get('retention'),
+    workers: get('workers'),
     certificateRetentionMs: get('certificateRetention'),
     maintenanceIntervalMs: get('maintenanceInterval'),
     pkcs11Module: get('pkcs11Module'),

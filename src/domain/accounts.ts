@@ -15,6 +15,7 @@ import { ConflictError } from '../store/errors.js';
 import type { Store } from '../store/store.js';
 import type { AccountRecord, JsonWebKeyPublic } from '../store/types.js';
 import { checkContacts } from './contacts.js';
+import { checkPayload } from '../acme/payloads.js';
 
 export interface AccountPolicy {
   termsOfService: string | undefined;
@@ -45,7 +46,7 @@ export class AccountService {
 
   /** newAccount (§7.3): returns the existing account for a known key, or creates one. */
   async register(jwk: JsonWebKeyPublic, thumbprint: string, payload: unknown, clientIp?: string): Promise<{ account: AccountRecord; created: boolean }> {
-    const body = asObject(payload, 'newAccount');
+    const body = checkPayload('newAccount', payload);
     const existing = await this.store.findAccountByThumbprint(thumbprint);
     if (existing) {
       if (existing.status !== 'valid') throw problems.unauthorized(`the account for this key is ${existing.status}`);
@@ -83,9 +84,11 @@ export class AccountService {
   /** Account update (§7.3.2) and deactivation (§7.3.6); POST-as-GET returns the account. */
   async update(account: AccountRecord, payload: unknown): Promise<AccountRecord> {
     if (payload === undefined) return account;
-    const body = asObject(payload, 'account update');
-    if (body.status !== undefined) {
-      if (body.status !== 'deactivated') throw problems.malformed('the only status a client may set is "deactivated"');
+    const body = checkPayload('accountUpdate', payload);
+    // §7.3.2: clients (certbot update_account among them) post the account object back whole,
+    // with its unchanged "status"; only a change of status to anything but "deactivated" is refused.
+    if (body.status !== undefined && body.status !== account.status) {
+      if (body.status !== 'deactivated') throw problems.malformed(`an account's status can only be changed to "deactivated", not ${JSON.stringify(body.status)}`);
       const deactivated = await this.store.deactivateAccount(account.id);
       if (!deactivated) throw problems.unauthorized('account is not valid');
       return deactivated;
@@ -106,7 +109,7 @@ export class AccountService {
     const inner = parseFlattenedJws(JSON.stringify(asObject(payload, 'keyChange')));
     const header = checkProtectedHeaderForKeyChange(inner, requestUrl);
     const { key, jwk: newJwk } = importAccountKey(header.jwk, header.alg);
-    const innerPayload = asObject(verifySignature(inner, key, header.alg), 'keyChange inner JWS');
+    const innerPayload = checkPayload('keyChangeInner', verifySignature(inner, key, header.alg));
     if (innerPayload.account !== accountUrl) {
       throw problems.unauthorized('keyChange inner payload "account" does not match the requesting account');
     }

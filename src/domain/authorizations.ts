@@ -2,6 +2,7 @@
  * Authorization and challenge actions (RFC 8555 §7.5): deactivation, and responding to a
  * challenge, which moves it to `processing` and hands it to the validation queue.
  */
+import { checkPayload } from '../acme/payloads.js';
 import { problems } from '../acme/problem.js';
 import { metrics } from '../ops/metrics.js';
 import type { Store } from '../store/store.js';
@@ -23,10 +24,7 @@ export class AuthorizationService {
   /** POST to an authorization: `{"status": "deactivated"}` deactivates it (§7.5.2). */
   async update(authz: AuthzRecord, payload: unknown): Promise<AuthzRecord> {
     if (payload === undefined) return authz;
-    if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) {
-      throw problems.malformed('authorization update payload must be a JSON object');
-    }
-    const status = (payload as Record<string, unknown>).status;
+    const status = checkPayload('authzUpdate', payload).status;
     if (status === undefined) return authz;
     if (status !== 'deactivated') throw problems.malformed('the only status a client may set on an authorization is "deactivated"');
     const current = authzStatus(authz, Date.now());
@@ -43,15 +41,13 @@ export class AuthorizationService {
    */
   async respond(authz: AuthzRecord, challenge: ChallengeRecord, payload: unknown): Promise<ChallengeRecord> {
     if (payload === undefined) return challenge;
-    if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) {
-      throw problems.malformed('challenge response payload must be a JSON object ({})');
-    }
+    const body = checkPayload('challengeResponse', payload);
     if (challenge.status !== 'pending') return challenge;
     const now = Date.now();
     const status = authzStatus(authz, now);
     if (status !== 'pending') throw problems.malformed(`the authorization is ${status}; its challenges can no longer be answered`);
     const validator = this.validators.get(challenge.type);
-    const response = validator?.acceptResponse ? validator.acceptResponse(payload as Record<string, unknown>) : undefined;
+    const response = validator?.acceptResponse ? validator.acceptResponse(body) : undefined;
     if (await this.store.startChallenge(challenge.id, new Date(now))) this.queue.enqueue(challenge.id, response);
     return (await this.store.getChallenge(challenge.id))!;
   }

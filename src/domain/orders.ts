@@ -3,6 +3,7 @@
  * prove them, valid authorizations reused within the configured window, new authorizations with
  * one challenge per usable type, all created in one store transaction.
  */
+import { checkPayload } from '../acme/payloads.js';
 import { randomBytes } from 'node:crypto';
 import { combineIdentifierProblems, problems, type Identifier, type Subproblem } from '../acme/problem.js';
 import type { Profile } from '../profiles/profile.js';
@@ -41,10 +42,7 @@ export class OrderService {
   constructor(private readonly deps: OrderDependencies) {}
 
   async create(account: AccountRecord, payload: unknown): Promise<OrderRecord> {
-    if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) {
-      throw problems.malformed('newOrder payload must be a JSON object');
-    }
-    const body = payload as Record<string, unknown>;
+    const body = checkPayload('newOrder', payload);
     const profile = this.deps.resolveProfile(body.profile, account);
     const eab = await this.deps.eabPolicy(account);
     if (eab && eab.profiles.length > 0 && !eab.profiles.includes(profile.name)) {
@@ -63,8 +61,9 @@ export class OrderService {
     const replaces = body.replaces === undefined ? null : await this.deps.checkReplaces(account, identifiers, body.replaces);
 
     const { policy, store } = this.deps;
+    // A profile can demand a fresh validation for every order (ci-ephemeral: a fresh token each time).
     const reused =
-      policy.authzReuseWindowMs > 0
+      policy.authzReuseWindowMs > 0 && profile.authzReuse
         ? await store.findReusableAuthzs(account.id, requested, new Date(now - policy.authzReuseWindowMs), new Date(now + REUSE_MARGIN_MS))
         : [];
     const reusedKeys = new Set(reused.map((a) => identifierKey({ identifier: a.identifier, wildcard: a.wildcard })));

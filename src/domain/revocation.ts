@@ -4,8 +4,8 @@
  */
 import { createHash, createPublicKey, type JsonWebKey } from 'node:crypto';
 import { problems } from '../acme/problem.js';
-import { toArrayBuffer } from '../ca/certificate-builder.js';
-import { AsnConvert } from '@peculiar/asn1-schema';
+import { parseWholeDer } from '../ca/der.js';
+import { checkPayload } from '../acme/payloads.js';
 import { Certificate } from '@peculiar/asn1-x509';
 import type { VerifiedRequest } from '../acme/jws.js';
 import { metrics } from '../ops/metrics.js';
@@ -28,6 +28,26 @@ export const SUBSCRIBER_REASONS: ReadonlyMap<number, string> = new Map([
   [9, 'privilegeWithdrawn'],
 ]);
 
+/**
+ * A subscriber reason given by name (`keyCompromise`, case-insensitive) or by code (`1`, as a
+ * number or, from a command line, a string of digits); undefined when it is neither or refused.
+ */
+export function parseSubscriberReason(value: unknown): number | undefined {
+  let code: number | undefined;
+  if (typeof value === 'number' && Number.isInteger(value)) code = value;
+  else if (typeof value === 'string' && /^\d{1,2}$/.test(value)) code = Number(value);
+  else if (typeof value === 'string') {
+    const wanted = value.toLowerCase();
+    for (const [c, name] of SUBSCRIBER_REASONS) if (name.toLowerCase() === wanted) code = c;
+  }
+  return code !== undefined && SUBSCRIBER_REASONS.has(code) ? code : undefined;
+}
+
+/** `name (code)` for every subscriber reason, for messages. */
+export function subscriberReasonList(): string {
+  return [...SUBSCRIBER_REASONS].map(([c, n]) => `${n} (${c})`).join(', ');
+}
+
 /** What a revocation needs besides the store: the revoked OCSP answer, and a CRL nudge. */
 export interface RevocationHooks {
   signRevokedOcsp(cert: CertificateRecord, at: Date, reason: number): Promise<SignedOcspResponse | null>;
@@ -43,9 +63,7 @@ export class RevocationService {
   ) {}
 
   async revoke(request: VerifiedRequest): Promise<CertificateRecord> {
-    const body = request.payload;
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw problems.malformed('revokeCert payload must be a JSON object');
-    const { certificate, reason } = body as Record<string, unknown>;
+    const { certificate, reason } = checkPayload('revokeCert', request.payload);
     if (typeof certificate !== 'string' || !/^[A-Za-z0-9_-]+$/.test(certificate)) {
       throw problems.malformed('"certificate" must be the base64url DER of the certificate');
     }
@@ -100,10 +118,10 @@ export class RevocationService {
 /** The serial (lowercase hex of the INTEGER content) of a DER certificate, or undefined. */
 function serialOf(der: Uint8Array): string | undefined {
   try {
-    const cert = AsnConvert.parse(toArrayBuffer(der), Certificate);
+    const cert = parseWholeDer(der, Certificate);
     return Buffer.from(cert.tbsCertificate.serialNumber).toString('hex');
-  } catch {
-    throw problems.malformed('"certificate" is not a DER X.509 certificate');
+  } catch (e) {
+    throw problems.malformed(`"certificate" is not a DER X.509 certificate (${(e as Error).message})`);
   }
 }
 

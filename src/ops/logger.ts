@@ -1,8 +1,15 @@
-/** The process logger: pino JSON lines on stdout. */
+/**
+ * The process logger: pino JSON lines on stdout, or human-readable lines (pino-pretty) when
+ * stdout is a terminal, so `npm start` is readable and a pipe or file gets JSON.
+ */
 import { pino, type Logger } from 'pino';
+import pretty from 'pino-pretty';
 
-export function createLogger(level: string): Logger {
-  return pino({
+/** `auto`: pretty on a terminal, JSON otherwise. */
+export type LogFormat = 'auto' | 'json' | 'pretty';
+
+export function createLogger(level: string, format: LogFormat = 'auto', stdoutIsTty: boolean = process.stdout.isTTY === true): Logger {
+  const options = {
     level,
     base: { service: 'anvil' },
     // Defence in depth: these fields must never be logged, but if one is, it is redacted.
@@ -10,5 +17,8 @@ export function createLogger(level: string): Logger {
       paths: ['passphrase', '*.passphrase', 'privateKey', '*.privateKey', 'hmacKey', '*.hmacKey', 'token', '*.token', 'authorization', '*.authorization'],
       censor: '[redacted]',
     },
-  });
+  };
+  const human = format === 'pretty' || (format === 'auto' && stdoutIsTty);
+  // In-process and synchronous: a line is written before the next statement runs, as with JSON.
+  return human ? pino(options, pretty({ sync: true, colorize: stdoutIsTty, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service' })) : pino(options);
 }

@@ -46,6 +46,8 @@ export interface Profile {
   renewalWindow: { start: number; end: number };
   /** `open`: any account; `eab`: only accounts created with External Account Binding. */
   access: 'open' | 'eab';
+  /** Whether a new order may reuse the account's valid authorizations (false: every order validates afresh). */
+  authzReuse: boolean;
   /** SHA-256 of the file's bytes, recorded with each certificate issued under this version. */
   hash: string;
 }
@@ -111,6 +113,7 @@ const ProfileFile = z
       .refine((w) => w.start < w.end, { message: 'start must be before end' })
       .default({ start: 2 / 3, end: 0.75 }),
     access: z.enum(['open', 'eab']).default('open'),
+    authzReuse: z.boolean().default(true),
   })
   .strict();
 
@@ -160,6 +163,7 @@ export function parseProfile(name: string, content: unknown, bytes: Uint8Array):
     revocationInfo: p.revocationInfo,
     renewalWindow: p.renewalWindow,
     access: p.access,
+    authzReuse: p.authzReuse,
     hash: createHash('sha256').update(bytes).digest('hex'),
   };
 }

@@ -21,6 +21,7 @@ import {
 } from '@peculiar/asn1-ocsp';
 import { CRLReason, Extension } from '@peculiar/asn1-x509';
 import { toArrayBuffer } from '../ca/certificate-builder.js';
+import { parseWholeDer } from '../ca/der.js';
 import type { OcspResponder } from './ocsp-responder-cert.js';
 
 export const HASH_OIDS = { sha1: '1.3.14.3.2.26', sha256: '2.16.840.1.101.3.4.2.1' } as const;
@@ -49,9 +50,9 @@ export interface ParsedOcspRequest {
 export function parseOcspRequest(der: Uint8Array): ParsedOcspRequest {
   let request: OCSPRequest;
   try {
-    request = AsnConvert.parse(toArrayBuffer(der), OCSPRequest);
-  } catch {
-    throw new OcspFailure(OCSPResponseStatus.malformedRequest, 'not a DER OCSPRequest');
+    request = parseWholeDer(der, OCSPRequest);
+  } catch (e) {
+    throw new OcspFailure(OCSPResponseStatus.malformedRequest, `not a DER OCSPRequest (${(e as Error).message})`);
   }
   const tbs = request.tbsRequest;
   if (tbs.version !== 0) throw new OcspFailure(OCSPResponseStatus.malformedRequest, 'unsupported OCSPRequest version');
@@ -86,7 +87,7 @@ export function parseOcspRequest(der: Uint8Array): ParsedOcspRequest {
 function checkNonce(ext: Extension): void {
   let value: OctetString;
   try {
-    value = AsnConvert.parse(ext.extnValue.buffer, OctetString);
+    value = parseWholeDer(ext.extnValue.buffer, OctetString);
   } catch {
     throw new OcspFailure(OCSPResponseStatus.malformedRequest, 'nonce extension is not an OCTET STRING');
   }
@@ -110,12 +111,16 @@ export interface SingleAnswer {
   state: CertState;
 }
 
-/** Signs a successful response (RFC 6960 §4.2.1) for the answers, with the nonce echoed if given. */
+/**
+ * Signs a successful response (RFC 6960 §4.2.1) for the answers, with the nonce echoed if given.
+ * A null nextUpdate is left out (§2.4: newer information is always available), for certificates
+ * that have expired, whose answer cannot be valid until a time at or before their notAfter.
+ */
 export async function signOcspResponse(
   responder: OcspResponder,
   answers: SingleAnswer[],
   thisUpdate: Date,
-  nextUpdate: Date,
+  nextUpdate: Date | null,
   nonce?: Extension,
 ): Promise<Uint8Array> {
   const data = new ResponseData({
@@ -127,7 +132,7 @@ export async function signOcspResponse(
           certID: a.certId,
           certStatus: certStatus(a.state),
           thisUpdate: wholeSeconds(thisUpdate),
-          nextUpdate: wholeSeconds(nextUpdate),
+          ...(nextUpdate ? { nextUpdate: wholeSeconds(nextUpdate) } : {}),
         }),
     ),
   });

@@ -113,10 +113,11 @@ export class OcspService {
     const now = new Date();
     const lifetime = statuses.every((s) => s) ? this.o.responseLifetimeMs : UNKNOWN_LIFETIME_MS;
     const answers: SingleAnswer[] = targets.map((t, i) => ({ certId: t.certId, state: stateOf(statuses[i] ?? null) }));
-    const der = await signOcspResponse(responder, answers, now, new Date(now.getTime() + lifetime), parsed.nonce as Extension | undefined);
+    const validity = responseValidity(now, lifetime, statuses.flatMap((s) => (s ? [s.notAfter] : [])));
+    const der = await signOcspResponse(responder, answers, now, validity.nextUpdate, parsed.nonce as Extension | undefined);
     return parsed.nonce
       ? { answer: { der, outcome: 'signed' } }
-      : { answer: { der, outcome: 'signed', cache: { thisUpdate: wholeSeconds(now), nextUpdate: wholeSeconds(new Date(now.getTime() + lifetime)) } } };
+      : { answer: { der, outcome: 'signed', cache: { thisUpdate: wholeSeconds(now), nextUpdate: validity.freshUntil } } };
   }
 
   /** The stored response if it is current for the certificate's state, else a fresh one (stored). */
@@ -131,16 +132,18 @@ export class OcspService {
   }
 
   /**
-   * Signs the SHA-1 CertID response for one certificate of this responder's issuer. It is due for
-   * refresh at half its validity, unless it already lasts as long as the certificate.
+   * Signs the SHA-1 CertID response for one certificate of this responder's issuer. Its nextUpdate
+   * is never past the certificate's notAfter (stapling web servers refuse such answers); the
+   * stored `nextUpdate` is when the answer stops being fresh (for caching and re-signing). It is
+   * due for refresh at half its validity, unless it already lasts as long as the certificate.
    */
   async sign(responder: OcspResponder, serial: string, state: CertState, certNotAfter?: Date): Promise<SignedOcspResponse> {
     const now = new Date();
-    const nextUpdate = new Date(now.getTime() + this.o.responseLifetimeMs);
-    const der = await signOcspResponse(responder, [{ certId: certIdFor(responder, serial), state }], now, nextUpdate);
-    const lastsForLife = certNotAfter !== undefined && nextUpdate.getTime() >= certNotAfter.getTime();
+    const validity = responseValidity(now, this.o.responseLifetimeMs, certNotAfter ? [certNotAfter] : []);
+    const der = await signOcspResponse(responder, [{ certId: certIdFor(responder, serial), state }], now, validity.nextUpdate);
+    const lastsForLife = certNotAfter !== undefined && (validity.nextUpdate === null || validity.nextUpdate.getTime() >= wholeSeconds(certNotAfter).getTime());
     const refreshAt = lastsForLife ? null : new Date(now.getTime() + this.o.responseLifetimeMs / 2);
-    return { der, thisUpdate: wholeSeconds(now), nextUpdate: wholeSeconds(nextUpdate), refreshAt };
+    return { der, thisUpdate: wholeSeconds(now), nextUpdate: validity.freshUntil, refreshAt };
   }
 
   /** Pre-signs a newly issued certificate's `good` response. */
@@ -215,6 +218,17 @@ export class OcspService {
     const key = Buffer.from(certId.issuerKeyHash.buffer);
     return this.o.responders().find((r) => r.issuerHashes[alg].nameHash.equals(name) && r.issuerHashes[alg].keyHash.equals(key));
   }
+}
+
+/**
+ * nextUpdate = min(now + lifetime, earliest notAfter), in whole seconds. A certificate that has
+ * expired (or expires within the second) gets no nextUpdate, and its answer is fresh for a minute.
+ */
+export function responseValidity(now: Date, lifetimeMs: number, notAfters: Date[]): { nextUpdate: Date | null; freshUntil: Date } {
+  const thisUpdate = wholeSeconds(now);
+  const end = wholeSeconds(new Date(Math.min(now.getTime() + lifetimeMs, ...notAfters.map((d) => d.getTime()))));
+  if (end.getTime() <= thisUpdate.getTime()) return { nextUpdate: null, freshUntil: new Date(thisUpdate.getTime() + UNKNOWN_LIFETIME_MS) };
+  return { nextUpdate: end, freshUntil: end };
 }
 
 function stateOf(status: CertificateStatus | null): CertState {

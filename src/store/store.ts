@@ -5,6 +5,7 @@
  * null) when the record was not in the expected state, so concurrent requests cannot both win.
  */
 import type { Identifier, ProblemDocument } from '../acme/problem.js';
+import type { DashboardStore } from './dashboard-store.js';
 import type {
   AccountRecord,
   AdminRole,
@@ -109,7 +110,8 @@ export interface CoordinationStore {
   getSharedState(key: string): Promise<{ value: string; updatedAt: Date } | null>;
 }
 
-export interface Store extends MaintenanceStore, CoordinationStore {
+/** The operator dashboard's reads are their own part of the contract (dashboard-store.ts). */
+export interface Store extends MaintenanceStore, CoordinationStore, DashboardStore {
   // --- accounts
   /** Throws ConflictError (with the existing account id) when the key is already registered. */
   createAccount(account: NewAccount): Promise<AccountRecord>;
@@ -267,6 +269,8 @@ export interface Store extends MaintenanceStore, CoordinationStore {
   /** Appends an event that is not part of another state change (those audit themselves). */
   appendAudit(event: AuditEvent): Promise<void>;
   readAudit(afterSeq: number, limit: number): Promise<AuditRecord[]>;
+  /** The newest audit record's sequence number and hash (the chain head), or null for an empty log. */
+  auditHead(): Promise<{ seq: number; hash: string } | null>;
   createAdminToken(token: { id: string; tokenSha256: string; role: AdminRole; name: string }, actor: string): Promise<void>;
   findAdminToken(tokenSha256: string): Promise<AdminToken | null>;
   listAdminTokens(): Promise<AdminToken[]>;

@@ -10,7 +10,7 @@ import type { Store } from '../store/store.js';
 import { Dns01Validator } from './dns-01.js';
 import { DnsPersist01Validator } from './dns-persist-01.js';
 import { Http01Validator } from './http-01.js';
-import { DnsResolver } from './resolver.js';
+import { addressLookupFor, DnsResolver, type AddressLookupMode } from './resolver.js';
 import { TlsAlpn01Validator } from './tls-alpn-01.js';
 import { TokenChallengeValidator } from './tkauth-01.js';
 import { TokenAuthority } from './token-authority.js';
@@ -25,6 +25,8 @@ export interface RegistrySettings {
   http01Port: number;
   tlsAlpn01Port: number;
   dnsResolvers: string[];
+  /** Where http-01 and tls-alpn-01 find addresses (see addressLookupFor). */
+  addressLookup: AddressLookupMode;
   /** Default issuer domain name for dns-persist-01 when the config names none. */
   defaultIssuerDomainName: string;
   /** dns-persist-01's accountHashPrefix (advertised in the directory). */
@@ -39,10 +41,11 @@ export interface BuiltRegistry {
 
 export async function buildValidatorRegistry(settings: RegistrySettings, vc: ValidatorsConfig, store: Store, log: Logger): Promise<BuiltRegistry> {
   const resolver = new DnsResolver(settings.dnsResolvers);
+  const addresses = addressLookupFor(settings.addressLookup, settings.dnsResolvers, resolver);
   const registry = new ValidatorRegistry();
-  registry.register(new Http01Validator({ port: settings.http01Port, resolver }));
+  registry.register(new Http01Validator({ port: settings.http01Port, resolver: addresses }));
   registry.register(new Dns01Validator(resolver));
-  registry.register(new TlsAlpn01Validator({ port: settings.tlsAlpn01Port, resolver }));
+  registry.register(new TlsAlpn01Validator({ port: settings.tlsAlpn01Port, resolver: addresses }));
   registry.register(
     new DnsPersist01Validator({
       resolver,

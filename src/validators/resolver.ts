@@ -2,8 +2,8 @@
  * DNS resolution for validators through the configured resolvers (--dns-resolvers), using node's
  * c-ares resolver with a per-query timeout. Errors become `dns` problems naming the name.
  */
-import { Resolver } from 'node:dns/promises';
-import { problems } from '../acme/problem.js';
+import { lookup, Resolver } from 'node:dns/promises';
+import { AcmeProblem, problems } from '../acme/problem.js';
 
 export interface AddressLookup {
   /** IPv6 then IPv4 addresses of the name; throws a `dns` problem when there are none. */
@@ -22,6 +22,46 @@ export interface TxtLookup {
 const MAX_CNAME_HOPS = 8;
 
 const NO_DATA = new Set(['ENODATA', 'ENOTFOUND', 'NOTFOUND', 'ENONAME']);
+
+/**
+ * Addresses from the operating system's name service (getaddrinfo: /etc/hosts, then DNS or
+ * whatever nsswitch.conf lists), as every other program on the machine resolves names. The
+ * default when no --dns-resolvers are given, so a CA on a developer's machine validates
+ * `localhost` and names in /etc/hosts. getaddrinfo has no timeout of its own: this one bounds it.
+ */
+export class SystemNameService implements AddressLookup {
+  constructor(private readonly timeoutMs = 3000) {}
+
+  async addresses(name: string): Promise<string[]> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(Object.assign(new Error('timeout'), { code: 'ETIMEOUT' })), this.timeoutMs);
+    });
+    try {
+      const found = await Promise.race([lookup(name, { all: true, verbatim: true }), timeout]);
+      const unique = [...new Set(found.map((a) => a.address))];
+      // IPv6 first, then IPv4, as with DNS answers (http-01 falls back to the next address).
+      const all = [...unique.filter((a) => a.includes(':')), ...unique.filter((a) => !a.includes(':'))];
+      if (all.length === 0) throw problems.dns(`no addresses found for ${name} (system name service)`);
+      return all;
+    } catch (e) {
+      if (e instanceof AcmeProblem) throw e;
+      const code = (e as { code?: string }).code ?? 'error';
+      throw problems.dns(NO_DATA.has(code) || code === 'EAI_NODATA' ? `no addresses found for ${name} (system name service: /etc/hosts and DNS)` : `lookup of ${name} failed: ${code}`);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+/** How validators find a name's addresses: the system name service, or DNS queries only. */
+export type AddressLookupMode = 'auto' | 'system' | 'dns';
+
+/** `auto` is the system name service unless DNS servers are configured. */
+export function addressLookupFor(mode: AddressLookupMode, dnsServers: string[], dns: DnsResolver): AddressLookup {
+  const system = mode === 'system' || (mode === 'auto' && dnsServers.length === 0);
+  return system ? new SystemNameService() : dns;
+}
 
 export class DnsResolver implements AddressLookup, TxtLookup {
   private readonly resolver: Resolver;

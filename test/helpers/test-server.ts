@@ -21,7 +21,7 @@ export interface TestServer {
 export async function startTestServer(flags: FlagValues = {}): Promise<TestServer> {
   const dataDir = mkdtempSync(join(tmpdir(), 'anvil-test-'));
   const config = loadConfig({
-    flags: { '--listen': '127.0.0.1:0', '--admin-listen': '127.0.0.1:0', '--data-dir': dataDir, '--log-level': 'silent', '--http01-port': '5002', ...flags },
+    flags: { '--listen': '127.0.0.1:0', '--admin-listen': '127.0.0.1:0', '--revocation-listen': '127.0.0.1:0', '--data-dir': dataDir, '--log-level': 'silent', '--http01-port': '5002', ...flags },
     env: {},
   });
   const server = await startServer(config, { ANVIL_KEY_PASSPHRASE: 'test-passphrase' }, createLogger(config.logLevel));

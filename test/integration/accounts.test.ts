@@ -122,6 +122,28 @@ describe('contacts (§7.3)', () => {
 });
 
 describe('the account resource (§7.3.2, §7.3.6)', () => {
+  test('posting the whole account object back with its unchanged "status": "valid" updates the contact (§7.3.2, certbot update_account)', async () => {
+    const c = await registered();
+    const current = (await postAsGet(c, c.kid!)).json;
+    assert.equal(current.status, 'valid');
+    const res = await c.post(c.kid!, { ...current, contact: ['mailto:new@example.com'] });
+    assertOk(res, 200, dir);
+    assert.equal(res.json.status, 'valid', res.body);
+    assert.deepEqual(res.json.contact, ['mailto:new@example.com'], res.body);
+    assert.deepEqual((await postAsGet(c, c.kid!)).json.contact, ['mailto:new@example.com']);
+  });
+
+  test('an account update asking for a status other than its own or "deactivated" is malformed and changes nothing', async () => {
+    const c = await registered();
+    for (const status of ['revoked', 'pending', 'invalid']) {
+      const problem = assertProblem(await c.post(c.kid!, { status, contact: ['mailto:other@example.com'] }), 400, 'malformed', dir);
+      assert.match(problem.detail, /can only be changed to "deactivated"/);
+    }
+    const after = (await postAsGet(c, c.kid!)).json;
+    assert.equal(after.status, 'valid');
+    assert.deepEqual(after.contact ?? [], []);
+  });
+
   test('POST-as-GET to the account URL returns the account (200)', async () => {
     const c = await registered();
     const res = await postAsGet(c, c.kid!);

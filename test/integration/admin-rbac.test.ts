@@ -154,6 +154,19 @@ describe('the call × role table', () => {
     assert.equal(revoked!.json.revocationReason, 4, revoked!.body);
   });
 
+  test('revoke takes the reason by name as well as by code; a refused reason is a 400 naming the valid ones', async () => {
+    const acme = await new RawAcme(srv.directoryUrl, srv.rootPem).init();
+    assert.equal((await acme.register()).status, 201);
+    const issued = await issue(acme, responder, [uniqueName('rbac-reason')]);
+    const serial = new X509Certificate(issued.chainPem).serialNumber.toLowerCase();
+    const refused = await adminCall(adminUrl, tokens.operator, 'POST', `/admin/certificates/${serial}/revoke`, { reason: 'cACompromise' });
+    assert.equal(refused.status, 400, refused.body);
+    assert.match(String(refused.json?.error), /keyCompromise \(1\).*cessationOfOperation \(5\)/, refused.body);
+    const byName = await adminCall(adminUrl, tokens.operator, 'POST', `/admin/certificates/${serial}/revoke`, { reason: 'cessationOfOperation' });
+    assert.equal(byName.status, 200, byName.body);
+    assert.equal(byName.json.revocationReason, 5, byName.body);
+  });
+
   test('every call, allowed or refused, is in the audit log with its actor', async () => {
     assert.ok(calls.some((c) => c.status === 403) && calls.some((c) => c.status < 300), 'the table tests ran first');
     const res = await adminCall(adminUrl, tokens.auditor, 'GET', '/admin/audit?after=0&limit=10000');

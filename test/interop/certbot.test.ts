@@ -69,6 +69,15 @@ describe('certbot against Anvil', { skip, timeout: 600_000 }, () => {
     firstSerial = await assertLiveCertificate();
   });
 
+  it('certbot update_account -m changes the contact (it posts the account back with "status": "valid")', async () => {
+    const result = await certbot.run(['update_account', '-m', 'new@example.com']);
+    assert.equal(result.code, 0, await report(result));
+    const log = await readText(certbot.lastLog);
+    assert.match(result.stdout, /e-mail address was updated to new@example.com/, await report(result));
+    assert.match(log, /"status":\s*"valid"/, 'certbot posted the account object back with its status');
+    assert.match(log, /"contact":\s*\[\s*"mailto:new@example.com"\s*\]/, `the server's answer carries the new contact\n${await report(result)}`);
+  });
+
   it('certbot renew --force-renewal gets a new certificate with a different serial that also verifies', async () => {
     assert.ok(firstSerial, 'needs the certificate issued by the previous test');
     // No --server: certbot must renew from the lineage's renewal configuration, as in production.

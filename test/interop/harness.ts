@@ -335,7 +335,7 @@ export interface AcmeServer {
 }
 
 export interface StartAnvilOptions {
-  /** `127.0.0.1:<port>` of the test DNS server, passed as --dns-resolvers. */
+  /** `127.0.0.1:<port>` of the test DNS server, passed as --dns-resolvers; '' for none (the system name service). */
   dnsResolver: string;
   /** Where the http-01 validator connects, passed as --http01-port. */
   http01Port: number;
@@ -345,6 +345,8 @@ export interface StartAnvilOptions {
   dataDir?: string;
   /** Bound on startup; default 20 s. */
   readyTimeoutMs?: number;
+  /** Listen on this port instead of a free one (to restart a server at the same URL). */
+  port?: number;
 }
 
 /**
@@ -358,7 +360,7 @@ export async function startAnvil(opts: StartAnvilOptions): Promise<AcmeServer> {
   const ownsDataDir = opts.dataDir === undefined;
   const dataDir = opts.dataDir ?? (await tempDir('anvil-interop-data-'));
   await mkdir(dataDir, { recursive: true });
-  const port = await freePort();
+  const port = opts.port ?? (await freePort());
   const baseUrl = `https://127.0.0.1:${port}`;
   const args = [
     entry,
@@ -369,16 +371,16 @@ export async function startAnvil(opts: StartAnvilOptions): Promise<AcmeServer> {
     dataDir,
     '--http01-port',
     String(opts.http01Port),
-    '--dns-resolvers',
-    opts.dnsResolver,
+    // '' leaves the validator on the system name service (the default without --dns-resolvers).
+    ...(opts.dnsResolver === '' ? [] : ['--dns-resolvers', opts.dnsResolver]),
     '--log-level',
     'info',
     ...(opts.extraArgs ?? []),
   ];
   // Inherited ANVIL_* variables from the developer's shell must not change what is tested.
   const inherited = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('ANVIL_') && key !== 'NODE_TEST_CONTEXT' && key !== 'NODE_OPTIONS'));
-  // Several servers run at once: the admin listener takes a free port unless a test names one.
-  const env = { ...inherited, ANVIL_KEY_PASSPHRASE: 'interop-test-passphrase', ANVIL_ADMIN_LISTEN: '127.0.0.1:0', ...(opts.env ?? {}) };
+  // Several servers run at once: the admin and revocation listeners take free ports unless a test names them.
+  const env = { ...inherited, ANVIL_KEY_PASSPHRASE: 'interop-test-passphrase', ANVIL_ADMIN_LISTEN: '127.0.0.1:0', ANVIL_REVOCATION_LISTEN: '127.0.0.1:0', ...(opts.env ?? {}) };
   return launch({
     kind: 'anvil',
     command: process.execPath,

@@ -37,6 +37,7 @@ const cleanEnv = (): Record<string, string | undefined> => ({
   ...Object.fromEntries(Object.keys(process.env).filter((k) => k.startsWith('ANVIL_')).map((k) => [k, undefined])),
   ANVIL_KEY_PASSPHRASE: 'validation-test-passphrase',
   ANVIL_ADMIN_LISTEN: '127.0.0.1:0',
+  ANVIL_REVOCATION_LISTEN: '127.0.0.1:0',
 });
 
 const anvil = (args: string[], timeoutMs = 20_000): Promise<RunResult> => run(process.execPath, [serverEntry(), ...args], { timeoutMs, env: cleanEnv() });

@@ -1,4 +1,5 @@
 /** Order resources (RFC 8555 §7.4): newOrder, the order URL, finalize. */
+import { checkPayload } from '../../acme/payloads.js';
 import type { RequestHandler, Response } from 'express';
 import { problems } from '../../acme/problem.js';
 import { orderJson } from '../../acme/representations.js';
@@ -43,9 +44,7 @@ export function finalize(ctx: HttpContext): RequestHandler {
   return async (req, res) => {
     const order = await ownOrder(ctx, res, req.params.id);
     const v = verifiedRequest(res);
-    const body = v.payload;
-    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw problems.malformed('finalize payload must be a JSON object with "csr"');
-    const csr = (body as Record<string, unknown>).csr;
+    const csr = checkPayload('finalize', v.payload).csr;
     if (typeof csr !== 'string' || !/^[A-Za-z0-9_-]+$/.test(csr)) throw problems.malformed('"csr" must be the base64url DER of a PKCS#10 CSR');
     const updated = await ctx.issuance.finalize(v.account!, order, new Uint8Array(Buffer.from(csr, 'base64url')));
     res.setHeader('Location', ctx.links.order(updated.id));

@@ -6,7 +6,7 @@ import type { Store } from '../store.js';
 import type { AuditRecord } from '../types.js';
 import type { PgContext } from './context.js';
 
-type AuditMethods = Pick<Store, 'appendAudit' | 'readAudit'>;
+type AuditMethods = Pick<Store, 'appendAudit' | 'readAudit' | 'auditHead'>;
 
 interface AuditRow {
   seq: number;
@@ -23,6 +23,11 @@ export function auditMethods(ctx: PgContext): AuditMethods {
   return {
     async appendAudit(event) {
       await ctx.transaction((tx) => tx.audit(event));
+    },
+    async auditHead() {
+      // The chain head row every append moves (seq 0: nothing appended yet).
+      const row = await ctx.sql.row<{ seq: number; hash: string }>('SELECT seq, hash FROM audit_head WHERE id = 1');
+      return row && row.seq > 0 ? { seq: row.seq, hash: row.hash } : null;
     },
     async readAudit(afterSeq: number, limit: number): Promise<AuditRecord[]> {
       const rows = await ctx.sql.rows<AuditRow>('SELECT * FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2', [afterSeq, limit]);

@@ -6,7 +6,7 @@ import type { Store } from '../store.js';
 import type { AuditRecord } from '../types.js';
 import type { SqliteContext } from './context.js';
 
-type AuditMethods = Pick<Store, 'appendAudit' | 'readAudit'>;
+type AuditMethods = Pick<Store, 'appendAudit' | 'readAudit' | 'auditHead'>;
 
 interface AuditRow {
   seq: number;
@@ -21,10 +21,16 @@ interface AuditRow {
 
 export function auditMethods(ctx: SqliteContext): AuditMethods {
   const page = ctx.db.prepare<[number, number], AuditRow>('SELECT * FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?');
+  // The primary key's last entry: one index probe, whatever the log's length.
+  const head = ctx.db.prepare<[], { seq: number; hash: string }>('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1');
   return {
     async appendAudit(event) {
       ctx.db.transaction(() => ctx.audit(event)).immediate();
       await ctx.durable(undefined);
+    },
+    async auditHead() {
+      const row = head.get();
+      return row ? { seq: row.seq, hash: row.hash } : null;
     },
     async readAudit(afterSeq: number, limit: number): Promise<AuditRecord[]> {
       return page.all(afterSeq, limit).map((r) => ({
