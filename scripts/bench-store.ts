@@ -18,7 +18,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { PostgresStore, type PostgresParts } from '../src/store/postgres/postgres-store.js';
+import type { Store } from '../src/store/store.js';
+import { PostgresStore } from '../src/store/postgres/postgres-store.js';
 import { SqliteStore } from '../src/store/sqlite/sqlite-store.js';
 import { startPostgresCluster, type PostgresCluster } from '../test/helpers/postgres.js';
 import { runBenchmark } from './lib/servers.js';
@@ -27,7 +28,7 @@ const USAGE = 'usage: scripts/bench-store [--concurrency 1,8,32] [--flows 500] [
 const HOUR = 3_600_000;
 
 /** The store calls the flow makes, which both backends implement. */
-type BenchStore = PostgresParts;
+type BenchStore = Store;
 const AUDITED_PER_FLOW = 4;
 
 interface Row {

@@ -7,8 +7,8 @@ import { StoreUnavailableError } from '../../src/store/errors.js';
 import { PgContext } from '../../src/store/postgres/context.js';
 import { PostgresStore } from '../../src/store/postgres/postgres-store.js';
 import { SCHEMA_VERSION } from '../../src/store/postgres/migrations.js';
-import type { Store } from '../../src/store/store.js';
 import { describeCoordinationContract } from '../contract/coordination-contract.js';
+import { describeDashboardContract } from '../contract/dashboard-contract.js';
 import { describeFleetContract } from '../contract/fleet-contract.js';
 import { describeStoreContract } from '../contract/store-contract.js';
 import { postgresUnavailable, startPostgresCluster, type PostgresCluster } from '../helpers/postgres.js';
@@ -43,22 +43,20 @@ if (unavailable) {
   const openFresh = async () => {
     const url = await (await shared()).createDatabase();
     const auditKey = new Uint8Array(randomBytes(32));
-    const opened = await PostgresStore.open(url, { auditKey, maxConnections: 4 });
-    // The store, flat-cost and coordination contracts call no DashboardStore method, the one part
-    // PostgreSQL does not implement yet (see PostgresParts).
-    const store = opened as PostgresStore & Store;
+    const store = await PostgresStore.open(url, { auditKey, maxConnections: 4 });
     return { store, auditKey, url, dispose: () => store.close() };
   };
 
   describeStoreContract('postgres', openFresh);
   describeFleetContract('postgres', openFresh);
+  describeDashboardContract('postgres', openFresh);
   // Two pools on one database: two instances sharing the store.
   describeCoordinationContract('postgres (two stores on one database)', async () => {
     const url = await (await shared()).createDatabase();
     const auditKey = new Uint8Array(randomBytes(32));
     const a = await PostgresStore.open(url, { auditKey, maxConnections: 4 });
     const b = await PostgresStore.open(url, { auditKey, maxConnections: 4 });
-    return { a: a as PostgresStore & Store, b: b as PostgresStore & Store, dispose: async () => void (await Promise.all([a.close(), b.close()])) };
+    return { a, b, dispose: async () => void (await Promise.all([a.close(), b.close()])) };
   });
 
   describe('PostgreSQL store', () => {

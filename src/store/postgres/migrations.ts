@@ -2,7 +2,7 @@
  * Schema migrations for the PostgreSQL store, each applied in one transaction. Version 1 is the
  * schema SQLite reaches with its migrations 1–8 (times as BIGINT milliseconds, blobs as BYTEA,
  * JSON kept as TEXT exactly as written, flags as BOOLEAN), with the same partial indexes;
- * version 2 is SQLite's 9 (coordination and claims).
+ * version 2 is SQLite's 9 (coordination and claims), version 3 its 30 (the dashboard's tables).
  * Never edit a released migration: add a new one.
  *
  * Several instances may start at the same moment on one database: each migration transaction
@@ -11,6 +11,7 @@
  */
 import type pg from 'pg';
 import { GENESIS_HASH } from '../audit-chain.js';
+import { DASHBOARD_MIGRATION_SQL } from './dashboard-schema.js';
 
 /** The advisory lock key all Anvil instances migrate under (an arbitrary constant: "anvl"). */
 const MIGRATION_LOCK = 0x616e766c;
@@ -321,6 +322,11 @@ const MIGRATIONS: { version: number; sql: string }[] = [
         updated_at BIGINT NOT NULL
       );
     `,
+  },
+  {
+    // The operator dashboard's tables and their triggers (SQLite's migration 30).
+    version: 3,
+    sql: DASHBOARD_MIGRATION_SQL,
   },
 ];
 

@@ -3,12 +3,12 @@
  * interface lives in its own module over a shared context (pool, transactions, audit chain), as
  * in the SQLite store; every state change is one transaction that also appends its audit record.
  */
-import type { DashboardStore } from '../dashboard-store.js';
 import type { Store } from '../store.js';
 import { accountMethods } from './accounts.js';
 import { auditMethods } from './audit.js';
 import { certificateMethods } from './certificates.js';
 import { coordinationMethods } from './coordination.js';
+import { dashboardMethods } from './dashboard.js';
 import { PgContext, type PostgresStoreOptions } from './context.js';
 import { fleetMethods } from './fleet.js';
 import { identityMethods } from './identity.js';
@@ -19,16 +19,9 @@ import { revocationMethods } from './revocation.js';
 
 export type { PostgresStoreOptions } from './context.js';
 
-/**
- * The Store parts PostgreSQL implements: all but the operator dashboard's reads (DashboardStore,
- * whose tables SQLite keeps with triggers), which are not ported yet. Until they are, a
- * PostgresStore is not a Store, so wiring it where a Store is needed fails to compile.
- */
-export type PostgresParts = Omit<Store, keyof DashboardStore>;
-
-// The class gets its methods from the part modules; this declaration tells TypeScript so.
+// The class gets its Store methods from the part modules; this declaration tells TypeScript so.
 // eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
-export interface PostgresStore extends PostgresParts {}
+export interface PostgresStore extends Store {}
 
 // eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging
 export class PostgresStore {
@@ -38,7 +31,7 @@ export class PostgresStore {
     readonly appliedMigrations: readonly number[],
   ) {
     // Typed as the whole interface: a Store method no part implements fails the build here.
-    const methods: Omit<PostgresParts, 'ping' | 'close'> = {
+    const methods: Omit<Store, 'ping' | 'close'> = {
       ...accountMethods(ctx),
       ...orderMethods(ctx),
       ...certificateMethods(ctx),
@@ -48,6 +41,7 @@ export class PostgresStore {
       ...fleetMethods(ctx),
       ...maintenanceMethods(ctx),
       ...coordinationMethods(ctx),
+      ...dashboardMethods(ctx),
     };
     Object.assign(this, methods);
   }
