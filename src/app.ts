@@ -37,6 +37,7 @@ import { CaOperations } from './domain/ca-operations.js';
 import { RateLimiter } from './domain/rate-limits.js';
 import type { AdminContext } from './ops/admin-api.js';
 import { createAdminApp } from './ops/admin-app.js';
+import { SessionSealer } from './ops/ui/sessions.js';
 import { AnomalyDetector, loadThresholds, type AnomalyThresholds } from './ops/anomalies.js';
 import { Maintenance } from './ops/maintenance.js';
 import { parseDuration } from './config/settings.js';
@@ -58,7 +59,7 @@ export interface AnvilParts {
   revocation: RevocationSystem;
   /** Picks up CA manifest changes (an issuer rotation): new issuers get OCSP responders. */
   reloadCa(): Promise<void>;
-  /** Re-runs work a crash interrupted: orders left processing, validations left running. */
+  /** Re-runs work a crash interrupted (orders left processing, validations left running), then watches for work other processes leave. */
   recover(): Promise<{ orders: number; validations: number }>;
   stop(): Promise<void>;
 }
@@ -220,6 +221,9 @@ export async function buildAnvil(
     reloadProfiles,
     reloadCa,
     anomalies: () => anomalies.current(),
+    renewalInfo,
+    profileNames: () => profiles.all().map((p) => p.name),
+    sessions: new SessionSealer(passphrase, config.uiSessionLifetimeMs),
     log,
   };
   setScrapeSources({
@@ -238,6 +242,7 @@ export async function buildAnvil(
   });
   anomalies.start(config.anomalyIntervalMs);
   maintenance.start();
+  let orderSweeper: NodeJS.Timeout | undefined;
 
   return {
     acmeApp: createAcmeApp(ctx, revocationRouter),
@@ -249,8 +254,18 @@ export async function buildAnvil(
     profiles,
     revocation,
     reloadCa,
-    recover: async () => ({ orders: await issuance.recover(), validations: await queue.resume() }),
+    recover: async () => {
+      // One process on its own SQLite file: whatever is in progress was left by a dead process.
+      const sole = config.workers === 1;
+      const recovered = { orders: await issuance.recover(sole), validations: await queue.resume(sole) };
+      queue.startSweeper();
+      orderSweeper = setInterval(() => {
+        issuance.recover().catch((e) => log.warn({ err: (e as Error).message }, 'issuance takeover sweep failed'));
+      }, 10_000).unref();
+      return recovered;
+    },
     stop: async () => {
+      clearInterval(orderSweeper);
       setScrapeSources(undefined);
       await anomalies.stop();
       await maintenance.stop();

@@ -42,7 +42,12 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-export async function startServer(config: Config, env: NodeJS.ProcessEnv, log: Logger = createLogger(config.logLevel)): Promise<RunningServer> {
+export interface StartOptions {
+  /** Bind the admin listener exclusively (a cluster worker's own, on the address given). */
+  privateAdmin?: boolean;
+}
+
+export async function startServer(config: Config, env: NodeJS.ProcessEnv, log: Logger = createLogger(config.logLevel), options: StartOptions = {}): Promise<RunningServer> {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   startEventLoopMonitor();
   const opened = await openConfiguredCa(config, env);
@@ -65,7 +70,9 @@ export async function startServer(config: Config, env: NodeJS.ProcessEnv, log: L
     servers.push(acmeServer);
     const revocationServer = config.revocationListen ? await listenPlain(config.revocationListen) : undefined;
     if (revocationServer) servers.push(revocationServer);
-    const adminServer = await listenPlain(config.adminListen);
+    // A cluster worker's admin listener is private to it: the primary serves the configured
+    // address (aggregated metrics) and forwards the rest to one worker (see cluster.ts).
+    const adminServer = await listenPlain(config.adminListen, options.privateAdmin === true);
     servers.push(adminServer);
     const baseUrl = config.baseUrl ?? defaultBaseUrl(config, acmeServer);
     const revocationBaseUrl = config.revocationBaseUrl ?? (revocationServer ? plainBaseUrl(revocationServer) : undefined);

@@ -5,6 +5,7 @@
  * state and a misspelt command, action or option is a one-line error with a suggestion.
  */
 import { ADMIN_TOKEN_USAGE, AUDIT_USAGE, adminTokenCommand, auditCommand } from './admin.js';
+import { AGENT_USAGE, agentCommand } from './agent.js';
 import { CA_USAGE, INIT_USAGE, caCommand, initCommand } from './ca.js';
 import { DNS_PERSIST_USAGE, dnsPersistCommand } from './dns-persist.js';
 import { PROBE_USAGE, probeCommand } from './probe.js';
@@ -43,6 +44,7 @@ const COMMANDS: Record<string, Command> = {
   'dns-persist': { summary: 'print the dns-persist-01 TXT record that authorizes an account for a name', usage: DNS_PERSIST_USAGE, actions: ['record'], run: dnsPersistCommand },
   probe: { summary: 'synthetic end-to-end check of a live CA (issue, verify, revoke, OCSP, CRL)', usage: PROBE_USAGE, run: probeCommand },
   'renew-fleet': { summary: 'ask every certificate of a profile or issuer to renew now (ARI)', usage: RENEW_FLEET_USAGE, run: renewFleetCommand },
+  agent: { summary: 'run the renewal agent beside a service (ARI timing, failover, atomic swap, trust bundle)', usage: AGENT_USAGE, run: agentCommand },
 };
 
 const HELP_FLAGS = new Set(['--help', '-h']);

@@ -4,6 +4,9 @@ import { join } from 'node:path';
 import { ConfigError } from '../config/load.js';
 import { createLogger } from '../ops/logger.js';
 import { startServer } from '../server.js';
+import { isClusterWorker, startPrimary, startWorker } from '../cluster.js';
+import type { Config } from '../config/load.js';
+import type { Logger } from 'pino';
 import { parseCommand, settingsHelp } from './settings-args.js';
 
 export const PID_FILE = 'anvil.pid';
@@ -33,7 +36,9 @@ export async function serveCommand(args: string[]): Promise<number> {
     throw e;
   }
   const pidFile = join(config.dataDir, PID_FILE);
-  if (!config.extraInstance) {
+  // A cluster worker runs under its primary, which holds the data directory.
+  const worker = isClusterWorker();
+  if (!config.extraInstance && !worker) {
     const other = claimDataDir(config.dataDir, pidFile);
     if (other !== undefined) {
       process.stderr.write(
@@ -44,6 +49,7 @@ export async function serveCommand(args: string[]): Promise<number> {
     }
   }
   const log = createLogger(config.logLevel, config.logFormat);
+  if (config.workers > 1 || worker) return serveClustered(config, log, pidFile, !config.extraInstance && !worker);
   let server;
   try {
     server = await startServer(config, process.env, log);
@@ -53,7 +59,17 @@ export async function serveCommand(args: string[]): Promise<number> {
     process.stderr.write(`anvil: cannot start: ${(e as Error).message}\n`);
     return 1;
   }
-  process.stderr.write(`\nAnvil is running.\n  ACME directory:   ${server.directoryUrl}\n  Root certificate: ${server.rootPemPath}\n  OCSP and CRLs:    ${server.revocationBaseUrl}\n\n`);
+  process.stderr.write(
+    `
+Anvil is running.
+  ACME directory:   ${server.directoryUrl}
+  Root certificate: ${server.rootPemPath}
+  OCSP and CRLs:    ${server.revocationBaseUrl}
+` +
+      `  Dashboard:        ${server.adminUrl}/ui/  (sign in with a token from: anvil admin-token create --role operator --name <you>)
+
+`,
+  );
   process.on('SIGHUP', () => {
     server.reloadProfiles();
     void server.reloadCa();
@@ -67,6 +83,41 @@ export async function serveCommand(args: string[]): Promise<number> {
     process.once('SIGINT', () => stop('SIGINT'));
   });
   if (!config.extraInstance) rmSync(pidFile, { force: true });
+  return 0;
+}
+
+/** `--workers N`: the primary forks the workers and serves the admin address; each worker serves ACME. */
+async function serveClustered(config: Config, log: Logger, pidFile: string, ownsPidFile: boolean): Promise<number> {
+  const worker = isClusterWorker();
+  let running: { close(): Promise<void>; reload(): void; directoryUrl: string; rootPemPath: string };
+  try {
+    if (worker) {
+      const s = await startWorker(config, process.env, log);
+      running = { close: () => s.close(), reload: () => (s.reloadProfiles(), void s.reloadCa()), directoryUrl: s.directoryUrl, rootPemPath: s.rootPemPath };
+    } else {
+      running = await startPrimary(config, process.env, log);
+    }
+  } catch (e) {
+    if (ownsPidFile) rmSync(pidFile, { force: true });
+    log.fatal({ err: (e as Error).message }, 'anvil could not start');
+    process.stderr.write(`anvil: cannot start: ${(e as Error).message}\n`);
+    return 1;
+  }
+  if (!worker) {
+    process.stderr.write(`\nAnvil is running (${config.workers} workers).\n  ACME directory:   ${running.directoryUrl}\n  Root certificate: ${running.rootPemPath}\n\n`);
+  }
+  process.on('SIGHUP', () => running.reload());
+  await new Promise<void>((resolve) => {
+    const stop = (signal: string) => {
+      log.info({ signal }, 'shutting down');
+      void running.close().then(resolve);
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+  if (ownsPidFile) rmSync(pidFile, { force: true });
+  // A worker's IPC channel to the primary would keep it alive after a clean stop.
+  if (worker) process.disconnect?.();
   return 0;
 }
 

@@ -49,9 +49,11 @@ export interface Config {
   };
   trustProxy: boolean;
   adminListen: { host: string; port: number };
+  uiSessionLifetimeMs: number;
   anomalyIntervalMs: number;
   anomalyConfig: string | undefined;
   retentionMs: number;
+  workers: number;
   certificateRetentionMs: number;
   maintenanceIntervalMs: number;
   pkcs11Module: string | undefined;
@@ -221,9 +223,11 @@ export function loadConfig({ flags, env }: LoadInput): Config {
     }),
     trustProxy: get('trustProxy'),
     adminListen: get('adminListen'),
+    uiSessionLifetimeMs: get('uiSessionLifetime'),
     anomalyIntervalMs: get('anomalyInterval'),
     anomalyConfig: get('anomalyConfig'),
     retentionMs: get('retention'),
+    workers: get('workers'),
     certificateRetentionMs: get('certificateRetention'),
     maintenanceIntervalMs: get('maintenanceInterval'),
     pkcs11Module: get('pkcs11Module'),

@@ -55,8 +55,12 @@ export class IssuanceService {
   }
 
   /** Orders left `processing` by a crash are issued again from their stored CSR. */
-  async recover(): Promise<number> {
-    const stuck = await this.deps.store.listProcessingOrders();
+  /**
+   * Re-issues orders whose finalization was interrupted: every `processing` order whose claim has
+   * lapsed (with `soleProcess`, every one), each claimed by this process first.
+   */
+  async recover(soleProcess = false): Promise<number> {
+    const stuck = await this.deps.store.claimStaleOrders(soleProcess ? new Date(8.64e15) : new Date(), 15_000, 200);
     for (const { id, csr } of stuck) {
       await this.deps.store.abortFinalize(id, { status: 'pending' });
       const order = await this.deps.store.getOrder(id);

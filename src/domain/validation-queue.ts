@@ -20,6 +20,9 @@ export interface ValidationQueueOptions {
   accountUrl(accountId: string): string;
 }
 
+/** How long a taken-over validation is claimed (the store claims a started one as long). */
+const CLAIM_MS = 60_000;
+
 export class ValidationQueue {
   private readonly waiting: string[] = [];
   private readonly queued = new Set<string>();
@@ -28,6 +31,7 @@ export class ValidationQueue {
   private running = 0;
   private idleWaiters: (() => void)[] = [];
   private stopped = false;
+  private sweeper: NodeJS.Timeout | undefined;
 
   constructor(private readonly o: ValidationQueueOptions) {}
 
@@ -39,16 +43,39 @@ export class ValidationQueue {
     this.pump();
   }
 
-  /** Re-queues validations interrupted by a restart. */
-  async resume(): Promise<number> {
-    const ids = await this.o.store.listProcessingChallenges();
-    for (const id of ids) this.enqueue(id);
-    return ids.length;
+  /**
+   * Takes over validations whose process died: claims every `processing` challenge whose claim
+   * has lapsed (with `soleProcess`, every one: nobody else can be running it) and queues it.
+   */
+  async resume(soleProcess = false): Promise<number> {
+    const before = soleProcess ? new Date(8.64e15) : new Date();
+    let total = 0;
+    for (;;) {
+      const ids = await this.o.store.claimStaleChallenges(before, CLAIM_MS, 500);
+      for (const id of ids) this.enqueue(id);
+      total += ids.length;
+      if (ids.length < 500 || this.stopped) return total;
+    }
+  }
+
+  /** Looks for lapsed claims (another process or instance died mid-validation) every `intervalMs`. */
+  startSweeper(intervalMs = 5_000): void {
+    const sweep = () => {
+      this.sweeper = setTimeout(() => {
+        this.resume()
+          .then((n) => n > 0 && this.o.log.info({ validations: n }, 'took over validations whose process stopped'))
+          .catch((e) => this.o.log.warn({ err: (e as Error).message }, 'validation takeover sweep failed'))
+          .finally(() => !this.stopped && sweep());
+      }, intervalMs);
+      this.sweeper.unref();
+    };
+    sweep();
   }
 
   /** Stops taking work and waits (bounded) for running validations to finish. */
   async drain(timeoutMs: number): Promise<boolean> {
     this.stopped = true;
+    if (this.sweeper) clearTimeout(this.sweeper);
     this.waiting.length = 0;
     if (this.running === 0) return true;
     return new Promise((resolve) => {

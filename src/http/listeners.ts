@@ -27,9 +27,10 @@ export async function listenAcme(config: Config, issuer: Issuer, passphrase: str
   return server;
 }
 
-export async function listenPlain(at: { host: string; port: number }): Promise<Server> {
+/** A plain-HTTP listener; `exclusive` keeps a cluster worker's listener its own (not shared through the primary). */
+export async function listenPlain(at: { host: string; port: number }, exclusive = false): Promise<Server> {
   const server = createHttpServer();
-  await bind(server, at);
+  await bind(server, at, exclusive);
   return server;
 }
 
@@ -54,10 +55,10 @@ export async function closeServer(server: Server): Promise<void> {
   if (!drained) server.closeAllConnections();
 }
 
-async function bind(server: Server, at: { host: string; port: number }): Promise<void> {
+async function bind(server: Server, at: { host: string; port: number }, exclusive = false): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(at.port, at.host, () => {
+    server.listen({ port: at.port, host: at.host, exclusive }, () => {
       server.off('error', reject);
       resolve();
     });

@@ -1,11 +1,12 @@
 /**
  * The admin listener's application: /metrics (Prometheus text), /healthz, /readyz (unauthenticated,
- * read-only) and the token-authenticated admin API.
+ * read-only), the operator dashboard at /ui/ and the token-authenticated admin API.
  */
 import express, { type Express } from 'express';
 import { adminRoutes, type AdminContext } from './admin-api.js';
 import type { Readiness } from './health.js';
 import { registry } from './metrics.js';
+import { uiRoutes } from './ui/ui-routes.js';
 
 export function createAdminApp(admin: AdminContext, readiness: Readiness): Express {
   const app = express();
@@ -22,6 +23,8 @@ export function createAdminApp(admin: AdminContext, readiness: Readiness): Expre
     res.setHeader('Content-Type', registry.contentType);
     res.send(await registry.metrics());
   });
+  // The dashboard first: the admin API's authentication applies to every path after it.
+  if (admin.sessions) app.use(uiRoutes({ ...admin, sessions: admin.sessions }));
   app.use(adminRoutes(admin));
   app.use((_req, res) => {
     res.status(404).json({ error: 'not found' });

@@ -79,6 +79,8 @@ export const metrics = {
   crlRequests: new Counter({ name: 'anvil_crl_requests_total', help: 'CRL downloads', labelNames: ['kind'], registers: [registry] }),
   crlAge: new Gauge({
     name: 'anvil_crl_age_seconds',
+    // Read from the shared store (or a worst case): under --workers the same in every worker.
+    aggregator: 'max',
     help: 'Age of the newest CRL of each issuer and shard',
     labelNames: ['issuer', 'shard'],
     registers: [registry],
@@ -97,6 +99,8 @@ export const metrics = {
   signerErrors: new Counter({ name: 'anvil_signer_errors_total', help: 'Signatures that failed or timed out, by key store kind', labelNames: ['kind'], registers: [registry] }),
   certificatesExpiring: new Gauge({
     name: 'anvil_certificates_expiring',
+    // Read from the shared store (or a worst case): under --workers the same in every worker.
+    aggregator: 'max',
     help: 'Unrevoked certificates expiring within the window',
     labelNames: ['within'],
     registers: [registry],
@@ -106,6 +110,8 @@ export const metrics = {
   }),
   eventLoopDelay: new Gauge({
     name: 'anvil_event_loop_max_delay_seconds',
+    // Read from the shared store (or a worst case): under --workers the same in every worker.
+    aggregator: 'max',
     help: 'Longest event-loop delay (timer lateness at 10 ms resolution): since the previous scrape, and since start',
     labelNames: ['since'],
     registers: [registry],
@@ -117,6 +123,8 @@ export const metrics = {
   }),
   anomalies: new Gauge({
     name: 'anvil_anomalies',
+    // Read from the shared store (or a worst case): under --workers the same in every worker.
+    aggregator: 'max',
     help: 'Current anomaly findings, by kind',
     labelNames: ['kind'],
     registers: [registry],

@@ -5,6 +5,7 @@
  * null) when the record was not in the expected state, so concurrent requests cannot both win.
  */
 import type { Identifier, ProblemDocument } from '../acme/problem.js';
+import type { DashboardStore } from './dashboard-store.js';
 import type {
   AccountRecord,
   AdminRole,
@@ -109,7 +110,8 @@ export interface CoordinationStore {
   getSharedState(key: string): Promise<{ value: string; updatedAt: Date } | null>;
 }
 
-export interface Store extends MaintenanceStore, CoordinationStore {
+/** The operator dashboard's reads are their own part of the contract (dashboard-store.ts). */
+export interface Store extends MaintenanceStore, CoordinationStore, DashboardStore {
   // --- accounts
   /** Throws ConflictError (with the existing account id) when the key is already registered. */
   createAccount(account: NewAccount): Promise<AccountRecord>;
@@ -153,6 +155,11 @@ export interface Store extends MaintenanceStore, CoordinationStore {
   /** processing → valid|invalid, moving the authorization to the same status in one transaction. */
   recordValidation(challengeId: string, result: ValidationResult): Promise<boolean>;
   listProcessingChallenges(): Promise<string[]>;
+  /**
+   * Claims up to `limit` challenges in `processing` whose claim ended before `before` (their
+   * process died or stopped) for `claimForMs`; each is claimed by one caller only.
+   */
+  claimStaleChallenges(before: Date, claimForMs: number, limit: number): Promise<string[]>;
 
   // --- rate limits (counted from the store, so every instance sharing it agrees)
   countOrders(scope: OrderCountScope, since: Date): Promise<WindowCount>;
@@ -171,6 +178,8 @@ export interface Store extends MaintenanceStore, CoordinationStore {
   /** processing → pending (retryable, e.g. signer unavailable) or → invalid with an error. */
   abortFinalize(orderId: string, outcome: { status: 'pending' } | { status: 'invalid'; error: ProblemDocument }): Promise<void>;
   listProcessingOrders(): Promise<ProcessingOrder[]>;
+  /** Claims orders left `processing` whose claim ended before `before`, as claimStaleChallenges. */
+  claimStaleOrders(before: Date, claimForMs: number, limit: number): Promise<ProcessingOrder[]>;
 
   // --- certificates
   getCertificate(id: string): Promise<CertificateRecord | null>;

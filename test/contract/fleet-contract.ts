@@ -135,6 +135,21 @@ export function describeFleetContract(name: string, open: () => Promise<{ store:
       assert.ok((await store.countAccountsFromIp('192.0.2.7', new Date(Date.now() - 60_000))).count >= 1);
     });
 
+    it('work in progress is claimed by its process: only a lapsed claim is taken over, by one caller', async () => {
+      const a = await account();
+      const o = await order(a.id, [unique('claim')]);
+      const ch = (await store.getAuthz(o.authorizations[0]!.id))!.challenges[0]!;
+      await store.startChallenge(ch.id, new Date());
+      assert.ok(!(await store.claimStaleChallenges(new Date(), 60_000, 1000)).includes(ch.id), 'a running validation is not taken over');
+      assert.ok((await store.claimStaleChallenges(new Date(Date.now() + 10 * 60_000), 60_000, 1000)).includes(ch.id), 'a lapsed claim is');
+      assert.ok(!(await store.claimStaleChallenges(new Date(Date.now() + 30_000), 60_000, 1000)).includes(ch.id), 'and only by one caller');
+      const o2 = await order(a.id, [unique('claim')]);
+      await store.beginFinalize(o2.id, new Uint8Array([5]), randomBytes(16).toString('hex'), 'int-fleet');
+      assert.ok(!(await store.claimStaleOrders(new Date(), 60_000, 1000)).some((p) => p.id === o2.id));
+      const taken = await store.claimStaleOrders(new Date(Date.now() + 10 * 60_000), 60_000, 1000);
+      assert.deepEqual(taken.find((p) => p.id === o2.id)?.csr, new Uint8Array([5]));
+    });
+
     it('a final authorization keeps only the challenge that was used (RFC 8555 §7.1.4)', async () => {
       const a = await account();
       const o = await order(a.id, [unique('used')]);

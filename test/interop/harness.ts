@@ -345,6 +345,8 @@ export interface StartAnvilOptions {
   dataDir?: string;
   /** Bound on startup; default 20 s. */
   readyTimeoutMs?: number;
+  /** Listen on this port instead of a free one (to restart a server at the same URL). */
+  port?: number;
 }
 
 /**
@@ -358,7 +360,7 @@ export async function startAnvil(opts: StartAnvilOptions): Promise<AcmeServer> {
   const ownsDataDir = opts.dataDir === undefined;
   const dataDir = opts.dataDir ?? (await tempDir('anvil-interop-data-'));
   await mkdir(dataDir, { recursive: true });
-  const port = await freePort();
+  const port = opts.port ?? (await freePort());
   const baseUrl = `https://127.0.0.1:${port}`;
   const args = [
     entry,

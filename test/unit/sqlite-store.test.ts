@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { verifyAuditChain } from '../../src/store/audit-chain.js';
 import Database from 'better-sqlite3';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.js';
+import { describeDashboardContract } from '../contract/dashboard-contract.js';
 import { describeStoreContract } from '../contract/store-contract.js';
 import { describeFleetContract } from '../contract/fleet-contract.js';
 import { describeCoordinationContract } from '../contract/coordination-contract.js';
@@ -148,4 +149,16 @@ it('two processes appending to one store wait for each other: no "database is lo
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+describeDashboardContract('sqlite', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'anvil-dash-store-'));
+  const store = new SqliteStore(join(dir, 'anvil.db'), { auditKey: new Uint8Array(randomBytes(32)), durability: 'normal' });
+  return {
+    store,
+    dispose: async () => {
+      await store.close();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 });

@@ -10,13 +10,21 @@ import { CERT_COLUMNS, CERT_FROM, toCertificate, type CertificateRow } from './r
 
 type CertificateMethods = Pick<
   Store,
-  'countExpiringCertificates' | 'beginFinalize' | 'completeFinalize' | 'abortFinalize' | 'listProcessingOrders' | 'getCertificate' | 'findCertificateBySerial' | 'issuerCertificateStats' | 'searchCertificates'
+  'countExpiringCertificates' | 'claimStaleOrders' | 'beginFinalize' | 'completeFinalize' | 'abortFinalize' | 'listProcessingOrders' | 'getCertificate' | 'findCertificateBySerial' | 'issuerCertificateStats' | 'searchCertificates'
 >;
+
+/** How long a finalization in progress is claimed by its process (signing has a 2 s timeout). */
+const ORDER_CLAIM_MS = 15_000;
 
 export function certificateMethods(ctx: SqliteContext): CertificateMethods {
   const { db } = ctx;
   const s = {
-    beginFinalize: db.prepare("UPDATE orders SET status = 'processing', csr = ? WHERE id = ? AND status = 'pending'"),
+    beginFinalize: db.prepare("UPDATE orders SET status = 'processing', csr = ?, claimed_until = ? WHERE id = ? AND status = 'pending'"),
+    claimOrders: db.prepare<[number, number, number], { id: string; csr: Buffer }>(
+      `UPDATE orders SET claimed_until = ? WHERE id IN (
+         SELECT id FROM orders WHERE status = 'processing' AND (claimed_until IS NULL OR claimed_until < ?) LIMIT ?)
+       RETURNING id, csr`,
+    ),
     reserveSerial: db.prepare('INSERT INTO serials (serial, issuer_id, order_id, reserved_at) VALUES (?, ?, ?, ?)'),
     insertCertificate: db.prepare(
       `INSERT INTO certificates (id, serial, issuer_id, account_id, order_id, profile, identifiers, not_before, not_after,
@@ -55,7 +63,7 @@ export function certificateMethods(ctx: SqliteContext): CertificateMethods {
   return {
     async beginFinalize(orderId: string, csr: Uint8Array, serial: string, issuerId: string) {
       const begun = db.transaction(() => {
-        if (s.beginFinalize.run(Buffer.from(csr), orderId).changes !== 1) return false;
+        if (s.beginFinalize.run(Buffer.from(csr), Date.now() + ORDER_CLAIM_MS, orderId).changes !== 1) return false;
         s.reserveSerial.run(serial, issuerId, orderId, Date.now());
         const account = s.orderOf.get(orderId)!.account_id;
         ctx.audit({ actor: `account:${account}`, action: 'order.finalizing', subject: orderId, data: { serial, issuer: issuerId } });
@@ -95,6 +103,11 @@ export function certificateMethods(ctx: SqliteContext): CertificateMethods {
         }
       }).immediate();
       await ctx.durable(undefined);
+    },
+
+    async claimStaleOrders(before, claimForMs, limit) {
+      const until = Date.now() + claimForMs;
+      return db.transaction(() => s.claimOrders.all(until, before.getTime(), limit)).immediate().map((r) => ({ id: r.id, csr: new Uint8Array(r.csr) }));
     },
 
     async listProcessingOrders() {

@@ -3,6 +3,7 @@
  * Never edit a released migration: add a new one.
  */
 import type { Database } from 'better-sqlite3';
+import { DASHBOARD_MIGRATION } from './dashboard-schema.js';
 
 const MIGRATIONS: { version: number; sql: string }[] = [
   {
@@ -320,6 +321,10 @@ const MIGRATIONS: { version: number; sql: string }[] = [
         seen_at INTEGER NOT NULL
       );
       CREATE INDEX instances_by_seen ON instances(seen_at);
+      -- Work in progress is claimed for a while: a claim that lapses (its process died) is taken
+      -- over by another process or instance.
+      ALTER TABLE challenges ADD COLUMN claimed_until INTEGER;
+      ALTER TABLE orders ADD COLUMN claimed_until INTEGER;
       CREATE TABLE shared_state (
         key TEXT PRIMARY KEY,
         value TEXT NOT NULL,
@@ -332,19 +337,18 @@ const MIGRATIONS: { version: number; sql: string }[] = [
 /** Applies every migration newer than the database's version; returns the resulting version. */
 export function migrate(db: Database): number {
   db.exec('CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)');
-  const version = db.prepare('SELECT MAX(version) AS v FROM schema_migrations');
+  const applied = db.prepare('SELECT 1 FROM schema_migrations WHERE version = ?');
   const record = db.prepare('INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)');
-  let current = 0;
-  for (const m of MIGRATIONS) {
+  // Each migration is applied unless its own version is recorded (not "unless a higher one is"):
+  // independent migrations numbered apart (the dashboard's 30) then apply in any order of arrival.
+  for (const m of [...MIGRATIONS, DASHBOARD_MIGRATION]) {
     // Read the version inside the write lock: two processes opening one database at once must
     // not both apply a migration.
-    current = db.transaction(() => {
-      const at = (version.get() as { v: number | null }).v ?? 0;
-      if (m.version <= at) return at;
+    db.transaction(() => {
+      if (applied.get(m.version) !== undefined) return;
       db.exec(m.sql);
       record.run(m.version, Date.now());
-      return m.version;
     }).immediate();
   }
-  return current;
+  return (db.prepare('SELECT MAX(version) AS v FROM schema_migrations').get() as { v: number }).v;
 }

@@ -20,6 +20,7 @@ type OrderMethods = Pick<
   | 'recordValidation'
   | 'listProcessingChallenges'
   | 'findReplacingOrder'
+  | 'claimStaleChallenges'
   | 'countOrders'
   | 'countFailedValidations'
 >;
@@ -29,6 +30,9 @@ const NOT_INVALID = `o.status != 'invalid'
   AND NOT (o.status = 'pending' AND (o.expires_at <= @now OR EXISTS (
     SELECT 1 FROM order_authzs oa JOIN authzs a ON a.id = oa.authz_id WHERE oa.order_id = o.id
     AND (a.status IN ('invalid', 'deactivated', 'revoked') OR a.expires_at <= @now))))`;
+
+/** How long a started validation is claimed by the process running it (the validator's own timeout is shorter). */
+const CLAIM_MS = 60_000;
 
 export function orderMethods(ctx: SqliteContext): OrderMethods {
   const { db } = ctx;
@@ -68,7 +72,7 @@ export function orderMethods(ctx: SqliteContext): OrderMethods {
     deactivateAuthz: db.prepare("UPDATE authzs SET status = 'deactivated' WHERE id = ? AND status IN ('pending', 'valid')"),
     challengeById: db.prepare<[string], ChallengeRow>('SELECT * FROM challenges WHERE id = ?'),
     startChallenge: db.prepare(
-      `UPDATE challenges SET status = 'processing' WHERE id = ? AND status = 'pending'
+      `UPDATE challenges SET status = 'processing', claimed_until = ? WHERE id = ? AND status = 'pending'
        AND EXISTS (SELECT 1 FROM authzs a WHERE a.id = challenges.authz_id AND a.status = 'pending' AND a.expires_at > ?)
        AND NOT EXISTS (SELECT 1 FROM challenges c WHERE c.authz_id = challenges.authz_id AND c.status = 'processing')`,
     ),
@@ -80,6 +84,12 @@ export function orderMethods(ctx: SqliteContext): OrderMethods {
     dropUnusedChallenges: db.prepare("DELETE FROM challenges WHERE authz_id = ? AND id != ? AND status = 'pending'"),
     finishAuthz: db.prepare("UPDATE authzs SET status = ?, expires_at = ?, validated_at = ? WHERE id = ? AND status = 'pending'"),
     processingChallenges: db.prepare<[], { id: string }>("SELECT id FROM challenges WHERE status = 'processing'"),
+    // challenges_processing indexes only the challenges in progress.
+    claimChallenges: db.prepare<[number, number, number], { id: string }>(
+      `UPDATE challenges SET claimed_until = ? WHERE id IN (
+         SELECT id FROM challenges WHERE status = 'processing' AND (claimed_until IS NULL OR claimed_until < ?) LIMIT ?)
+       RETURNING id`,
+    ),
     issuedReplacement: db.prepare<[string], { id: string }>("SELECT id FROM orders WHERE replaces = ? AND status = 'valid' LIMIT 1"),
     liveReplacement: db.prepare<[{ cert: string; now: number }], { id: string }>(`SELECT o.id FROM orders o WHERE o.replaces = @cert AND ${NOT_INVALID} LIMIT 1`),
   };
@@ -193,7 +203,12 @@ export function orderMethods(ctx: SqliteContext): OrderMethods {
     },
 
     async startChallenge(id: string, now: Date) {
-      return s.startChallenge.run(id, now.getTime()).changes === 1 ? ctx.durable(true) : false;
+      return s.startChallenge.run(now.getTime() + CLAIM_MS, id, now.getTime()).changes === 1 ? ctx.durable(true) : false;
+    },
+
+    async claimStaleChallenges(before, claimForMs, limit) {
+      const until = Date.now() + claimForMs;
+      return db.transaction(() => s.claimChallenges.all(until, before.getTime(), limit).map((r) => r.id)).immediate();
     },
 
     async recordValidation(challengeId: string, result: ValidationResult) {

@@ -9,6 +9,7 @@ import { accountMethods } from './accounts.js';
 import { auditMethods } from './audit.js';
 import { certificateMethods } from './certificates.js';
 import { SqliteContext, type SqliteStoreOptions } from './context.js';
+import { dashboardMethods } from './dashboard.js';
 import { fleetMethods } from './fleet.js';
 import { coordinationMethods } from './coordination.js';
 import { identityMethods } from './identity.js';
@@ -39,6 +40,7 @@ export class SqliteStore {
       fleetMethods(this.ctx),
       maintenanceMethods(this.ctx),
       coordinationMethods(this.ctx),
+      dashboardMethods(this.ctx),
     );
   }
 

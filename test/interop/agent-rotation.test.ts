@@ -1,0 +1,110 @@
+/**
+ * Interop: CA rotation seen from the agent. `anvil agent` (a real process) keeps a certificate
+ * and the trust bundle file; `anvil ca rotate` replaces the intermediate on the live CA. ARI
+ * then says "renew now" for the old certificate (its issuer is retiring), and the agent renews
+ * from the new intermediate. Throughout, a checker loop resolves the installed version and the
+ * bundle file and requires the chain to verify against the bundle, and the bundle to hold both
+ * roots (Anvil's primary and alternate root; the intermediate is cross-signed by both).
+ *
+ * What is not covered: `anvil ca rotate` rotates the intermediate only; it cannot introduce a new
+ * root. The new-root ordering (bundle written and reloaded before a certificate chaining to the new
+ * root is installed) is exercised in agent-failover.test.ts, where the second CA's root is new.
+ */
+import assert from 'node:assert/strict';
+import { X509Certificate } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { chainsToBundle } from 'anvil-ca/agent';
+import { agentProfilesDir, readInstalled, startAgentProcess, writeAgentConfig, type AgentProcess } from '../helpers/agent-kit.js';
+import { anvilCli } from '../helpers/eab.js';
+import { describeRun, opensslVerify, requireTool, splitPemChain, waitFor, type AcmeServer, type RunResult } from './harness.js';
+import { openStack, type InteropStack } from './stack.js';
+
+const skip = requireTool('openssl');
+
+describe('agent through an intermediate rotation', { skip, timeout: 120_000 }, () => {
+  let stack: InteropStack | undefined;
+  let server: AcmeServer | undefined;
+  let agent: AgentProcess | undefined;
+  let outDir = '';
+  let bundleFile = '';
+  let certReloads = '';
+  let before1: ReturnType<typeof readInstalled> | undefined;
+  let after1: ReturnType<typeof readInstalled> | undefined;
+  let rotation: RunResult | undefined;
+  const checks = { runs: 0, failures: [] as string[], minRoots: Infinity };
+
+  before(async () => {
+    stack = await openStack('anvil-agent-rotation-');
+    const work = stack.work;
+    ({ server } = await stack.start({ extraArgs: ['--profiles-dir', agentProfilesDir(work), '--log-level', 'warn'] }));
+    outDir = path.join(work, 'out');
+    bundleFile = path.join(work, 'bundle.pem');
+    certReloads = path.join(work, 'cert-reloads.log');
+    const config = writeAgentConfig(path.join(work, 'agent.yaml'), {
+      ca: { directories: [server.directoryUrl], caFile: server.rootPemPath },
+      account: { keyFile: path.join(work, 'account.key') },
+      challenge: { http01: { listen: `127.0.0.1:${stack.http01Port}` } },
+      stateDir: path.join(work, 'state'),
+      trustBundle: { file: bundleFile, refresh: '2s', reload: { command: `echo bundle >> '${path.join(work, 'bundle-reloads.log')}'` } },
+      // Shortened: ARI is looked at every 1–2 s instead of Anvil's Retry-After.
+      timing: { pollInterval: '100ms', backoffInitial: '1s', retryAfterMin: '1s', retryAfterMax: '2s' },
+      certificates: [{ id: 'web', names: ['rotation.agent.test'], profile: 'default', output: { dir: outDir }, reload: { command: `echo "$ANVIL_CERT_VERSION" >> '${certReloads}'` } }],
+    });
+    agent = startAgentProcess(['--config', config]);
+    stack.onClose(() => agent?.stop());
+    await waitFor('the first certificate and the bundle', () => existsSync(path.join(outDir, 'current')) && existsSync(bundleFile), 20_000, 50);
+    before1 = readInstalled(outDir);
+
+    const checker = setInterval(() => {
+      try {
+        const installed = readInstalled(outDir);
+        const bundle = readFileSync(bundleFile, 'utf8');
+        checks.runs++;
+        checks.minRoots = Math.min(checks.minRoots, splitPemChain(bundle).length);
+        if (!chainsToBundle(installed.fullchainPem, bundle)) checks.failures.push(`${installed.version} does not chain to the bundle`);
+      } catch (error) {
+        checks.failures.push((error as Error).message);
+      }
+    }, 50);
+    stack.onClose(() => clearInterval(checker));
+
+    rotation = await anvilCli(['ca', 'rotate', '--data-dir', server.dataDir]);
+    await waitFor('a renewal from the new intermediate', () => readInstalled(outDir).version !== before1!.version, 30_000, 100).catch((error: Error) => {
+      throw new Error(`${error.message}\n--- agent output ---\n${agent!.output().slice(-4000)}`);
+    });
+    after1 = readInstalled(outDir);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    clearInterval(checker);
+  }, { timeout: 100_000 });
+
+  after(() => stack?.close());
+
+  it('anvil ca rotate succeeds on the live CA', () => {
+    assert.ok(rotation);
+    assert.equal(rotation.code, 0, describeRun(rotation));
+  });
+
+  it('ARI made the agent renew at once, from the new intermediate', () => {
+    assert.ok(before1 && after1);
+    const oldIssuer = new X509Certificate(splitPemChain(before1.chainPem)[0]!);
+    const newIssuer = new X509Certificate(splitPemChain(after1.chainPem)[0]!);
+    assert.notEqual(newIssuer.fingerprint256, oldIssuer.fingerprint256, 'a different intermediate');
+    assert.ok(new X509Certificate(after1.certPem).checkIssued(newIssuer));
+    assert.ok(agent!.events().some((e) => e.event === 'renewal-started' && e.reason === 'ARI window'), 'the renewal was driven by ARI');
+  });
+
+  it('the bundle held both roots and the installed chain verified against it throughout', (t) => {
+    t.diagnostic(`${checks.runs} checks`);
+    assert.ok(checks.runs > 10, 'the checker ran');
+    assert.deepEqual(checks.failures, []);
+    assert.equal(checks.minRoots, 2, 'primary and alternate root in the bundle at every check');
+  });
+
+  it('openssl verifies the new chain against the bundle file; the cert reload ran once per version', async () => {
+    const verify = await opensslVerify(bundleFile, after1!.chainPem, after1!.certPem);
+    assert.ok(verify.ok, verify.output);
+    assert.deepEqual(readFileSync(certReloads, 'utf8').trim().split('\n'), [before1!.version, after1!.version]);
+  });
+});
