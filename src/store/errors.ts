@@ -10,3 +10,14 @@ export class ConflictError extends Error {
     super(message);
   }
 }
+
+/**
+ * The store cannot be reached (connection refused or lost, pool exhausted, server shutting down):
+ * the request may succeed later, so callers answer 503 with Retry-After rather than 500.
+ */
+export class StoreUnavailableError extends Error {
+  override readonly name = 'StoreUnavailableError';
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+  }
+}

@@ -5,7 +5,8 @@ import { newId } from '../ids.js';
 import type { Store } from '../store.js';
 import type { CertificateRecord, NewCertificate } from '../types.js';
 import type { SqliteContext } from './context.js';
-import { HOUR } from './counters.js';
+import { ORDER_CLAIM_MS } from '../shared/claims.js';
+import { expiringPlan, HOUR, issuedEvents, unexpiredPlan, type ExpiryPlan } from '../shared/counter-buckets.js';
 import { CERT_COLUMNS, CERT_FROM, toCertificate, type CertificateRow } from './rows.js';
 
 type CertificateMethods = Pick<
@@ -13,8 +14,6 @@ type CertificateMethods = Pick<
   'countExpiringCertificates' | 'claimStaleOrders' | 'beginFinalize' | 'completeFinalize' | 'abortFinalize' | 'listProcessingOrders' | 'getCertificate' | 'findCertificateBySerial' | 'issuerCertificateStats' | 'searchCertificates'
 >;
 
-/** How long a finalization in progress is claimed by its process (signing has a 2 s timeout). */
-const ORDER_CLAIM_MS = 15_000;
 
 export function certificateMethods(ctx: SqliteContext): CertificateMethods {
   const { db } = ctx;
@@ -47,16 +46,12 @@ export function certificateMethods(ctx: SqliteContext): CertificateMethods {
     issuers: db.prepare<[], { key: string }>("SELECT DISTINCT key FROM counters WHERE scope = 'expires:live'"),
   };
 
-  /**
-   * Unrevoked certificates with notAfter in (from, until]: whole hours from the expiry counters,
-   * the partial hours at both ends counted exactly (an index range of at most an hour each).
-   */
+  /** Unrevoked certificates with notAfter in (from, until], counted as expiringPlan splits it. */
   const countExpiring = (from: number, until: number): number => {
-    const firstWhole = Math.floor(from / HOUR) + 1;
-    const lastWhole = Math.floor(until / HOUR); // bucket starting at until's hour is partial
-    if (lastWhole - firstWhole < 1) return s.expiringExact.get(from, until)?.n ?? 0;
-    let n = (s.expiringExact.get(from, firstWhole * HOUR - 1)?.n ?? 0) + (s.expiringExact.get(lastWhole * HOUR - 1, until)?.n ?? 0);
-    for (const { key } of s.issuers.all()) n += ctx.counters.sumBuckets('expires:live', key, HOUR, firstWhole, lastWhole - 1);
+    const plan: ExpiryPlan = expiringPlan(from, until);
+    let n = 0;
+    for (const [a, b] of plan.exact) n += s.expiringExact.get(a, b)?.n ?? 0;
+    if (plan.hours) for (const { key } of s.issuers.all()) n += ctx.counters.sumBuckets('expires:live', key, HOUR, plan.hours[0], plan.hours[1]);
     return n;
   };
 
@@ -130,10 +125,10 @@ export function certificateMethods(ctx: SqliteContext): CertificateMethods {
 
     async issuerCertificateStats(issuerId: string, now: Date) {
       const last = s.issuerLast.get(issuerId)?.last ?? null;
-      const t = now.getTime();
-      const nextHour = Math.floor(t / HOUR) + 1;
-      const lastHour = last === null ? nextHour - 1 : Math.floor(last / HOUR);
-      const unexpired = (s.issuerExpiringExact.get(issuerId, t, nextHour * HOUR - 1)?.n ?? 0) + ctx.counters.sumBuckets('expires', issuerId, HOUR, nextHour, lastHour);
+      const plan = unexpiredPlan(now.getTime(), last);
+      let unexpired = 0;
+      for (const [a, b] of plan.exact) unexpired += s.issuerExpiringExact.get(issuerId, a, b)?.n ?? 0;
+      if (plan.hours) unexpired += ctx.counters.sumBuckets('expires', issuerId, HOUR, plan.hours[0], plan.hours[1]);
       return { unexpired, lastNotAfter: last === null ? null : new Date(last) };
     },
 
@@ -156,8 +151,5 @@ export function certificateMethods(ctx: SqliteContext): CertificateMethods {
 
 /** The counters an issued certificate moves: issuance (anomaly baselines) and expiry (gauges). */
 export function countIssued(ctx: SqliteContext, c: { accountId: string; profile: string; issuerId: string; issuedAt: number; notAfter: number }): void {
-  ctx.counters.add('issued:account', c.accountId, c.issuedAt);
-  ctx.counters.add('issued:profile', c.profile, c.issuedAt);
-  ctx.counters.add('expires', c.issuerId, c.notAfter);
-  ctx.counters.add('expires:live', c.issuerId, c.notAfter);
+  for (const e of issuedEvents(c)) ctx.counters.add(e.scope, e.key, e.at, e.delta);
 }

@@ -6,24 +6,9 @@
  * they look for instead of joining every certificate's names against every other's.
  */
 import type { Database } from 'better-sqlite3';
-import type { Identifier } from '../../acme/problem.js';
+import { choosePredecessor, lineageNames, renewalLead, type Lineage, type LineageInput } from '../shared/lineage-rules.js';
 
-export interface LineageInput {
-  id: string;
-  identifiers: Identifier[];
-  issuedAt: number;
-  /** The certificate an order's `replaces` named, if any (RFC 9773 §5). */
-  replaces: string | null;
-}
-
-export interface Lineage {
-  predecessorId: string | null;
-  /**
-   * How far before its predecessor's renewal window this certificate was issued, as a fraction
-   * of the predecessor's time from notBefore to the window start; null unless positive.
-   */
-  renewalLead: number | null;
-}
+export type { Lineage, LineageInput } from '../shared/lineage-rules.js';
 
 export class LineageRecorder {
   private readonly insertName;
@@ -49,33 +34,26 @@ export class LineageRecorder {
 
   /** Records a certificate's names and links; call inside the transaction that stores it. */
   record(c: LineageInput): Lineage {
-    const names = [...new Set(c.identifiers.map((i) => i.value))];
+    const names = lineageNames(c.identifiers);
     let predecessor: { id: string; at: number } | null = null;
     for (const name of names) {
       const row = this.newestBefore.get(name, c.issuedAt, c.id);
       if (row && (!predecessor || row.issued_at > predecessor.at)) predecessor = { id: row.certificate_id, at: row.issued_at };
     }
-    const predecessorId = c.replaces ?? predecessor?.id ?? null;
+    const predecessorId = choosePredecessor(c.replaces, predecessor?.id ?? null);
     for (const name of names) {
       this.insertName.run(name, c.issuedAt, c.id);
       this.markSuccessors.run(c.id, name, c.issuedAt, c.id);
     }
-    return { predecessorId, renewalLead: predecessorId ? this.leadOver(predecessorId, c.issuedAt) : null };
+    return { predecessorId, renewalLead: predecessorId ? renewalLead(this.certTiming.get(predecessorId), c.issuedAt) : null };
   }
 
   /** A later certificate sharing one of these names (for rows recorded after their successors). */
   laterCertificate(c: LineageInput): string | null {
-    for (const name of new Set(c.identifiers.map((i) => i.value))) {
+    for (const name of lineageNames(c.identifiers)) {
       const row = this.laterExists.get(name, c.issuedAt, c.id);
       if (row) return row.certificate_id;
     }
     return null;
-  }
-
-  private leadOver(predecessorId: string, issuedAt: number): number | null {
-    const p = this.certTiming.get(predecessorId);
-    if (!p || p.renewal_start <= p.not_before) return null;
-    const lead = (p.renewal_start - issuedAt) / (p.renewal_start - p.not_before);
-    return lead > 0 ? lead : null;
   }
 }

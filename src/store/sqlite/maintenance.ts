@@ -6,7 +6,8 @@
  */
 import type { MaintenanceStore } from '../store.js';
 import { countIssued } from './certificates.js';
-import { HOUR, SCOPE_WIDTHS, type CounterScope } from './counters.js';
+import { firstKeptBucket, HOUR, scopeWidths } from '../shared/counter-buckets.js';
+import { legacyRefreshAt } from '../shared/lineage-rules.js';
 import type { SqliteContext } from './context.js';
 
 interface LegacyRow {
@@ -106,7 +107,7 @@ export function maintenanceMethods(ctx: SqliteContext): MaintenanceStore {
             countIssued(ctx, { accountId: r.account_id, profile: r.profile, issuerId: r.issuer_id, issuedAt: r.issued_at, notAfter: r.not_after });
             if (r.revoked_at !== null) ctx.counters.add('expires:live', r.issuer_id, r.not_after, -1);
             if (r.ocsp_next === null) s.queueOcsp.run(r.id, r.issued_at);
-            else s.setRefresh.run(r.ocsp_next >= r.not_after ? null : r.ocsp_this! + (r.ocsp_next - r.ocsp_this!) / 2, r.id);
+            else s.setRefresh.run(legacyRefreshAt(r.ocsp_this!, r.ocsp_next, r.not_after), r.id);
           }
           if (r.revoked_at !== null && r.revoked_at > t - 8 * 24 * HOUR) ctx.counters.add('revoked', '', r.revoked_at);
         }
@@ -145,12 +146,8 @@ export function maintenanceMethods(ctx: SqliteContext): MaintenanceStore {
     async purgeCounters(before, limit) {
       let purged = 0;
       db.transaction(() => {
-        for (const [scope, widths] of Object.entries(SCOPE_WIDTHS) as [CounterScope, readonly number[]][]) {
-          for (const width of widths) {
-            // Expiry buckets count the future: only the hours already past go.
-            const horizon = scope.startsWith('expires') ? Date.now() - HOUR : width < 60_000 ? Date.now() - (width < 1_000 ? 10 * 60_000 : HOUR) : before.getTime();
-            purged += s.counters.run(scope, width, Math.floor(horizon / width), limit).changes;
-          }
+        for (const [scope, width] of scopeWidths()) {
+          purged += s.counters.run(scope, width, firstKeptBucket(scope, width, before.getTime(), Date.now()), limit).changes;
         }
       }).immediate();
       return purged > 0 ? ctx.durable(purged) : 0;

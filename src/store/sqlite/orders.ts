@@ -1,6 +1,8 @@
 /** Orders, authorizations and challenges in SQLite (RFC 8555 §7.4–7.5), and ARI's `replaces`. */
 import { newId } from '../ids.js';
 import { registeredDomain } from '../registered-domain.js';
+import { CHALLENGE_CLAIM_MS } from '../shared/claims.js';
+import { notInvalidOrder } from '../shared/order-rules.js';
 import type { ListPage, OrderCountScope, Store } from '../store.js';
 import type { AuthzRecord, ChallengeRecord, NewOrder, OrderAuthzSummary, OrderRecord, ValidationResult } from '../types.js';
 import type { SqliteContext } from './context.js';
@@ -26,13 +28,8 @@ type OrderMethods = Pick<
 >;
 
 /** Orders that are not invalid (the rule of domain/status.ts, in SQL), for the list and `replaces`. */
-const NOT_INVALID = `o.status != 'invalid'
-  AND NOT (o.status = 'pending' AND (o.expires_at <= @now OR EXISTS (
-    SELECT 1 FROM order_authzs oa JOIN authzs a ON a.id = oa.authz_id WHERE oa.order_id = o.id
-    AND (a.status IN ('invalid', 'deactivated', 'revoked') OR a.expires_at <= @now))))`;
+const NOT_INVALID = notInvalidOrder('@now');
 
-/** How long a started validation is claimed by the process running it (the validator's own timeout is shorter). */
-const CLAIM_MS = 60_000;
 
 export function orderMethods(ctx: SqliteContext): OrderMethods {
   const { db } = ctx;
@@ -203,7 +200,7 @@ export function orderMethods(ctx: SqliteContext): OrderMethods {
     },
 
     async startChallenge(id: string, now: Date) {
-      return s.startChallenge.run(now.getTime() + CLAIM_MS, id, now.getTime()).changes === 1 ? ctx.durable(true) : false;
+      return s.startChallenge.run(now.getTime() + CHALLENGE_CLAIM_MS, id, now.getTime()).changes === 1 ? ctx.durable(true) : false;
     },
 
     async claimStaleChallenges(before, claimForMs, limit) {

@@ -2,7 +2,7 @@
 import type { Store } from '../store.js';
 import { FULL_CRL, type Revocation, type SignedOcspResponse, type StoredCrl } from '../types.js';
 import type { SqliteContext } from './context.js';
-import { CERT_COLUMNS, CERT_FROM, CHAIN_JOIN, toCertificate, type CertificateRow, type CertificateStatusRow, type CrlRow, type EntryListRow, type RevokedRow } from './rows.js';
+import { CERT_COLUMNS, CERT_FROM, CHAIN_JOIN, toCertificate, toCertificateStatus, type CertificateRow, type CertificateStatusRow, type CrlRow, type EntryListRow, type RevokedRow } from './rows.js';
 
 type RevocationMethods = Pick<
   Store,
@@ -131,19 +131,7 @@ export function revocationMethods(ctx: SqliteContext): RevocationMethods {
 
     async getCertificateStatus(issuerId: string, serial: string) {
       const r = s.status.get(serial, issuerId);
-      if (!r) return null;
-      return {
-        id: r.id,
-        serial: r.serial,
-        issuerId: r.issuer_id,
-        notAfter: new Date(r.not_after),
-        revokedAt: r.revoked_at === null ? null : new Date(r.revoked_at),
-        revocationReason: r.revocation_reason,
-        ocsp:
-          r.ocsp_der === null
-            ? null
-            : { der: new Uint8Array(r.ocsp_der), thisUpdate: new Date(r.this_update!), nextUpdate: new Date(r.next_update!), revoked: r.ocsp_revoked === 1 },
-      };
+      return r ? toCertificateStatus(r) : null;
     },
 
     async saveOcspResponse(certificateId: string, response: SignedOcspResponse, signedAsRevoked: boolean) {

@@ -1,0 +1,47 @@
+/**
+ * The audit log in PostgreSQL: appending events that are not part of another state change
+ * (profile reloads, issuer rotations, admin reads) and reading it in order.
+ */
+import type { Store } from '../store.js';
+import type { AuditRecord } from '../types.js';
+import type { PgContext } from './context.js';
+
+type AuditMethods = Pick<Store, 'appendAudit' | 'readAudit' | 'auditHead'>;
+
+interface AuditRow {
+  seq: number;
+  at: number;
+  actor: string;
+  action: string;
+  subject: string;
+  data: string;
+  prev_hash: string;
+  hash: string;
+}
+
+export function auditMethods(ctx: PgContext): AuditMethods {
+  return {
+    async appendAudit(event) {
+      await ctx.transaction((tx) => tx.audit(event));
+    },
+    async auditHead() {
+      // The chain head row every append moves (seq 0: nothing appended yet).
+      const row = await ctx.sql.row<{ seq: number; hash: string }>('SELECT seq, hash FROM audit_head WHERE id = 1');
+      return row && row.seq > 0 ? { seq: row.seq, hash: row.hash } : null;
+    },
+    async readAudit(afterSeq: number, limit: number): Promise<AuditRecord[]> {
+      const rows = await ctx.sql.rows<AuditRow>('SELECT * FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2', [afterSeq, limit]);
+      return rows.map((r) => ({
+        seq: r.seq,
+        at: new Date(r.at),
+        actor: r.actor,
+        action: r.action,
+        subject: r.subject,
+        data: JSON.parse(r.data) as Record<string, unknown>,
+        rawData: r.data,
+        prevHash: r.prev_hash,
+        hash: r.hash,
+      }));
+    },
+  };
+}
