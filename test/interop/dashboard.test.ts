@@ -192,8 +192,9 @@ describe('operator dashboard in Chromium', { skip, timeout: 420_000 }, () => {
     await page.goto(`${adminUrl}/ui/#/inventory`);
     await page.fill('#q-name', target.name);
     await page.click('#search');
-    await page.waitForSelector(`tr[data-serial="${target.serial}"]`);
-    assert.equal(await page.locator('#results tbody tr').count(), 1, 'exactly the one certificate for that name');
+    // The unfiltered first page may still be on screen: wait for the filtered answer.
+    await waitForCount(page.locator('#results tbody tr'), 1);
+    assert.equal(await page.locator(`tr[data-serial="${target.serial}"]`).count(), 1, 'exactly the one certificate for that name');
     await page.click(`tr[data-serial="${target.serial}"] a`);
     await page.waitForSelector('#ocsp-status');
     assert.equal(await page.textContent('#ocsp-status'), 'good');
