@@ -38,6 +38,7 @@ import { RateLimiter } from './domain/rate-limits.js';
 import type { AdminContext } from './ops/admin-api.js';
 import { createAdminApp } from './ops/admin-app.js';
 import { SessionSealer } from './ops/ui/sessions.js';
+import { AUDIT_CHECKPOINT_FILE } from './ops/audit-checkpoints.js';
 import { AnomalyDetector, loadThresholds, type AnomalyThresholds } from './ops/anomalies.js';
 import { Maintenance } from './ops/maintenance.js';
 import { parseDuration } from './config/settings.js';
@@ -223,6 +224,8 @@ export async function buildAnvil(
     anomalies: () => anomalies.current(),
     renewalInfo,
     profileNames: () => profiles.all().map((p) => p.name),
+    instanceId: leases.instanceId,
+    auditCheckpointFile: config.auditCheckpointFile ?? join(config.dataDir, AUDIT_CHECKPOINT_FILE),
     sessions: new SessionSealer(passphrase, config.uiSessionLifetimeMs),
     log,
   };

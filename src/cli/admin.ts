@@ -5,11 +5,11 @@
 import { openDataStore } from './open-store.js';
 import { createWriteStream } from 'node:fs';
 import { newAdminToken, ROLES } from '../ops/admin-api.js';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { AUDIT_CHECKPOINT_FILE, writeCheckpoint } from '../ops/audit-checkpoints.js';
+import { auditVerifyReport } from '../ops/audit-verify.js';
 import { createLogger } from '../ops/logger.js';
-import { latestCheckpoint, verifyAuditChain, verifyAuditChainAgainst } from '../store/audit-chain.js';
 import type { AdminRole } from '../store/types.js';
 import { operatorActor, parseCommand } from './settings-args.js';
 import { UsageError, unknownWord } from './usage-error.js';
@@ -90,24 +90,9 @@ export async function auditCommand(args: string[]): Promise<number> {
     }
     if (action === 'verify') {
       const given = typeof v.checkpoint === 'string' ? v.checkpoint : existsSync(checkpointFile) ? checkpointFile : undefined;
-      let checkpoint;
-      if (given) {
-        try {
-          checkpoint = latestCheckpoint(auditKey, readFileSync(given, 'utf8'));
-        } catch (e) {
-          process.stdout.write(`audit checkpoint ${given} REFUSED: ${(e as Error).message}\n`);
-          return 1;
-        }
-      }
-      const verdict = checkpoint ? await verifyAuditChainAgainst(store, auditKey, checkpoint) : await verifyAuditChain(store, auditKey);
-      if (verdict.ok) {
-        process.stdout.write(`audit log intact: ${verdict.records} records, hash chain verified\n`);
-        if (checkpoint) process.stdout.write(`complete up to the checkpoint of ${checkpoint.at} (record ${checkpoint.seq}, from ${given})\n`);
-        else process.stdout.write('no checkpoint given (--checkpoint): removal of the newest records cannot be detected\n');
-        return 0;
-      }
-      process.stdout.write(`audit log BROKEN at record ${verdict.problem!.seq}: ${verdict.problem!.reason} (${verdict.records} records verified before it)\n`);
-      return 1;
+      const report = await auditVerifyReport(store, auditKey, given);
+      process.stdout.write(report.lines.map((l) => `${l}\n`).join(''));
+      return report.ok ? 0 : 1;
     }
     if (action === 'export') {
       const out = typeof v.out === 'string' ? createWriteStream(v.out) : process.stdout;

@@ -16,10 +16,11 @@ import type { ExternalAccounts } from '../domain/external-accounts.js';
 import type { RevocationService } from '../domain/revocation.js';
 import { parseSubscriberReason, subscriberReasonList } from '../domain/revocation.js';
 import type { Store } from '../store/store.js';
-import { verifyAuditChain } from '../store/audit-chain.js';
 import type { AdminRole, AdminToken, CertificateQuery, CertificateRecord } from '../store/types.js';
 import type { RenewalInfoService } from '../domain/renewal-info.js';
 import { dashboardRoutes } from './admin-dashboard-api.js';
+import { auditVerifyReport } from './audit-verify.js';
+import { existsSync } from 'node:fs';
 import { CSRF_HEADER, SESSION_COOKIE, cookieValue, type Session, type SessionSealer } from './ui/sessions.js';
 
 export const ROLES: readonly AdminRole[] = ['auditor', 'operator', 'ca-admin'];
@@ -69,6 +70,10 @@ export interface AdminContext {
   /** The ARI window as the renewalInfo endpoint answers it (shown on the dashboard's certificate page). */
   renewalInfo: RenewalInfoService;
   profileNames(): string[];
+  /** Where the audit checkpoints are written (GET /admin/audit/verify checks against the latest). */
+  auditCheckpointFile: string;
+  /** This process's id as a lease holder and heartbeat writer (LeaseKeeper). */
+  instanceId: string;
   /** Dashboard sessions: when set, a valid session cookie (plus CSRF token on writes) stands for a bearer token. */
   sessions?: SessionSealer;
   log: Logger;
@@ -212,7 +217,14 @@ export function adminRoutes(ctx: AdminContext): Router {
       return ctx.store.readAudit(Number.isFinite(after) ? after : 0, Number.isFinite(limit) && limit > 0 ? limit : 1000);
     }),
   );
-  r.get('/admin/audit/verify', route('audit:read', async () => verifyAuditChain(ctx.store, ctx.auditKey)));
+  r.get(
+    '/admin/audit/verify',
+    route('audit:read', async () => {
+      // As `anvil audit verify` does: against the checkpoint file when there is one, with its sentences.
+      const report = await auditVerifyReport(ctx.store, ctx.auditKey, existsSync(ctx.auditCheckpointFile) ? ctx.auditCheckpointFile : undefined);
+      return { ok: report.ok, records: report.verdict?.records ?? 0, ...(report.verdict?.problem ? { problem: report.verdict.problem } : {}), report: report.lines };
+    }),
+  );
   r.get('/admin/anomalies', route('anomalies:read', async () => ctx.anomalies()));
   r.get(
     '/admin/eab',

@@ -54,6 +54,10 @@ export function dashboardRoutes(r: Router, route: RouteFactory, ctx: AdminContex
           ocsp: { overdue: o?.overdue ?? 0, earliestNextUpdate: o?.earliestNextUpdate?.toISOString() ?? null },
         };
       });
+      // Instances heartbeat every few seconds (LeaseKeeper: a third of a 15 s lease); a minute of
+      // silence lists an instance as gone from this view.
+      const instances = await ctx.store.listInstances(new Date(now.getTime() - 60_000));
+      const leases = await ctx.store.listLeases();
       return {
         generatedAt: now.toISOString(),
         activity,
@@ -68,10 +72,17 @@ export function dashboardRoutes(r: Router, route: RouteFactory, ctx: AdminContex
           uptimeSeconds: Math.round(process.uptime()),
           rssBytes: process.memoryUsage().rss,
           activeIssuer: ctx.ca.active.id,
-          // The high-availability work (instances sharing a store, leases) has not landed: there is
-          // no instance or lease table to read yet. The page says so instead of inventing data.
-          leases: null,
+          id: ctx.instanceId,
         },
+        instances: instances.map((i) => ({ id: i.id, host: i.host, pid: i.pid, startedAt: i.startedAt.toISOString(), seenAt: i.seenAt.toISOString(), self: i.id === ctx.instanceId })),
+        leases: leases.map((l) => ({
+          task: l.task,
+          holder: l.holder,
+          fence: l.fence,
+          acquiredAt: l.acquiredAt.toISOString(),
+          expiresAt: l.expiresAt.toISOString(),
+          live: l.expiresAt > now,
+        })),
       };
     }),
   );

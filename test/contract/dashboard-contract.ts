@@ -117,6 +117,19 @@ export function describeDashboardContract(name: string, open: () => Promise<{ st
       await assert.rejects(store.searchInventory({ limit: 10, cursor: 'not-a-cursor' }), RangeError);
     });
 
+    it('a purged expired certificate leaves the name index and the links of its successor', async () => {
+      const old = await issue(['purged.dash.test'], { lifetimeMs: -2 * HOUR });
+      const next = await issue(['purged.dash.test']);
+      assert.deepEqual((await store.certificateLinks(next.id)).predecessors.map((p) => p.id), [old.id]);
+      let purged = 0;
+      for (let i = 0; i < 100 && (await store.searchInventory({ name: 'purged.dash.test', limit: 10 })).certificates.some((c) => c.id === old.id); i++) {
+        purged += await store.purgeCertificates(new Date(Date.now() - HOUR), new Date(Date.now() - HOUR), 100);
+      }
+      assert.ok(purged >= 1);
+      assert.deepEqual((await store.searchInventory({ name: 'purged.dash.test', limit: 10 })).certificates.map((c) => c.id), [next.id]);
+      assert.deepEqual((await store.certificateLinks(next.id)).predecessors, []);
+    });
+
     it('lists accounts newest first with their orders, and filters the audit log by subject newest first', async () => {
       const page = await store.listAccounts(10);
       assert.equal(page.accounts[0]?.id, accountId);

@@ -79,13 +79,18 @@ describe('dashboard reads by role', () => {
     assert.deepEqual(trail.json.map((r: { action: string }) => r.action).filter((a: string) => a.startsWith('certificate.') || a.startsWith('order.')), ['order.created', 'order.finalizing', 'certificate.issued']);
   });
 
-  test('the overview counts the issued certificate under its profile and issuer', async () => {
+  test('the overview counts the issued certificate under its profile and issuer, and lists this instance and the leases it holds', async () => {
     const o = await adminCall(adminUrl, tokens['ca-admin'], 'GET', '/admin/overview');
     assert.equal(o.json.byProfile.find((p: { profile: string }) => p.profile === 'default')?.live, 1);
     assert.equal(o.json.expiring24h.total, 1);
     assert.equal(o.json.expiring24h.withoutSuccessor, 1);
     assert.equal(o.json.activity.length, 24);
-    assert.equal(o.json.instance.leases, null, 'no lease data until the HA work lands');
+    const self = o.json.instances.find((i: { self: boolean }) => i.self);
+    assert.ok(self, `this instance is listed by its heartbeat: ${JSON.stringify(o.json.instances)}`);
+    assert.equal(self.pid, process.pid, 'the test server runs in this process');
+    const crl = o.json.leases.find((l: { task: string }) => l.task === 'crl');
+    assert.equal(crl?.holder, self.id, 'the sole instance holds the CRL lease');
+    assert.equal(crl?.live, true);
   });
 });
 

@@ -162,3 +162,50 @@ describeDashboardContract('sqlite', async () => {
     },
   };
 });
+
+it('migration 30 back-fills the dashboard tables from certificates stored before it: names, successors, live and expiring counts', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'anvil-dash-backfill-'));
+  try {
+    const path = join(dir, 'anvil.db');
+    const store = new SqliteStore(path, { auditKey: new Uint8Array(32), durability: 'normal' });
+    const account = await store.createAccount({ jwk: { kty: 'EC', x: 'backfill' }, thumbprint: 'backfill', contact: [], termsOfServiceAgreed: true });
+    const ids: string[] = [];
+    for (const [i, name] of ['a.backfill.test', 'b.backfill.test', 'a.backfill.test'].entries()) {
+      const order = await store.createOrder({
+        accountId: account.id, identifiers: [{ type: 'dns', value: name }], profile: 'default', notBefore: null, notAfter: null,
+        expiresAt: new Date(Date.now() + 3_600_000), replaces: null, reusedAuthzIds: [], newAuthzs: [],
+      });
+      const serial = `0${i}${randomBytes(15).toString('hex')}`;
+      await store.beginFinalize(order.id, new Uint8Array([1]), serial, 'int-b');
+      const now = Date.now();
+      ids.push((await store.completeFinalize(order.id, {
+        serial, issuerId: 'int-b', accountId: account.id, orderId: order.id, profile: 'default', profileHash: 'h', identifiers: order.identifiers,
+        notBefore: new Date(now), notAfter: new Date(now + 3 * 3_600_000), renewalStart: new Date(now + 3_600_000), renewalEnd: new Date(now + 7_200_000),
+        der: new Uint8Array([1]), chainPem: 'chain', spkiSha256: randomBytes(32).toString('hex'), crlShard: 0,
+      })).id);
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    await store.close();
+    // Make the database look as if it had never run migration 30, then open it again.
+    const raw = new Database(path);
+    for (const t of ['dash_certificate_issued', 'dash_certificate_revoked', 'dash_certificate_purged', 'dash_validation_failed', 'dash_ocsp_inserted', 'dash_ocsp_updated']) raw.exec(`DROP TRIGGER ${t}`);
+    for (const t of ['dash_cert_names', 'dash_successors', 'dash_hourly', 'dash_expiry', 'dash_ocsp']) raw.exec(`DROP TABLE ${t}`);
+    for (const i of ['dash_certificates_by_expiry', 'dash_certificates_by_profile', 'dash_certificates_by_issuer', 'dash_certificates_by_account', 'dash_certificates_revoked', 'dash_accounts_by_creation', 'dash_audit_by_subject', 'dash_audit_by_actor', 'dash_audit_by_action']) raw.exec(`DROP INDEX ${i}`);
+    raw.prepare('DELETE FROM schema_migrations WHERE version = 30').run();
+    raw.close();
+    const reopened = new SqliteStore(path, { auditKey: new Uint8Array(32), durability: 'normal' });
+    try {
+      assert.deepEqual((await reopened.searchInventory({ name: 'a.backfill.test', limit: 10 })).certificates.map((c) => c.id), [ids[0], ids[2]]);
+      assert.equal((await reopened.certificateLinks(ids[0]!)).successor?.id, ids[2]);
+      assert.equal((await reopened.certificateLinks(ids[1]!)).successor, null);
+      assert.deepEqual(await reopened.expiringSummary(new Date(), new Date(Date.now() + 24 * 3_600_000)), { total: 3, withSuccessor: 1, withoutSuccessor: 2 });
+      assert.equal((await reopened.liveCertificateCounts(new Date())).find((c) => c.issuerId === 'int-b')?.live, 3);
+      const hours = await reopened.hourlyActivity(new Date(Date.now() - 3_600_000), new Date(Date.now() + 3_600_000));
+      assert.equal(hours.reduce((n, h) => n + h.issued, 0), 3);
+    } finally {
+      await reopened.close();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});

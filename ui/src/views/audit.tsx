@@ -18,13 +18,9 @@ interface Verdict {
   ok: boolean;
   records: number;
   problem?: { seq: number; reason: string };
+  /** The lines `anvil audit verify` prints for the same store and checkpoint. */
+  report: string[];
 }
-
-/** The sentence `anvil audit verify` prints for the same verdict. */
-const cliText = (v: Verdict) =>
-  v.ok
-    ? `audit log intact: ${v.records} records, hash chain verified`
-    : `audit log BROKEN at record ${v.problem!.seq}: ${v.problem!.reason} (${v.records} records verified before it)`;
 
 export function AuditView({ params }: { params: URLSearchParams }) {
   const initial = { actor: params.get('actor') ?? '', action: params.get('action') ?? '', subject: params.get('subject') ?? '' };
@@ -53,7 +49,11 @@ export function AuditView({ params }: { params: URLSearchParams }) {
       <h1>Audit log</h1>
       <p>
         <button id="verify-chain" onClick={verify} disabled={verifying}>{verifying ? 'Verifying…' : 'Verify chain'}</button>{' '}
-        {verdict && <span id="verify-result" class={verdict.ok ? 'good' : 'bad'}>{cliText(verdict)}</span>}
+        {verdict && (
+          <pre id="verify-result" class={verdict.ok ? 'good' : 'bad'}>
+            {verdict.report.join('\n')}
+          </pre>
+        )}
       </p>
       <ErrorLine error={verifyError} />
       <form class="search" onSubmit={(e) => (e.preventDefault(), setBefores([]), setQuery({ ...form }))}>

@@ -16,7 +16,9 @@ interface Overview {
     crl: { number: number | null; thisUpdate: string | null; nextUpdate: string | null; shards: number; oldestShardThisUpdate: string | null; expired: number };
     ocsp: { overdue: number; earliestNextUpdate: string | null };
   }[];
-  instance: { pid: number; node: string; startedAt: string; uptimeSeconds: number; rssBytes: number; activeIssuer: string; leases: null };
+  instance: { pid: number; node: string; startedAt: string; uptimeSeconds: number; rssBytes: number; activeIssuer: string; id: string };
+  instances: { id: string; host: string; pid: number; startedAt: string; seenAt: string; self: boolean }[];
+  leases: { task: string; holder: string; fence: number; acquiredAt: string; expiresAt: string; live: boolean }[];
 }
 
 interface Finding {
@@ -159,13 +161,44 @@ export function OverviewView({ me }: { me: Me }) {
             </p>
           )}
         </div>
-        <div class="card placeholder" id="leases">
+        <div class={`card ${d && d.instances.length === 0 && d.leases.length === 0 ? 'placeholder' : ''}`} id="leases">
           <h2>Instances and leases</h2>
-          <p>
-            <strong>Not available yet.</strong> Several instances sharing one store, and the leases they hold for CRL
-            publication and OCSP refresh, come with the high-availability work, which has not landed. This panel shows
-            only this instance until then.
-          </p>
+          {d && d.instances.length === 0 && d.leases.length === 0 && (
+            <p>
+              <strong>No data yet.</strong> No instance has sent a heartbeat to this store in the last minute and no
+              periodic task holds a lease.
+            </p>
+          )}
+          {d && d.instances.length > 0 && (
+            <table id="instances">
+              <thead><tr><th>instance</th><th>pid</th><th>started</th><th>last heartbeat</th></tr></thead>
+              <tbody>
+                {d.instances.map((i) => (
+                  <tr>
+                    <td class="mono small">{i.id}{i.self && <span class="status status-active"> this one</span>}</td>
+                    <td class="num">{i.pid}</td>
+                    <td>{relative(i.startedAt)}</td>
+                    <td class={Date.now() - new Date(i.seenAt).getTime() > 30_000 ? 'bad' : 'good'}>{relative(i.seenAt)}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
+          {d && d.leases.length > 0 && (
+            <table id="lease-list">
+              <thead><tr><th>task</th><th>holder</th><th>fence</th><th>expires</th></tr></thead>
+              <tbody>
+                {d.leases.map((l) => (
+                  <tr>
+                    <td>{l.task}</td>
+                    <td class="mono small">{l.holder}</td>
+                    <td class="num">{l.fence}</td>
+                    <td class={l.live ? 'good' : 'bad'}>{l.live ? relative(l.expiresAt) : `lapsed ${relative(l.expiresAt)}`}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          )}
         </div>
       </div>
       {d && <p class="muted">Generated {when(d.generatedAt)}</p>}
