@@ -23,7 +23,7 @@ import { openStack, type InteropStack } from './stack.js';
 
 const skip = requireTool('openssl');
 
-describe('ca admin: init, root key offline and back, rotate, archive, retire-key', { skip, timeout: 120_000 }, () => {
+describe('ca admin: init, root key offline and back, rotate, archive, retire-key', { skip, timeout: 300_000 }, () => {
   let work = '';
   let dataDir = '';
   let stack: InteropStack | undefined;

@@ -25,7 +25,7 @@ import { openStack, type InteropStack } from './stack.js';
 
 const skip = requireTool('openssl');
 
-describe('ca admin: anvil init --import-chain/--import-key with an openssl-made intermediate', { skip, timeout: 120_000 }, () => {
+describe('ca admin: anvil init --import-chain/--import-key with an openssl-made intermediate', { skip, timeout: 300_000 }, () => {
   let work = '';
   let pki = '';
   let dataDir = '';
@@ -142,7 +142,7 @@ describe('ca admin: anvil init --import-chain/--import-key with an openssl-made 
     try {
       // The server's own HTTPS certificate is issued by the imported CA and served with its chain, so a
       // dropped policy CA already shows here: clients trusting root.pem cannot reach the directory.
-      server3 = await startAnvil({ dnsResolver: dnsLocal.resolver, http01Port: http01, dataDir: threeLevel, extraArgs: ['--log-level', 'warn'], readyTimeoutMs: 10_000 }).catch((error: Error) => {
+      server3 = await startAnvil({ dnsResolver: dnsLocal.resolver, http01Port: http01, dataDir: threeLevel, extraArgs: ['--log-level', 'warn'], readyTimeoutMs: 40_000 }).catch((error: Error) => {
         throw new Error(`the server on the imported 3-level hierarchy is unusable for clients trusting its root.pem (the policy CA is missing from the chain it serves):\n${error.message}`);
       });
       const acme = await new RawAcme(server3.directoryUrl, await readText(server3.rootPemPath)).init();

@@ -106,7 +106,7 @@ describe('a server started with a bad profiles directory refuses to start', { ti
   });
 });
 
-describe('anvil profiles check', { timeout: 60_000 }, () => {
+describe('anvil profiles check', { timeout: 180_000 }, () => {
   for (const [what, [content, field, pattern]] of Object.entries(BROKEN)) {
     test(`exits 1 for: ${what}`, async () => {
       const dir = brokenDir(content);

@@ -332,6 +332,15 @@ const MIGRATIONS: { version: number; sql: string }[] = [
       );
     `,
   },
+  {
+    // Deleting an order (retention) makes SQLite check the foreign keys that name it: without an
+    // index on the referencing column, each check reads every certificate (or legacy order name).
+    version: 10,
+    sql: `
+      CREATE INDEX certificates_by_order ON certificates(order_id);
+      CREATE INDEX order_names_by_order ON order_names(order_id);
+    `,
+  },
 ];
 
 /** Applies every migration newer than the database's version; returns the resulting version. */
