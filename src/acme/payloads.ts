@@ -33,7 +33,7 @@ const PAYLOADS = {
   newOrder: { identifiers: identifierArray, notBefore: string, notAfter: string, profile: string, replaces: string },
   finalize: { csr: string },
   authzUpdate: { status: string },
-  revokeCert: { certificate: string },
+  revokeCert: { certificate: string, reason: { schema: z.number().int(), must: 'an integer (an RFC 5280 CRLReason code)' } },
   keyChangeInner: { account: string, oldKey: { schema: z.looseObject({}), must: 'a JSON object (a JWK)' } },
   challengeResponse: {},
 } satisfies Record<string, Record<string, Field>>;

@@ -67,12 +67,17 @@ describe('revokeCert (§7.6)', () => {
     assertOk(await revoke(holder, leaf), 200, dir);
   });
 
-  test('reasons 7 (unassigned), 2 (cACompromise), 6 (certificateHold) and "x" are refused with badRevocationReason', async () => {
+  test('reasons 7 (unassigned), 2 (cACompromise), 6 (certificateHold) are refused with badRevocationReason; "x", "1" and 1.5 (not an integer) are malformed', async () => {
     const leaf = leafOf(await issue(acme, responder, [uniqueName('br')]));
-    for (const reason of [7, 2, 6, 'x']) {
+    for (const reason of [7, 2, 6]) {
       const res = await revoke(acme, leaf, { reason });
       assert.equal(res.status, 400, `reason ${JSON.stringify(reason)}: ${res.body}`);
       assertProblem(res, 400, 'badRevocationReason', dir);
+    }
+    for (const reason of ['x', '1', 1.5]) {
+      const res = await revoke(acme, leaf, { reason });
+      assertProblem(res, 400, 'malformed', dir);
+      assert.match(res.json.detail, /reason/, `the problem names the field: ${res.body}`);
     }
     assertOk(await revoke(acme, leaf, { reason: 0 }), 200, dir);
   });

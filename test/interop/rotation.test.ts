@@ -28,7 +28,7 @@ import { openStack, type InteropStack } from './stack.js';
 
 const skip = requireTool('openssl');
 const CLIENTS = 6;
-const LOAD_SECONDS = 10;
+const LOAD_SECONDS = 25; // long enough that certificates come after a slow `anvil ca rotate` plus the reload allowance
 const ROTATE_AFTER_MS = 2_500;
 /** A SIGHUP reloads at once; the manifest poll (2 s) is the fallback. Certificates finished this long after the rotation must be new. */
 const RELOAD_ALLOWANCE_MS = 3_000;
