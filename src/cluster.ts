@@ -1,7 +1,8 @@
 /**
  * `--workers N`: N serving processes on one listener (node:cluster hands connections to them in
  * turn), each a full Anvil on the shared store. The primary prepares the data directory once
- * (CA, migrations) so workers never race to create it, restarts a worker that dies, serves the
+ * (CA, migrations, listener and OCSP responder certificates) so workers never race to create it,
+ * holds the admin address before any worker starts, restarts a worker that dies, serves the
  * configured admin address itself (metrics summed over the workers with prom-client's
  * AggregatorRegistry; everything else forwarded to the first worker's private admin listener),
  * and passes SIGHUP and SIGTERM on.
@@ -13,7 +14,8 @@ import type { Logger } from 'pino';
 import { AggregatorRegistry } from 'prom-client';
 import { openConfiguredCa } from './ca/open-ca.js';
 import type { Config } from './config/load.js';
-import { closeServer } from './http/listeners.js';
+import { closeServer, listenerTls } from './http/listeners.js';
+import { ensureOcspResponder } from './revocation/ocsp-responder-cert.js';
 import { registry } from './ops/metrics.js';
 import { auditKeyFrom } from './store/audit-chain.js';
 import { SqliteStore } from './store/sqlite/sqlite-store.js';
@@ -48,7 +50,12 @@ export interface Primary {
 /** In the primary: prepares the data directory, forks the workers and serves the admin address. */
 export async function startPrimary(config: Config, env: NodeJS.ProcessEnv, log: Logger): Promise<Primary> {
   const opened = await openConfiguredCa(config, env);
-  opened.keys.close();
+  try {
+    if (!config.plainHttp) await listenerTls(config, opened.ca.active, opened.passphrase);
+    for (const issuer of opened.ca.issuers) await ensureOcspResponder(config.dataDir, issuer, opened.passphrase, config.ocspResponderValidityMs);
+  } finally {
+    opened.keys.close();
+  }
   await new SqliteStore(join(config.dataDir, 'anvil.db'), { auditKey: auditKeyFrom(opened.passphrase), durability: config.sqliteDurability }).close();
 
   const aggregator = new AggregatorRegistry();
@@ -76,7 +83,19 @@ export async function startPrimary(config: Config, env: NodeJS.ProcessEnv, log: 
         else setTimeout(() => void fork(index).catch((e) => log.error({ err: (e as Error).message }, 'worker restart failed')), 500).unref();
       });
     });
-  await Promise.all(Array.from({ length: config.workers }, (_, i) => fork(i)));
+  const stopWorkers = (): Promise<unknown> => {
+    stopping = true;
+    return Promise.all(
+      [...Object.values(cluster.workers ?? {})].map(
+        (w) =>
+          new Promise<void>((resolve) => {
+            if (!w || w.isDead()) return resolve();
+            w.once('exit', () => resolve());
+            w.process.kill('SIGTERM');
+          }),
+      ),
+    );
+  };
 
   const admin = createServer((req, res) => {
     if (req.url === '/metrics' && req.method === 'GET') {
@@ -95,7 +114,15 @@ export async function startPrimary(config: Config, env: NodeJS.ProcessEnv, log: 
     forwarded.on('error', () => res.headersSent ? res.destroy() : res.writeHead(502, { 'content-type': 'text/plain' }).end('worker unavailable\n'));
     req.pipe(forwarded);
   });
+  // Bound first: the port is this process's before any worker binds one of its own.
   await listenOn(admin, config.adminListen);
+  try {
+    await Promise.all(Array.from({ length: config.workers }, (_, i) => fork(i)));
+  } catch (e) {
+    // One worker that cannot start means none is started: no half-serving primary is left behind.
+    await Promise.all([stopWorkers(), closeServer(admin)]);
+    throw e;
+  }
   const { directoryUrl, rootPemPath } = first!;
   log.info({ workers: config.workers, directoryUrl }, 'anvil workers are serving');
   return {
@@ -105,18 +132,7 @@ export async function startPrimary(config: Config, env: NodeJS.ProcessEnv, log: 
       for (const w of ready.keys()) w.process.kill('SIGHUP');
     },
     close: async () => {
-      stopping = true;
-      const workersStopped = Promise.all(
-        [...Object.values(cluster.workers ?? {})].map(
-          (w) =>
-            new Promise<void>((resolve) => {
-              if (!w || w.isDead()) return resolve();
-              w.once('exit', () => resolve());
-              w.process.kill('SIGTERM');
-            }),
-        ),
-      );
-      await Promise.all([closeServer(admin), workersStopped]);
+      await Promise.all([closeServer(admin), stopWorkers()]);
     },
   };
 }

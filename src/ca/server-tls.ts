@@ -4,7 +4,7 @@
  * re-issued at start when it nears expiry.
  */
 import { X509Certificate } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import type { Identifier } from '../acme/problem.js';
@@ -19,7 +19,8 @@ import {
   subjectKeyIdentifier,
 } from './extensions.js';
 import type { Issuer } from './issuer.js';
-import { generateKey, spkiOf, writeEncryptedKey } from './key-files.js';
+import { readPair, writePair } from './key-cert-pair.js';
+import { generateKey, spkiOf } from './key-files.js';
 
 /** Lifetime of the listener certificate Anvil issues itself. */
 const LIFETIME = { validityMs: 90 * 24 * 3_600_000, backdateMs: 3_600_000, renewBeforeMs: 30 * 24 * 3_600_000 };
@@ -35,9 +36,8 @@ export async function ensureServerTls(dataDir: string, issuer: Issuer, passphras
   const certPath = join(dir, 'server.pem');
   const keyPath = join(dir, 'server.key.pem');
   const hosts = [...new Set(['localhost', '127.0.0.1', '::1', ...extraHosts])];
-  if (existsSync(certPath) && existsSync(keyPath) && stillGood(readFileSync(certPath, 'utf8'), hosts, issuer)) {
-    return { certPem: readFileSync(certPath, 'utf8'), keyPem: readFileSync(keyPath, 'utf8'), passphrase };
-  }
+  const stored = readPair(certPath, keyPath, passphrase);
+  if (stored && stillGood(stored.cert, hosts, issuer)) return { certPem: stored.certPem, keyPem: stored.keyPem, passphrase };
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const key = generateKey('ecdsa-p256');
   const spki = spkiOf(key);
@@ -61,16 +61,12 @@ export async function ensureServerTls(dataDir: string, issuer: Issuer, passphras
     signer: issuer.signer,
   });
   const certPem = derToPem(der) + issuer.chainPem;
-  rmSync(keyPath, { force: true });
-  writeEncryptedKey(keyPath, key, passphrase);
-  writeFileSync(certPath + '.tmp', certPem);
-  renameSync(certPath + '.tmp', certPath);
-  return { certPem, keyPem: readFileSync(keyPath, 'utf8'), passphrase };
+  // The pair this process made is the one it serves, whatever another process writes meanwhile.
+  return { certPem, keyPem: writePair(certPath, keyPath, certPem, key, passphrase), passphrase };
 }
 
-function stillGood(pem: string, hosts: string[], issuer: Issuer): boolean {
+function stillGood(cert: X509Certificate, hosts: string[], issuer: Issuer): boolean {
   try {
-    const cert = new X509Certificate(pem);
     const renewBefore = Date.now() + LIFETIME.renewBeforeMs;
     if (new Date(cert.validTo).getTime() < renewBefore) return false;
     if (!cert.checkIssued(new X509Certificate(issuer.certPem))) return false;

@@ -57,6 +57,8 @@ export async function serveCommand(args: string[]): Promise<number> {
     if (!config.extraInstance) rmSync(pidFile, { force: true });
     log.fatal({ err: (e as Error).message }, 'anvil could not start');
     process.stderr.write(`anvil: cannot start: ${(e as Error).message}\n`);
+    // The IPC channel would keep a worker that could not start alive, holding nothing.
+    if (worker) process.disconnect?.();
     return 1;
   }
   process.stderr.write(
@@ -101,6 +103,8 @@ async function serveClustered(config: Config, log: Logger, pidFile: string, owns
     if (ownsPidFile) rmSync(pidFile, { force: true });
     log.fatal({ err: (e as Error).message }, 'anvil could not start');
     process.stderr.write(`anvil: cannot start: ${(e as Error).message}\n`);
+    // The IPC channel would keep a worker that could not start alive, holding nothing.
+    if (worker) process.disconnect?.();
     return 1;
   }
   if (!worker) {

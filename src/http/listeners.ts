@@ -15,9 +15,7 @@ export async function listenAcme(config: Config, issuer: Issuer, passphrase: str
   if (config.plainHttp) {
     server = createHttpServer();
   } else {
-    const tls = config.tlsCert
-      ? { certPem: readFileSync(config.tlsCert, 'utf8'), keyPem: readFileSync(config.tlsKey!, 'utf8') }
-      : await ensureServerTls(config.dataDir, issuer, passphrase, tlsHosts(config));
+    const tls = await listenerTls(config, issuer, passphrase);
     server = createHttpsServer({ cert: tls.certPem, key: tls.keyPem, passphrase });
   }
   server.keepAliveTimeout = 30_000;
@@ -25,6 +23,12 @@ export async function listenAcme(config: Config, issuer: Issuer, passphrase: str
   server.requestTimeout = 30_000;
   await bind(server, config.listen);
   return server;
+}
+
+/** The ACME listener's certificate and key: the operator's, or Anvil's own, issued when missing or due. */
+export async function listenerTls(config: Config, issuer: Issuer, passphrase: string): Promise<{ certPem: string; keyPem: string }> {
+  if (config.tlsCert) return { certPem: readFileSync(config.tlsCert, 'utf8'), keyPem: readFileSync(config.tlsKey!, 'utf8') };
+  return ensureServerTls(config.dataDir, issuer, passphrase, tlsHosts(config));
 }
 
 /** A plain-HTTP listener; `exclusive` keeps a cluster worker's listener its own (not shared through the primary). */

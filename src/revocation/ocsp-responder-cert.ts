@@ -5,7 +5,7 @@
  * a third of its lifetime is left; its key is kept encrypted like every CA key.
  */
 import { createHash, X509Certificate } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { Certificate, Name, SubjectPublicKeyInfo } from '@peculiar/asn1-x509';
@@ -20,7 +20,8 @@ import {
   subjectKeyIdentifier,
 } from '../ca/extensions.js';
 import type { Issuer } from '../ca/issuer.js';
-import { generateKey, readEncryptedKey, spkiOf, writeEncryptedKey } from '../ca/key-files.js';
+import { readPair, writePair } from '../ca/key-cert-pair.js';
+import { generateKey, spkiOf } from '../ca/key-files.js';
 import { KeyObjectSigner, type Signer } from '../ca/signer.js';
 
 /** How an OCSP CertID (RFC 6960 §4.1.1) identifies an issuer, per hash algorithm. */
@@ -61,11 +62,11 @@ export async function ensureOcspResponder(dataDir: string, issuer: Issuer, passp
   const dir = join(dataDir, 'ca', 'ocsp');
   const certPath = join(dir, `${issuer.id}.pem`);
   const keyPath = join(dir, `${issuer.id}.key.pem`);
-  if (existsSync(certPath) && existsSync(keyPath)) {
-    const cert = new X509Certificate(readFileSync(certPath));
-    const remaining = new Date(cert.validTo).getTime() - Date.now();
-    if (remaining > validityMs / 3 && cert.checkIssued(new X509Certificate(Buffer.from(issuer.certDer)))) {
-      return responderFrom(issuer, new Uint8Array(cert.raw), new KeyObjectSigner(readEncryptedKey(keyPath, passphrase)));
+  const stored = readPair(certPath, keyPath, passphrase);
+  if (stored) {
+    const remaining = new Date(stored.cert.validTo).getTime() - Date.now();
+    if (remaining > validityMs / 3 && stored.cert.checkIssued(new X509Certificate(Buffer.from(issuer.certDer)))) {
+      return responderFrom(issuer, new Uint8Array(stored.cert.raw), new KeyObjectSigner(stored.key));
     }
   }
   mkdirSync(dir, { recursive: true, mode: 0o700 });
@@ -90,12 +91,8 @@ export async function ensureOcspResponder(dataDir: string, issuer: Issuer, passp
     ],
     signer: issuer.signer,
   });
-  // Replace key and certificate; the old pair is only used until this process switches over.
-  rmSync(keyPath + '.new', { force: true });
-  writeEncryptedKey(keyPath + '.new', key, passphrase);
-  renameSync(keyPath + '.new', keyPath);
-  writeFileSync(certPath + '.new', derToPem(der));
-  renameSync(certPath + '.new', certPath);
+  // The old pair is only used until this process switches over; this process signs with the pair it made.
+  writePair(certPath, keyPath, derToPem(der), key, passphrase);
   return responderFrom(issuer, der, new KeyObjectSigner(key));
 }
 

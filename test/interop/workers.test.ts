@@ -12,7 +12,7 @@ import { acmeClientKit } from '../helpers/acme-client-kit.js';
 import { startHttp01Responder, type Http01Responder } from '../helpers/http01-responder.js';
 import { scrapeMetrics, total } from '../helpers/prometheus.js';
 import { RawAcme } from '../helpers/raw-acme.js';
-import { freePort, type AcmeServer } from './harness.js';
+import { freePort, waitFor, type AcmeServer } from './harness.js';
 import { openStack, type InteropStack } from './stack.js';
 
 const workersOf = (pid: number): number[] =>
@@ -36,6 +36,8 @@ describe('--workers 2: two processes serve one listener and one store', { timeou
     const adminPort = await freePort();
     adminUrl = `http://127.0.0.1:${adminPort}`;
     ({ server, rootPem } = await stack.start({ extraArgs: ['--workers', '2'], env: { ANVIL_ADMIN_LISTEN: `127.0.0.1:${adminPort}` }, readyTimeoutMs: 60_000 }));
+    // The directory answers once the first worker serves; the primary is ready once both are.
+    await waitFor('both workers serving', () => /anvil workers are serving/.test(server.logs()), 30_000);
   });
   after(async () => stack.close());
 
