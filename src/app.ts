@@ -2,6 +2,8 @@
  * Wires Anvil's parts once: profiles, validators, domain services, revocation, and the HTTP
  * applications that expose them. Everything a request can reach is built here.
  */
+import type { SharedCaDirectory } from './ca/shared-ca-directory.js';
+import { sqlitePath } from './store/open-store.js';
 import { auditKeyFrom } from './store/audit-chain.js';
 import type { Logger } from 'pino';
 import type { Express } from 'express';
@@ -80,6 +82,8 @@ export async function buildAnvil(
   endpoints: Endpoints,
   profilesDir: string,
   log: Logger,
+  /** On a shared store: the CA directory every instance follows. */
+  sharedCa?: SharedCaDirectory,
 ): Promise<AnvilParts> {
   const links = new Links(endpoints.baseUrl, endpoints.revocationBaseUrl);
 
@@ -218,7 +222,7 @@ export async function buildAnvil(
     ca,
     revocation: revocationService,
     externalAccounts,
-    caOperations: new CaOperations(config.dataDir, keys, store),
+    caOperations: new CaOperations(config.dataDir, keys, store, sharedCa ? { directory: sharedCa, holder: leases.instanceId } : undefined),
     reloadProfiles,
     reloadCa,
     anomalies: () => anomalies.current(),
@@ -249,7 +253,7 @@ export async function buildAnvil(
 
   return {
     acmeApp: createAcmeApp(ctx, revocationRouter),
-    adminApp: createAdminApp(adminContext, new Readiness(store, join(config.dataDir, 'anvil.db'), ca)),
+    adminApp: createAdminApp(adminContext, new Readiness(store, config.databaseUrl ? undefined : sqlitePath(config.dataDir), ca)),
     reloadProfiles,
     anomalies,
     leases,

@@ -9,16 +9,14 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import { createServer, request, type Server } from 'node:http';
-import { join } from 'node:path';
+import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { AggregatorRegistry } from 'prom-client';
-import { openConfiguredCa } from './ca/open-ca.js';
 import type { Config } from './config/load.js';
 import { closeServer, listenerTls } from './http/listeners.js';
 import { ensureOcspResponder } from './revocation/ocsp-responder-cert.js';
 import { registry } from './ops/metrics.js';
-import { auditKeyFrom } from './store/audit-chain.js';
-import { SqliteStore } from './store/sqlite/sqlite-store.js';
+import { openCaAndStore } from './open-data.js';
 import { startServer, type RunningServer } from './server.js';
 
 type WorkerMessage = { type: 'ready'; directoryUrl: string; rootPemPath: string; adminUrl: string } | { type: 'failed'; error: string };
@@ -49,14 +47,14 @@ export interface Primary {
 
 /** In the primary: prepares the data directory, forks the workers and serves the admin address. */
 export async function startPrimary(config: Config, env: NodeJS.ProcessEnv, log: Logger): Promise<Primary> {
-  const opened = await openConfiguredCa(config, env);
+  const { opened, store } = await openCaAndStore(config, env, log, `${hostname()}:${process.pid}`);
   try {
     if (!config.plainHttp) await listenerTls(config, opened.ca.active, opened.passphrase);
     for (const issuer of opened.ca.issuers) await ensureOcspResponder(config.dataDir, issuer, opened.passphrase, config.ocspResponderValidityMs);
   } finally {
     opened.keys.close();
+    await store.close();
   }
-  await new SqliteStore(join(config.dataDir, 'anvil.db'), { auditKey: auditKeyFrom(opened.passphrase), durability: config.sqliteDurability }).close();
 
   const aggregator = new AggregatorRegistry();
   const ready = new Map<Worker, Extract<WorkerMessage, { type: 'ready' }>>();

@@ -3,20 +3,19 @@
  * parts (app.ts), recovers work interrupted by a crash, and shuts down gracefully.
  */
 import { auditKeyFrom } from './store/audit-chain.js';
+import { hostname } from 'node:os';
 import { mkdirSync, unwatchFile, watchFile } from 'node:fs';
 import type { Server } from 'node:http';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { buildAnvil, type AnvilParts } from './app.js';
-import { caCreatedData } from './ca/ca-directory.js';
-import { openConfiguredCa } from './ca/open-ca.js';
 import type { Config } from './config/load.js';
 import { closeServer, defaultBaseUrl, listenAcme, listenPlain, plainBaseUrl } from './http/listeners.js';
 import { AUDIT_CHECKPOINT_FILE, startAuditCheckpoints } from './ops/audit-checkpoints.js';
 import { createLogger } from './ops/logger.js';
+import { openCaAndStore } from './open-data.js';
 import { metrics, startEventLoopMonitor, timed } from './ops/metrics.js';
-import { SqliteStore } from './store/sqlite/sqlite-store.js';
 import type { Store } from './store/store.js';
 
 export { createLogger };
@@ -50,7 +49,7 @@ export interface StartOptions {
 export async function startServer(config: Config, env: NodeJS.ProcessEnv, log: Logger = createLogger(config.logLevel), options: StartOptions = {}): Promise<RunningServer> {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   startEventLoopMonitor();
-  const opened = await openConfiguredCa(config, env);
+  const { opened, store: rawStore, sharedCa } = await openCaAndStore(config, env, log, `${hostname()}:${process.pid}`);
   const { ca } = opened;
   const secret = { passphrase: opened.passphrase };
   if (opened.devPassphraseFile) {
@@ -60,9 +59,7 @@ export async function startServer(config: Config, env: NodeJS.ProcessEnv, log: L
     );
   }
   if (ca.created) log.warn({ root: ca.rootPemPath, issuer: ca.active.id }, 'created a development CA (root + intermediate)');
-  const sqlite = new SqliteStore(join(config.dataDir, 'anvil.db'), { auditKey: auditKeyFrom(opened.passphrase), durability: config.sqliteDurability });
-  const store = timed<Store>(sqlite, metrics.storeSeconds, metrics.storeErrors);
-  if (ca.created) await store.appendAudit({ actor: 'system', action: 'ca.created', subject: ca.active.id, data: caCreatedData(ca, false) });
+  const store = timed<Store>(rawStore, metrics.storeSeconds, metrics.storeErrors);
 
   const servers: Server[] = [];
   try {
@@ -77,7 +74,7 @@ export async function startServer(config: Config, env: NodeJS.ProcessEnv, log: L
     const baseUrl = config.baseUrl ?? defaultBaseUrl(config, acmeServer);
     const revocationBaseUrl = config.revocationBaseUrl ?? (revocationServer ? plainBaseUrl(revocationServer) : undefined);
 
-    const parts = await buildAnvil(config, ca, opened.keys, opened.guard, secret.passphrase, store, { baseUrl, revocationBaseUrl }, config.profilesDir ?? BUNDLED_PROFILES_DIR, log);
+    const parts = await buildAnvil(config, ca, opened.keys, opened.guard, secret.passphrase, store, { baseUrl, revocationBaseUrl }, config.profilesDir ?? BUNDLED_PROFILES_DIR, log, sharedCa);
     acmeServer.on('request', parts.acmeApp);
     revocationServer?.on('request', parts.revocationApp);
     adminServer.on('request', parts.adminApp);
@@ -109,6 +106,9 @@ export async function startServer(config: Config, env: NodeJS.ProcessEnv, log: L
     watchFile(manifestFile, { interval: 2000, persistent: false }, (now, before) => {
       if (now.mtimeMs !== before.mtimeMs) void reloadCa();
     });
+    // On a shared store, a change any instance publishes (a rotation through its admin API or
+    // the CLI) arrives here within a second or two.
+    const stopSharedCa = sharedCa?.watch(1_000, reloadCa, log);
 
     let closing: Promise<void> | undefined;
     return {
@@ -124,6 +124,7 @@ export async function startServer(config: Config, env: NodeJS.ProcessEnv, log: L
       close: () =>
         (closing ??= (async () => {
           unwatchFile(manifestFile);
+          stopSharedCa?.();
           await Promise.all(servers.map(closeServer));
           await parts.stop();
           await checkpoints?.stop();

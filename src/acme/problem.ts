@@ -155,6 +155,9 @@ export const problems = {
   rejectedIdentifier: (detail: string, subproblems: Subproblem[] = []) =>
     new AcmeProblem('rejectedIdentifier', detail, { subproblems }),
   serverInternal: (detail: string, options: ProblemOptions = {}) => new AcmeProblem('serverInternal', detail, options),
+  /** The store is unreachable for now (RFC 8555 has no type of its own): 503, and when to try again. */
+  unavailable: (detail: string, retryAfterSeconds = 5) =>
+    new AcmeProblem('serverInternal', detail, { status: 503, headers: { 'Retry-After': String(retryAfterSeconds) } }),
   tls: (detail: string) => new AcmeProblem('tls', detail),
   unauthorized: (detail: string) => new AcmeProblem('unauthorized', detail),
   unsupportedContact: (detail: string) => new AcmeProblem('unsupportedContact', detail),

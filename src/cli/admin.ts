@@ -24,16 +24,16 @@ export const AUDIT_USAGE = `Usage: anvil audit verify [--checkpoint <file>] | ex
   checkpoint  write a signed checkpoint of the chain head now (to the checkpoint file and stdout)`;
 
 /** Parses the options, runs the command's argument checks, and only then opens the store. */
-function openStore(args: string[], own: Parameters<typeof parseCommand>[1], check: (v: ReturnType<typeof parseCommand>['values']) => void = () => undefined) {
+async function openStore(args: string[], own: Parameters<typeof parseCommand>[1], check: (v: ReturnType<typeof parseCommand>['values']) => void = () => undefined) {
   const parsed = parseCommand(args, own);
   check(parsed.values);
   const config = parsed.config();
-  return { values: parsed.values, ...openDataStore(config) };
+  return { values: parsed.values, ...(await openDataStore(config)) };
 }
 
 export async function adminTokenCommand(args: string[]): Promise<number> {
   const [action, ...rest] = args;
-  const opened = openStore(rest, { role: { type: 'string' }, name: { type: 'string' }, id: { type: 'string' } }, (v) => {
+  const opened = await openStore(rest, { role: { type: 'string' }, name: { type: 'string' }, id: { type: 'string' } }, (v) => {
     if (action === 'create') {
       if (typeof v.role !== 'string') throw new UsageError(`--role is required: one of ${ROLES.join(', ')}`);
       if (!ROLES.includes(v.role as AdminRole)) throw unknownWord('role', v.role, ROLES);
@@ -74,7 +74,7 @@ export async function auditCommand(args: string[]): Promise<number> {
   const [action, ...rest] = args;
   const parsed = parseCommand(rest, { out: { type: 'string' }, after: { type: 'string' }, checkpoint: { type: 'string' } });
   const config = parsed.config();
-  const { store, auditKey } = openDataStore(config);
+  const { store, auditKey } = await openDataStore(config);
   const v = parsed.values;
   const checkpointFile = config.auditCheckpointFile ?? join(config.dataDir, AUDIT_CHECKPOINT_FILE);
   try {

@@ -14,6 +14,9 @@ import { CaOperations } from '../domain/ca-operations.js';
 import { manifestExists, readManifest } from '../ca/manifest.js';
 import { guardFor, keyStoresFor } from '../ca/open-ca.js';
 import { resolvePassphrase } from '../ca/passphrase.js';
+import { SharedCaDirectory } from '../ca/shared-ca-directory.js';
+import type { Config } from '../config/load.js';
+import type { Store } from '../store/store.js';
 import { parseDuration } from '../config/settings.js';
 import { PID_FILE } from './serve.js';
 import { operatorActor, parseCommand, type ParsedCommand } from './settings-args.js';
@@ -134,7 +137,7 @@ export async function initCommand(args: string[]): Promise<number> {
     const keys = keyStoresFor(config, process.env, secret.passphrase);
     try {
       const ca = loadCa(config.dataDir, keys, guardFor(config));
-      const { store } = openDataStore(config);
+      const { store } = await openDataStore(config);
       try {
         await store.appendAudit({ actor: operatorActor(), action: 'ca.created', subject: ca.active.id, data: caCreatedData(ca, typeof v['import-chain'] === 'string') });
       } finally {
@@ -161,16 +164,40 @@ export const CA_USAGE = `Usage: anvil ca <command> --data-dir <dir> [serve setti
   remove-root-key --root <id>         delete the root key from the data directory (after export)
   import-root-key --root <id> --in <file>    bring an exported root key back (for a rotation)`;
 
+const CA_OPTIONS = { ...HIERARCHY_OPTIONS, issuer: { type: 'string' }, root: { type: 'string' }, out: { type: 'string' }, in: { type: 'string' }, pem: { type: 'boolean' } } as const;
+
 export async function caCommand(args: string[]): Promise<number> {
   const [action, ...rest] = args;
-  const parsed = parseCommand(rest, { ...HIERARCHY_OPTIONS, issuer: { type: 'string' }, root: { type: 'string' }, out: { type: 'string' }, in: { type: 'string' }, pem: { type: 'boolean' } });
-  const v = parsed.values;
-  const config = parsed.config();
+  const config = parseCommand(rest, CA_OPTIONS).config();
   const caDir = join(config.dataDir, 'ca');
+  // On PostgreSQL the hierarchy is the store's: this command works on a fresh copy and publishes what it changes.
+  const shared = config.databaseUrl ? await openDataStore(config) : undefined;
+  try {
+    const directory = shared ? new SharedCaDirectory(shared.store, caDir) : undefined;
+    if (directory && (await directory.pull()) === 'absent') {
+      process.stderr.write('anvil ca: the PostgreSQL store holds no CA yet (start a server on it first)\n');
+      return 1;
+    }
+    return await caAction(action, rest, config, caDir, directory && shared ? { directory, store: shared.store } : undefined);
+  } finally {
+    await shared?.store.close();
+  }
+}
+
+async function caAction(
+  action: string | undefined,
+  rest: string[],
+  config: Config,
+  caDir: string,
+  shared: { directory: SharedCaDirectory; store: Store } | undefined,
+): Promise<number> {
+  const v = parseCommand(rest, CA_OPTIONS).values;
   if (!manifestExists(caDir)) {
     process.stderr.write(`anvil ca: no CA in ${caDir} (anvil init)\n`);
     return 1;
   }
+  const holder = `anvil ca ${action ?? ''} ${process.pid}`;
+  const changing = <T>(fn: () => Promise<T>): Promise<T> => (shared ? shared.directory.change(holder, fn) : fn());
   const passphrase = () => resolvePassphrase(process.env, config.keyPassphraseFile, config.dataDir, false).passphrase;
   const str = (name: string): string => {
     const value = v[name];
@@ -193,8 +220,8 @@ export async function caCommand(args: string[]): Promise<number> {
       case 'archive':
       case 'retire-key': {
         const keys = keyStoresFor(config, process.env, passphrase());
-        const store = openDataStore(config).store;
-        const ops = new CaOperations(config.dataDir, keys, store);
+        const store = shared?.store ?? (await openDataStore(config)).store;
+        const ops = new CaOperations(config.dataDir, keys, store, shared ? { directory: shared.directory, holder } : undefined);
         try {
           if (action === 'rotate') {
             const result = await ops.rotate(hierarchyOptions(v), operatorActor());
@@ -208,7 +235,7 @@ export async function caCommand(args: string[]): Promise<number> {
           }
         } finally {
           keys.close();
-          await store.close();
+          if (!shared) await store.close();
         }
         if (action !== 'retire-key') signalServer(config.dataDir);
         if (action === 'rotate') process.stdout.write(describe(config.dataDir) + '\n');
@@ -220,13 +247,12 @@ export async function caCommand(args: string[]): Promise<number> {
         return 0;
       case 'remove-root-key': {
         const keys = keyStoresFor(config, process.env, passphrase());
-        removeRootKey(config.dataDir, keys, typeof v.root === 'string' ? v.root : 'root');
-        keys.close();
+        await changing(async () => removeRootKey(config.dataDir, keys, typeof v.root === 'string' ? v.root : 'root')).finally(() => keys.close());
         process.stdout.write('removed the root key from the data directory\n');
         return 0;
       }
       case 'import-root-key':
-        importRootKey(config.dataDir, passphrase(), typeof v.root === 'string' ? v.root : 'root', str('in'));
+        await changing(async () => importRootKey(config.dataDir, passphrase(), typeof v.root === 'string' ? v.root : 'root', str('in')));
         process.stdout.write('root key restored\n');
         return 0;
       default:

@@ -68,7 +68,7 @@ async function thumbprintOfKeyFile(file: string): Promise<string> {
 }
 
 async function thumbprintFromStore(config: ReturnType<ReturnType<typeof parseCommand>['config']>, id: string, url: string): Promise<string> {
-  const { store } = openDataStore(config);
+  const { store } = await openDataStore(config);
   try {
     const account = await store.getAccount(id);
     if (!account) throw new Error(`no account ${id} in ${config.dataDir} (give --account-key with the client's account key instead)`);

@@ -28,7 +28,7 @@ export async function eabCommand(args: string[]): Promise<number> {
   });
   const v = parsed.values;
   const config = parsed.config();
-  const store = openDataStore(config).store;
+  const store = (await openDataStore(config)).store;
   try {
     if (action === 'create') {
       const list = (x: unknown) => (Array.isArray(x) ? x.map(String) : []);

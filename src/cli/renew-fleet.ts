@@ -14,7 +14,7 @@ export async function renewFleetCommand(args: string[]): Promise<number> {
   const { profile, issuer } = parsed.values;
   if ((typeof profile === 'string') === (typeof issuer === 'string')) throw new UsageError('give exactly one of --profile and --issuer');
   const config = parsed.config();
-  const store = openDataStore(config).store;
+  const store = (await openDataStore(config)).store;
   try {
     const trigger = typeof profile === 'string' ? { scope: 'profile' as const, name: profile } : { scope: 'issuer' as const, name: String(issuer) };
     await store.setRenewalTrigger({ ...trigger, at: new Date() }, operatorActor());

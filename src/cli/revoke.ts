@@ -33,7 +33,7 @@ export async function revokeCommand(args: string[]): Promise<number> {
   }
   const config = parsed.config();
   const { ca, passphrase, keys } = await openConfiguredCa(config, process.env);
-  const store = openDataStore(config).store;
+  const store = (await openDataStore(config)).store;
   try {
     const record = await store.findCertificateBySerial(serial);
     if (!record) {

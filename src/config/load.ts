@@ -54,6 +54,9 @@ export interface Config {
   anomalyConfig: string | undefined;
   retentionMs: number;
   workers: number;
+  /** PostgreSQL store when set; the embedded SQLite store otherwise. */
+  databaseUrl?: string;
+  databasePoolSize: number;
   certificateRetentionMs: number;
   maintenanceIntervalMs: number;
   pkcs11Module: string | undefined;
@@ -126,6 +129,18 @@ function check(spec: SettingSpec, source: Source): unknown {
       }
       if (url.protocol !== 'https:' && url.protocol !== 'http:') bad('an http(s) URL');
       return text.replace(/\/+$/, '');
+    }
+    case 'postgres-url': {
+      // The URL may carry a password: the error names the expected form, never the value.
+      const scheme = typeof text === 'string' ? /^(postgres|postgresql):\/\//.exec(text) : null;
+      let parsed = false;
+      try {
+        parsed = scheme !== null && new URL(text as string) !== undefined;
+      } catch {
+        parsed = false;
+      }
+      if (!parsed) throw new ConfigError(`invalid setting ${spec.key} (from ${source.label}): expected a postgres:// or postgresql:// URL`);
+      return text;
     }
     case 'limit': {
       if (typeof text !== 'string') return bad('<count>/<window> such as 300/1h, or off');
@@ -228,6 +243,8 @@ export function loadConfig({ flags, env }: LoadInput): Config {
     anomalyConfig: get('anomalyConfig'),
     retentionMs: get('retention'),
     workers: get('workers'),
+    databaseUrl: get('databaseUrl'),
+    databasePoolSize: get('databasePoolSize'),
     certificateRetentionMs: get('certificateRetention'),
     maintenanceIntervalMs: get('maintenanceInterval'),
     pkcs11Module: get('pkcs11Module'),

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { archiveIssuer, assertIssuerStatus, destroyIssuerKey } from '../ca/ca-admin.js';
 import { rotateIssuer, type HierarchyOptions } from '../ca/ca-directory.js';
 import type { KeyStores } from '../ca/key-stores.js';
+import type { SharedCaDirectory } from '../ca/shared-ca-directory.js';
 import type { Store } from '../store/store.js';
 import { FULL_CRL } from '../store/types.js';
 
@@ -19,15 +20,34 @@ export class CaOperations {
     private readonly dataDir: string,
     private readonly keys: KeyStores,
     private readonly store: Store,
+    /** On a shared store: where every change is published to the other instances. */
+    private readonly shared?: { directory: SharedCaDirectory; holder: string },
   ) {}
 
-  async rotate(options: HierarchyOptions, actor: string): Promise<{ created: string; retired: string[] }> {
+  /** Runs a change of the CA directory; on a shared store, on the current hierarchy and published after. */
+  private changing<T>(fn: () => Promise<T>): Promise<T> {
+    return this.shared ? this.shared.directory.change(this.shared.holder, fn) : fn();
+  }
+
+  rotate(options: HierarchyOptions, actor: string): Promise<{ created: string; retired: string[] }> {
+    return this.changing(() => this.rotateHere(options, actor));
+  }
+
+  archive(issuerId: string, actor: string): Promise<void> {
+    return this.changing(() => this.archiveHere(issuerId, actor));
+  }
+
+  destroyKey(issuerId: string, actor: string): Promise<void> {
+    return this.changing(() => this.destroyKeyHere(issuerId, actor));
+  }
+
+  private async rotateHere(options: HierarchyOptions, actor: string): Promise<{ created: string; retired: string[] }> {
     const result = await rotateIssuer(this.dataDir, this.keys, options);
     await this.store.appendAudit({ actor, action: 'issuer.rotated', subject: result.created, data: { retired: result.retired } });
     return result;
   }
 
-  async archive(issuerId: string, actor: string): Promise<void> {
+  private async archiveHere(issuerId: string, actor: string): Promise<void> {
     wrap(() => assertIssuerStatus(this.dataDir, issuerId, 'retiring', 'only a retiring issuer can be archived'));
     const stats = await this.store.issuerCertificateStats(issuerId, new Date());
     if (stats.unexpired > 0) throw new CaOperationError(`issuer ${issuerId} still has ${stats.unexpired} unexpired certificate(s)`);
@@ -35,7 +55,7 @@ export class CaOperations {
     await this.store.appendAudit({ actor, action: 'issuer.archived', subject: issuerId });
   }
 
-  async destroyKey(issuerId: string, actor: string): Promise<void> {
+  private async destroyKeyHere(issuerId: string, actor: string): Promise<void> {
     wrap(() => assertIssuerStatus(this.dataDir, issuerId, 'archived', 'archive it first'));
     const stats = await this.store.issuerCertificateStats(issuerId, new Date());
     if (stats.unexpired > 0) throw new CaOperationError(`issuer ${issuerId} still has ${stats.unexpired} unexpired certificate(s)`);

@@ -11,6 +11,7 @@ import type { CrlService } from '../revocation/crl-service.js';
 import { OCSPResponseStatus, ocspErrorResponse } from '../revocation/ocsp-messages.js';
 import type { OcspAnswer, OcspService } from '../revocation/ocsp-service.js';
 import { metrics } from '../ops/metrics.js';
+import { StoreUnavailableError } from '../store/errors.js';
 import { FULL_CRL } from '../store/types.js';
 
 export interface RevocationHttpContext {
@@ -90,6 +91,12 @@ export function revocationRoutes(ctx: RevocationHttpContext): Router {
     // Client faults (oversize body, undecodable path) are malformedRequest, not internal errors.
     const status = (err as { status?: number }).status;
     const clientFault = err instanceof URIError || (typeof status === 'number' && status >= 400 && status < 500);
+    if (err instanceof StoreUnavailableError) {
+      // RFC 6960 §2.3 tryLater; a CRL fetcher keeps the copy it has until this passes.
+      ctx.log.warn({ err: err.message, path: req.path }, 'store unavailable');
+      if (req.path.startsWith(REVOCATION_PATHS.ocsp)) return sendOcspError(res, OCSPResponseStatus.tryLater);
+      return void res.status(503).setHeader('Retry-After', '5').type('text/plain').send('the certificate store is unreachable for now; try again shortly\n');
+    }
     if (!clientFault) ctx.log.error({ err: (err as Error)?.message, path: req.path }, 'revocation endpoint failed');
     if (req.path.startsWith(REVOCATION_PATHS.ocsp)) {
       sendOcspError(res, clientFault ? OCSPResponseStatus.malformedRequest : OCSPResponseStatus.internalError);

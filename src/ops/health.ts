@@ -25,7 +25,8 @@ export class Readiness {
 
   constructor(
     private readonly store: Store,
-    private readonly dbPath: string,
+    /** The SQLite file; undefined on PostgreSQL, where the ping is the check. */
+    private readonly dbPath: string | undefined,
     private readonly ca: CaMaterial,
   ) {}
 
@@ -35,6 +36,10 @@ export class Readiness {
 
   private async storeCheck(): Promise<Check> {
     try {
+      if (this.dbPath === undefined) {
+        await this.store.ping();
+        return { name: 'store', ok: true };
+      }
       // Root ignores permission bits, so a file made unreadable (chmod 000) is caught by its mode too.
       const st = statSync(this.dbPath);
       if ((st.mode & 0o600) !== 0o600) return { name: 'store', ok: false, detail: `store file ${this.dbPath} is not readable and writable (mode ${(st.mode & 0o777).toString(8)})` };

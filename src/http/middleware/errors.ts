@@ -1,12 +1,13 @@
 /**
  * The one error handler: AcmeProblem → problem document with its status and headers; body-parser
- * errors → malformed with their status; anything else → serverInternal naming only the request
+ * errors → malformed with their status; an unreachable store → 503 with Retry-After; anything else → serverInternal naming only the request
  * id, with the cause in the log.
  */
 import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from 'pino';
 import { AcmeProblem, problems } from '../../acme/problem.js';
 import { metrics } from '../../ops/metrics.js';
+import { StoreUnavailableError } from '../../store/errors.js';
 import { addLink } from './acme-headers.js';
 
 export function sendProblem(res: Response, problem: AcmeProblem): void {
@@ -27,6 +28,10 @@ export function errorHandler(log: Logger) {
   return (err: unknown, _req: Request, res: Response, _next: NextFunction): void => {
     if (res.headersSent) return;
     let problem = err instanceof AcmeProblem ? err : fromBodyParser((err ?? {}) as { type?: string; status?: number });
+    if (!problem && err instanceof StoreUnavailableError) {
+      log.warn({ requestId: res.locals.requestId, err: err.message }, 'store unavailable');
+      problem = problems.unavailable('the certificate store is unreachable for now; try again shortly');
+    }
     if (!problem) {
       const requestId = String(res.locals.requestId ?? '');
       log.error({ requestId, err: err instanceof Error ? { message: err.message, stack: err.stack } : String(err) }, 'internal error');
