@@ -17,6 +17,8 @@ export interface Check {
 
 const SIGNER_PROBE_MS = 5_000;
 
+const failed = (name: string, e: Error): Check => ({ name, ok: false, detail: `cannot be read: ${e.message}` });
+
 /** How late a due OCSP refresh may run before readiness reports it (the refresher runs every 30 s). */
 const OCSP_REFRESH_GRACE_MS = 10 * 60_000;
 
@@ -31,7 +33,11 @@ export class Readiness {
   ) {}
 
   async checks(): Promise<Check[]> {
-    return [await this.storeCheck(), await this.signerCheck(), ...(await this.crlChecks()), await this.ocspCheck()];
+    const store = await this.storeCheck();
+    // Without the store the CRL and OCSP state cannot be read: the store check already says why.
+    if (!store.ok) return [store, await this.signerCheck()];
+    const [crl, ocsp] = await Promise.all([this.crlChecks().catch((e: Error) => [failed('crl', e)]), this.ocspCheck().catch((e: Error) => failed('ocsp', e))]);
+    return [store, await this.signerCheck(), ...crl, ocsp];
   }
 
   private async storeCheck(): Promise<Check> {
