@@ -2,6 +2,7 @@
  * Configuration = defaults → config file → environment → flags, each value checked once with an
  * error that names the setting and where the bad value came from.
  */
+import { availableParallelism } from 'node:os';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
@@ -91,6 +92,7 @@ function check(spec: SettingSpec, source: Source): unknown {
       if (typeof text !== 'string' || text === '') bad('a non-empty string');
       return text;
     case 'int': {
+      if (spec.allowAuto && text === 'auto') return Math.min(availableParallelism(), spec.max ?? Number.MAX_SAFE_INTEGER);
       const n = typeof text === 'number' ? text : typeof text === 'string' && /^\d+$/.test(text) ? Number(text) : NaN;
       if (!Number.isInteger(n) || n < (spec.min ?? 0) || n > (spec.max ?? Number.MAX_SAFE_INTEGER)) {
         bad(`an integer from ${spec.min ?? 0} to ${spec.max ?? Number.MAX_SAFE_INTEGER}`);

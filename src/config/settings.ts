@@ -20,6 +20,8 @@ export interface SettingSpec {
   max?: number;
   /** `off` is accepted and leaves the setting unset (for a listener that is on by default). */
   allowOff?: boolean;
+  /** `auto` is accepted and stands for the number of cores (at most `max`). */
+  allowAuto?: boolean;
 }
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -73,7 +75,7 @@ export const SETTINGS = [
   { key: 'certificateRetention', flag: '--certificate-retention', env: 'ANVIL_CERTIFICATE_RETENTION', kind: 'duration', default: '0', doc: 'Purge certificates this long after their notAfter (`0`: keep every certificate). A revoked certificate stays at least until it has left every CRL.' },
   { key: 'databaseUrl', flag: '--database-url', env: 'ANVIL_DATABASE_URL', kind: 'postgres-url', doc: 'PostgreSQL connection URL (`postgres://user@host:5432/anvil`): selects the PostgreSQL store, which any number of instances share, and keeps the CA hierarchy (certificates, manifest, encrypted keys or PKCS#11 references) in it. Default: the embedded SQLite store in the data directory. Give the password with PGPASSWORD or a pgpass file rather than in the URL; the URL is never logged.' },
   { key: 'databasePoolSize', flag: '--database-pool-size', env: 'ANVIL_DATABASE_POOL_SIZE', kind: 'int', default: '10', min: 1, max: 1000, doc: 'Most PostgreSQL connections one serving process opens. Keep instances × workers × this under the server\'s max_connections.' },
-  { key: 'workers', flag: '--workers', env: 'ANVIL_WORKERS', kind: 'int', default: '1', min: 1, max: 64, doc: 'Serving processes on the one listener (node:cluster), sharing the store: nonces, rate limits, leases and caches hold across them. The admin listener serves metrics summed over them.' },
+  { key: 'workers', flag: '--workers', env: 'ANVIL_WORKERS', kind: 'int', default: 'auto', allowAuto: true, min: 1, max: 64, doc: 'Serving processes on the one listener (node:cluster), sharing the store: nonces, rate limits, leases and caches hold across them; the admin address sums their metrics. `auto`: one per core.' },
   { key: 'maintenanceInterval', flag: '--maintenance-interval', env: 'ANVIL_MAINTENANCE_INTERVAL', kind: 'duration', default: '1m', doc: 'Pause between background maintenance passes (back-fill of older rows, retention).' },
   { key: 'revocationListen', flag: '--revocation-listen', env: 'ANVIL_REVOCATION_LISTEN', kind: 'hostport', default: '127.0.0.1:8080', allowOff: true, doc: 'Plain-HTTP listener (`host:port`, or `off`) serving only OCSP and CRLs: relying parties fetch them over http:// (RFC 5019) and do not trust a private root for an https:// fetch. OCSP and CRLs are always served on the ACME listener too.' },
   { key: 'revocationBaseUrl', flag: '--revocation-base-url', env: 'ANVIL_REVOCATION_BASE_URL', kind: 'url', doc: 'Base of the OCSP and CRL URLs written into certificates. Default: `http://<revocation listen address>` (the actual port when it is 0); the ACME base URL with `--revocation-listen off`.' },

@@ -380,7 +380,8 @@ export async function startAnvil(opts: StartAnvilOptions): Promise<AcmeServer> {
   // Inherited ANVIL_* variables from the developer's shell must not change what is tested.
   const inherited = Object.fromEntries(Object.entries(process.env).filter(([key]) => !key.startsWith('ANVIL_') && key !== 'NODE_TEST_CONTEXT' && key !== 'NODE_OPTIONS'));
   // Several servers run at once: the admin and revocation listeners take free ports unless a test names them.
-  const env = { ...inherited, ANVIL_KEY_PASSPHRASE: 'interop-test-passphrase', ANVIL_ADMIN_LISTEN: '127.0.0.1:0', ANVIL_REVOCATION_LISTEN: '127.0.0.1:0', ...(opts.env ?? {}) };
+  // One serving process unless a test asks for more (`--workers auto` would fork one per core for every server).
+  const env = { ...inherited, ANVIL_KEY_PASSPHRASE: 'interop-test-passphrase', ANVIL_ADMIN_LISTEN: '127.0.0.1:0', ANVIL_REVOCATION_LISTEN: '127.0.0.1:0', ANVIL_WORKERS: '1', ...(opts.env ?? {}) };
   return launch({
     kind: 'anvil',
     command: process.execPath,
