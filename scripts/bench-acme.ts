@@ -6,20 +6,37 @@
  *   scripts/bench [--concurrency 1,8,32] [--orders 2000] [--seconds 20] [--peer pebble|none]
  *                 [--anvil yes|no] [--warmup 0] [--stall-seconds 5] [--poll-ms 10] [--json]
  *                 [--anvil-node-args "--cpu-prof --cpu-prof-dir=/tmp/prof"]
+ *                 [--store sqlite,postgres] [--instances 1,3] [--workers 1,2]
+ *     every combination of store, instances and workers is an Anvil run beside Pebble's. PostgreSQL
+ *     is a throwaway cluster this run starts from the installed binaries (a fresh database per run);
+ *     more instances share it (SQLite: the one data directory, --extra-instance), client i keeps to
+ *     instance i mod n; CPU per order sums every instance and its workers.
  *   scripts/bench --preload 0,1000000 [--concurrency 32] [--seconds 15] [--idle-seconds 75]
  *     the flat-cost run: Anvil alone on stores grown to each size (scripts/lib/store-growth.ts)
  */
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import { runLoad, type PhaseTimes } from './lib/acme-load.js';
-import { freePort, runBenchmark, sampleProcess, startAnvil, startPebble, type RunningServer } from './lib/servers.js';
+import { freePort, runBenchmark, sampleTree, startAnvil, startPebble, type RunningServer } from './lib/servers.js';
 import { startDnsServer } from '../test/helpers/dns-server.js';
+import { startPostgresCluster, type PostgresCluster } from '../test/helpers/postgres.js';
 import { printGrowth, runStoreGrowth } from './lib/store-growth.js';
 
 type ServerKind = 'anvil' | 'pebble';
 
+type StoreKind = 'sqlite' | 'postgres';
+
+/** One Anvil deployment shape. */
+interface Shape {
+  store: StoreKind;
+  instances: number;
+  workers: number;
+}
+
 interface RunRecord {
   server: ServerKind;
+  /** Anvil's shape; absent for Pebble. */
+  shape?: Shape;
   concurrency: number;
   completed: number;
   ordersPerSec: number;
@@ -46,6 +63,7 @@ interface RunRecord {
 const USAGE = `usage: scripts/bench [--concurrency 1,8,32] [--orders N] [--seconds S] [--peer pebble|none]
                     [--anvil yes|no] [--warmup N] [--stall-seconds S] [--poll-ms MS] [--json]
                     [--anvil-node-args "--cpu-prof --cpu-prof-dir=/tmp/prof"]
+                    [--store sqlite,postgres] [--instances 1,3] [--workers 1,2]
        scripts/bench --preload 0,1000000 [--concurrency 32] [--seconds 15] [--idle-seconds 75] [--json]`;
 
 function parseOptions() {
@@ -62,6 +80,9 @@ function parseOptions() {
       'poll-ms': { type: 'string', default: '10' },
       json: { type: 'boolean', default: false },
       preload: { type: 'string' },
+      store: { type: 'string', default: 'sqlite' },
+      instances: { type: 'string', default: '1' },
+      workers: { type: 'string', default: '1' },
       'idle-seconds': { type: 'string', default: '75' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -81,7 +102,18 @@ function parseOptions() {
   if (values.anvil !== 'yes' && values.anvil !== 'no') throw new Error(`--anvil: expected yes or no\n${USAGE}`);
   const servers: ServerKind[] = [...(values.anvil === 'yes' ? ['anvil' as const] : []), ...(values.peer === 'pebble' ? ['pebble' as const] : [])];
   if (servers.length === 0) throw new Error('nothing to run: --anvil no and --peer none');
+  const stores = values.store.split(',').map((v) => v.trim());
+  for (const st of stores) if (st !== 'sqlite' && st !== 'postgres') throw new Error(`--store: expected sqlite and/or postgres, got "${st}"\n${USAGE}`);
+  const counts = (flag: string, raw: string, max: number): number[] =>
+    raw.split(',').map((c) => {
+      const n = Math.floor(positive(flag, c.trim()));
+      if (n > max) throw new Error(`--${flag}: at most ${max}`);
+      return n;
+    });
+  const shapes: Shape[] = [];
+  for (const store of stores as StoreKind[]) for (const instances of counts('instances', values.instances, 8)) for (const workers of counts('workers', values.workers, 16)) shapes.push({ store, instances, workers });
   return {
+    shapes,
     concurrency,
     servers,
     orders: Math.floor(positive('orders', values.orders)),
@@ -98,17 +130,32 @@ function parseOptions() {
 
 type Options = ReturnType<typeof parseOptions>;
 
-async function measure(kind: ServerKind, concurrency: number, options: Options, dnsResolver: string, http01Port: number): Promise<RunRecord> {
+async function measure(kind: ServerKind, concurrency: number, options: Options, dnsResolver: string, http01Port: number, shape?: Shape, postgres?: () => Promise<PostgresCluster>): Promise<RunRecord> {
   const empty = { completed: 0, ordersPerSec: 0, p50Ms: 0, p99Ms: 0, errors: 0, firstErrors: [], stalled: false, stuckClients: 0, timeline: [], windowS: 0, stopReason: 'failed', phaseMs: null, requestsPerOrder: 0, serverCpuMsPerOrder: null, generatorCpuMsPerOrder: null, serverPeakRssMb: null };
-  let server: RunningServer | undefined;
+  const started: RunningServer[] = [];
   try {
-    server = kind === 'anvil' ? await startAnvil({ http01Port, dnsResolver, nodeArgs: options.anvilNodeArgs }) : await startPebble({ http01Port, dnsResolver });
-    const common = { directoryUrl: server.directoryUrl, caPem: server.caPem, concurrency, http01Port, pollMs: options.pollMs, stallSeconds: options.stallSeconds };
+    if (kind === 'anvil') {
+      const s = shape ?? { store: 'sqlite', instances: 1, workers: 1 };
+      const databaseUrl = s.store === 'postgres' ? await (await postgres!()).createDatabase() : undefined;
+      const common = { http01Port, dnsResolver, nodeArgs: options.anvilNodeArgs };
+      const args = (extra: string[] = []) => ['--workers', String(s.workers), ...(databaseUrl ? ['--database-url', databaseUrl] : []), ...extra];
+      const first = await startAnvil({ ...common, extraArgs: args() });
+      started.push(first);
+      // SQLite instances share the one data directory; PostgreSQL ones each have their own.
+      for (let i = 1; i < s.instances; i++) started.push(await startAnvil({ ...common, ...(databaseUrl ? {} : { dataDir: first.dataDir }), extraArgs: args(databaseUrl ? [] : ['--extra-instance']) }));
+    } else {
+      started.push(await startPebble({ http01Port, dnsResolver }));
+    }
+    const server = started[0]!;
+    const common = { directoryUrl: server.directoryUrl, moreDirectoryUrls: started.slice(1).map((x) => x.directoryUrl), caPem: server.caPem, concurrency, http01Port, pollMs: options.pollMs, stallSeconds: options.stallSeconds };
     if (options.warmup > 0) {
       await runLoad({ ...common, maxOrders: options.warmup, maxSeconds: options.seconds, namePrefix: `${kind}-w${concurrency}` });
     }
-    const pid = server.pid;
-    let serverBefore = sampleProcess(pid);
+    const sample = () => {
+      const each = started.map((x) => sampleTree(x.pid));
+      return each.some((x) => x === undefined) ? undefined : { cpuMs: each.reduce((a, x) => a + x!.cpuMs, 0), peakRssKb: each.reduce((a, x) => a + x!.peakRssKb, 0) };
+    };
+    let serverBefore = sample();
     let generatorBefore = process.cpuUsage();
     const result = await runLoad({
       ...common,
@@ -116,16 +163,17 @@ async function measure(kind: ServerKind, concurrency: number, options: Options, 
       maxSeconds: options.seconds,
       namePrefix: `${kind}-c${concurrency}`,
       onStart: () => {
-        serverBefore = sampleProcess(pid);
+        serverBefore = sample();
         generatorBefore = process.cpuUsage();
       },
     });
-    const serverAfter = sampleProcess(pid);
+    const serverAfter = sample();
     const generator = process.cpuUsage(generatorBefore);
     const perOrder = (ms: number): number | null => (result.completed > 0 ? round(ms / result.completed, 2) : null);
     if (serverAfter === undefined) process.stderr.write(`${kind} exited during the run:\n${server.output()}\n`);
     return {
       server: kind,
+      ...(kind === 'anvil' && shape ? { shape } : {}),
       concurrency,
       completed: result.completed,
       ordersPerSec: round(result.ordersPerSec, 1),
@@ -147,10 +195,10 @@ async function measure(kind: ServerKind, concurrency: number, options: Options, 
   } catch (error) {
     const message = (error as Error).message;
     process.stderr.write(`\n${kind} at concurrency ${concurrency} failed: ${message}\n`);
-    if (server) process.stderr.write(`--- ${kind} output (tail) ---\n${server.output().slice(-4000)}\n---\n`);
-    return { server: kind, concurrency, ...empty, failure: message.split('\n')[0]! };
+    for (const server of started) process.stderr.write(`--- ${kind} output (tail) ---\n${server.output().slice(-4000)}\n---\n`);
+    return { server: kind, ...(kind === 'anvil' && shape ? { shape } : {}), concurrency, ...empty, failure: message.split('\n')[0]! };
   } finally {
-    await server?.stop();
+    await Promise.all(started.map((x) => x.stop()));
   }
 }
 
@@ -159,13 +207,18 @@ function round(n: number, digits: number): number {
   return Math.round(n * f) / f;
 }
 
+/** `anvil postgres 3×2`: store, instances × workers per instance. */
+function label(r: RunRecord): string {
+  return r.shape ? `${r.server} ${r.shape.store} ${r.shape.instances}×${r.shape.workers}` : r.server;
+}
+
 function printTable(runs: RunRecord[]): void {
   const header = ['server', 'conc', 'done', 'orders/s', 'p50 ms', 'p99 ms', 'errors', 'stalled', 'srv CPU ms/order', 'gen CPU ms/order', 'srv peak RSS MB'];
   const rows = runs.map((r) =>
     r.failure
-      ? [r.server, String(r.concurrency), 'FAILED', '-', '-', '-', '-', '-', '-', '-', '-']
+      ? [label(r), String(r.concurrency), 'FAILED', '-', '-', '-', '-', '-', '-', '-', '-']
       : [
-          r.server,
+          label(r),
           String(r.concurrency),
           String(r.completed),
           r.ordersPerSec.toFixed(1),
@@ -186,13 +239,14 @@ function printTable(runs: RunRecord[]): void {
   for (const r of runs) {
     if (!r.phaseMs || r.completed === 0) continue;
     const p = r.phaseMs;
-    console.log(`  ${r.server} c=${r.concurrency}: mean ms per order: order ${p.order}, validation ${p.validation}, issuance ${p.issuance}, download ${p.download}; ${r.requestsPerOrder} requests/order; stop: ${r.stopReason}; orders per second: ${r.timeline.join(' ')}`);
+    console.log(`  ${label(r)} c=${r.concurrency}: mean ms per order: order ${p.order}, validation ${p.validation}, issuance ${p.issuance}, download ${p.download}; ${r.requestsPerOrder} requests/order; stop: ${r.stopReason}; orders per second: ${r.timeline.join(' ')}`);
   }
-  for (const r of runs) if (r.failure) console.log(`  ${r.server} c=${r.concurrency} FAILED: ${r.failure}`);
-  for (const r of runs) for (const e of r.firstErrors) console.log(`  ${r.server} c=${r.concurrency} error: ${e}`);
+  for (const r of runs) if (r.failure) console.log(`  ${label(r)} c=${r.concurrency} FAILED: ${r.failure}`);
+  for (const r of runs) for (const e of r.firstErrors) console.log(`  ${label(r)} c=${r.concurrency} error: ${e}`);
 }
 
 interface Ratio {
+  anvil: string;
   concurrency: number;
   ordersPerSec: number | null;
   cpuPerOrder: number | null;
@@ -204,6 +258,7 @@ function ratios(runs: RunRecord[]): Ratio[] {
     const pebble = runs.find((r) => r.server === 'pebble' && r.concurrency === anvil.concurrency && !r.failure);
     if (!pebble) continue;
     out.push({
+      anvil: label(anvil),
       concurrency: anvil.concurrency,
       ordersPerSec: pebble.ordersPerSec > 0 ? round(anvil.ordersPerSec / pebble.ordersPerSec, 2) : null,
       cpuPerOrder: anvil.serverCpuMsPerOrder !== null && pebble.serverCpuMsPerOrder ? round(anvil.serverCpuMsPerOrder / pebble.serverCpuMsPerOrder, 2) : null,
@@ -238,15 +293,21 @@ async function main(): Promise<number> {
     }
   }
   const runs: RunRecord[] = [];
+  let cluster: Promise<PostgresCluster> | undefined;
+  const postgres = (): Promise<PostgresCluster> => (cluster ??= startPostgresCluster());
   try {
     for (const concurrency of options.concurrency) {
       for (const kind of options.servers) {
-        if (!options.json) process.stderr.write(`running ${kind} at concurrency ${concurrency} (≤ ${options.orders} orders, ≤ ${options.seconds} s)…\n`);
-        runs.push(await measure(kind, concurrency, options, dns.resolver, http01Port));
+        for (const shape of kind === 'anvil' ? options.shapes : [undefined]) {
+          const what = shape ? `anvil (${shape.store}, ${shape.instances} instance(s) × ${shape.workers} worker(s))` : kind;
+          if (!options.json) process.stderr.write(`running ${what} at concurrency ${concurrency} (≤ ${options.orders} orders, ≤ ${options.seconds} s)…\n`);
+          runs.push(await measure(kind, concurrency, options, dns.resolver, http01Port, shape, postgres));
+        }
       }
     }
   } finally {
     await dns.close();
+    if (cluster) await (await cluster).destroy();
   }
   const ratioList = ratios(runs);
   if (options.json) {
@@ -254,7 +315,7 @@ async function main(): Promise<number> {
   } else {
     printTable(runs);
     for (const r of ratioList) {
-      console.log(`c=${r.concurrency}: Anvil/Pebble orders/s ${r.ordersPerSec ?? '-'}×, server CPU per order ${r.cpuPerOrder ?? '-'}×`);
+      console.log(`${r.anvil} c=${r.concurrency}: Anvil/Pebble orders/s ${r.ordersPerSec ?? '-'}×, server CPU per order ${r.cpuPerOrder ?? '-'}×`);
     }
     if (runs.some((r) => r.stalled)) {
       console.log('stalled: an order (or every order) made no progress for --stall-seconds; orders/s is taken up to the start of the');

@@ -319,6 +319,8 @@ export interface CertificateInfo {
 
 export interface LoadOptions {
   directoryUrl: string;
+  /** Further instances of the same CA: client i keeps to instance i mod n, as a client behind a balancer keeps to one connection. */
+  moreDirectoryUrls?: string[];
   caPem: string;
   concurrency: number;
   /** Upper bound on orders started in this run. */
@@ -384,20 +386,23 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
   // Every in-flight request and sleep listens on the signal: several per client.
   setMaxListeners(0, signal);
   const responder = await Http01Responder.start(options.http01Port);
-  let transport: AcmeTransport | undefined;
+  const transports: AcmeTransport[] = [];
   try {
     await checkCsr(`${options.namePrefix}-check.bench.test`);
     const timeout = options.requestTimeoutMs ? { timeoutMs: options.requestTimeoutMs } : {};
-    transport = await AcmeTransport.open({ directoryUrl: options.directoryUrl, caPem: options.caPem, signal, ...timeout });
-    const acme = transport;
+    for (const directoryUrl of [options.directoryUrl, ...(options.moreDirectoryUrls ?? [])]) {
+      transports.push(await AcmeTransport.open({ directoryUrl, caPem: options.caPem, signal, ...timeout }));
+    }
+    const transportOf = (client: number): AcmeTransport => transports[client % transports.length]!;
+    const requestsSent = (): number => transports.reduce((sum, t) => sum + t.requests, 0);
     const accountBound = AbortSignal.any([signal, AbortSignal.timeout(60_000)]);
     setMaxListeners(0, accountBound);
-    const accounts = await Promise.all(Array.from({ length: options.concurrency }, () => acme.newAccount(accountBound)));
+    const accounts = await Promise.all(Array.from({ length: options.concurrency }, (_, i) => transportOf(i).newAccount(accountBound)));
 
     const latencies: number[] = [];
     const completedAt: number[] = [];
     const phases: PhaseTimes = { order: 0, validation: 0, issuance: 0, download: 0 };
-    const requestsBefore = acme.requests;
+    const requestsBefore = requestsSent();
     const errors: string[] = [];
     let errorCount = 0;
     let started = 0;
@@ -435,7 +440,7 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
         const begin = performance.now();
         busySince[index] = begin;
         try {
-          const got = await oneOrder(acme, responder, account, name, pollMs, signal, phases);
+          const got = await oneOrder(transportOf(index), responder, account, name, pollMs, signal, phases);
           lastCompletion = performance.now();
           latencies.push(lastCompletion - begin);
           completedAt.push(lastCompletion);
@@ -476,13 +481,13 @@ export async function runLoad(options: LoadOptions): Promise<LoadResult> {
       stuckClients: stalled ? Array.from(busySince).filter((since) => end - since > stallMs).length : 0,
       timeline: perSecond(completedAt, t0, end),
       phaseMs: perOrder(phases, latencies.length),
-      requestsPerOrder: latencies.length > 0 ? Math.round(((acme.requests - requestsBefore) / latencies.length) * 10) / 10 : 0,
+      requestsPerOrder: latencies.length > 0 ? Math.round(((requestsSent() - requestsBefore) / latencies.length) * 10) / 10 : 0,
       stopReason,
       accounts,
     };
   } finally {
     stop.abort();
-    transport?.close();
+    for (const t of transports) t.close();
     await responder.close();
   }
 }

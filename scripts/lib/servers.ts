@@ -332,3 +332,19 @@ export function sampleProcess(pid: number): ProcessSample | undefined {
     return undefined;
   }
 }
+
+/** A process and its children (cluster workers) summed: CPU time and resident memory. */
+export function sampleTree(pid: number): ProcessSample | undefined {
+  const own = sampleProcess(pid);
+  if (!own) return undefined;
+  let children: number[] = [];
+  try {
+    children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    children = [];
+  }
+  return children.reduce<ProcessSample>((sum, child) => {
+    const c = sampleTree(child);
+    return c ? { cpuMs: sum.cpuMs + c.cpuMs, rssKb: sum.rssKb + c.rssKb, peakRssKb: sum.peakRssKb + c.peakRssKb } : sum;
+  }, own);
+}
