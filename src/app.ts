@@ -2,7 +2,7 @@
  * Wires Anvil's parts once: profiles, validators, domain services, revocation, and the HTTP
  * applications that expose them. Everything a request can reach is built here.
  */
-import type { SharedCaDirectory } from './ca/shared-ca-directory.js';
+import type { SharedDirectory } from './ops/shared-directory.js';
 import { sqlitePath } from './store/open-store.js';
 import { auditKeyFrom } from './store/audit-chain.js';
 import type { Logger } from 'pino';
@@ -67,6 +67,12 @@ export interface AnvilParts {
   stop(): Promise<void>;
 }
 
+export interface SharedDirectories {
+  ca?: SharedDirectory;
+  /** `source` is the operator's profile directory, copied in and published on each reload here. */
+  profiles?: { directory: SharedDirectory; source: string };
+}
+
 export interface Endpoints {
   baseUrl: string;
   revocationBaseUrl: string | undefined;
@@ -82,8 +88,8 @@ export async function buildAnvil(
   endpoints: Endpoints,
   profilesDir: string,
   log: Logger,
-  /** On a shared store: the CA directory every instance follows. */
-  sharedCa?: SharedCaDirectory,
+  /** On a shared store: the directories every instance follows (the profiles' copy is `profilesDir`). */
+  shared: SharedDirectories = {},
 ): Promise<AnvilParts> {
   const links = new Links(endpoints.baseUrl, endpoints.revocationBaseUrl);
 
@@ -205,24 +211,29 @@ export async function buildAnvil(
     loadCa(config.dataDir, keys, guard, ca);
     await revocation.refreshResponders();
   };
-  const reloadProfiles = () => {
+  /** Re-reads the profiles; `fromSource` (a reload asked for here) first takes the operator's directory and then shares the result. */
+  const reloadProfilesFrom = (fromSource: boolean) => {
     try {
+      if (fromSource) shared.profiles?.directory.copyFrom(shared.profiles.source);
       const result = profiles.reload();
-      void store.appendAudit({ actor: 'system', action: 'profiles.reloaded', subject: profilesDir, data: result });
+      void store.appendAudit({ actor: 'system', action: 'profiles.reloaded', subject: shared.profiles?.source ?? profilesDir, data: result });
       log.info(result, 'profiles reloaded');
+      if (fromSource && shared.profiles) void shared.profiles.directory.publish().catch((e) => log.error({ err: (e as Error).message }, 'could not share the reloaded profiles'));
       return { ok: true as const, ...result };
     } catch (e) {
       log.error({ err: (e as Error).message }, 'profile reload refused; the previous profiles stay in force');
       return { ok: false as const, error: (e as Error).message };
     }
   };
+  const reloadProfiles = () => reloadProfilesFrom(true);
+  const stopProfileWatch = shared.profiles?.directory.watch(1_000, async () => reloadProfilesFrom(false), log);
   const adminContext: AdminContext = {
     store,
     auditKey: auditKeyFrom(passphrase),
     ca,
     revocation: revocationService,
     externalAccounts,
-    caOperations: new CaOperations(config.dataDir, keys, store, sharedCa ? { directory: sharedCa, holder: leases.instanceId } : undefined),
+    caOperations: new CaOperations(config.dataDir, keys, store, shared.ca ? { directory: shared.ca, holder: leases.instanceId } : undefined),
     reloadProfiles,
     reloadCa,
     anomalies: () => anomalies.current(),
@@ -273,6 +284,7 @@ export async function buildAnvil(
     },
     stop: async () => {
       clearInterval(orderSweeper);
+      stopProfileWatch?.();
       setScrapeSources(undefined);
       await anomalies.stop();
       await maintenance.stop();

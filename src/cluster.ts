@@ -17,7 +17,7 @@ import { closeServer, listenerTls } from './http/listeners.js';
 import { ensureOcspResponder } from './revocation/ocsp-responder-cert.js';
 import { registry } from './ops/metrics.js';
 import { openCaAndStore } from './open-data.js';
-import { startServer, type RunningServer } from './server.js';
+import { BUNDLED_PROFILES_DIR, startServer, type RunningServer } from './server.js';
 
 type WorkerMessage = { type: 'ready'; directoryUrl: string; rootPemPath: string; adminUrl: string } | { type: 'failed'; error: string };
 
@@ -47,7 +47,7 @@ export interface Primary {
 
 /** In the primary: prepares the data directory, forks the workers and serves the admin address. */
 export async function startPrimary(config: Config, env: NodeJS.ProcessEnv, log: Logger): Promise<Primary> {
-  const { opened, store } = await openCaAndStore(config, env, log, `${hostname()}:${process.pid}`);
+  const { opened, store } = await openCaAndStore(config, env, log, `${hostname()}:${process.pid}`, config.profilesDir ?? BUNDLED_PROFILES_DIR);
   try {
     if (!config.plainHttp) await listenerTls(config, opened.ca.active, opened.passphrase);
     for (const issuer of opened.ca.issuers) await ensureOcspResponder(config.dataDir, issuer, opened.passphrase, config.ocspResponderValidityMs);

@@ -9,7 +9,8 @@ import type { Logger } from 'pino';
 import { caCreatedData } from './ca/ca-directory.js';
 import { openConfiguredCa, type OpenedCa } from './ca/open-ca.js';
 import { resolvePassphrase } from './ca/passphrase.js';
-import { SharedCaDirectory } from './ca/shared-ca-directory.js';
+import { CA_DIRECTORY, PROFILES_DIRECTORY, SharedDirectory } from './ops/shared-directory.js';
+import type { SharedDirectories } from './app.js';
 import type { Config } from './config/load.js';
 import { openStore } from './store/open-store.js';
 import type { Store } from './store/store.js';
@@ -17,17 +18,18 @@ import type { Store } from './store/store.js';
 export interface OpenedData {
   opened: OpenedCa;
   store: Store;
-  /** Set on a shared store: the hierarchy every instance follows. */
-  sharedCa: SharedCaDirectory | undefined;
+  /** Set on a shared store: the directories every instance follows. */
+  shared: SharedDirectories;
 }
 
-export async function openCaAndStore(config: Config, env: NodeJS.ProcessEnv, log: Logger, holder: string): Promise<OpenedData> {
+/** `profilesSource`: the operator's profile directory (with PostgreSQL, the first instance shares it). */
+export async function openCaAndStore(config: Config, env: NodeJS.ProcessEnv, log: Logger, holder: string, profilesSource: string): Promise<OpenedData> {
   if (!config.databaseUrl) {
     const opened = await openConfiguredCa(config, env);
     try {
       const store = await openStore(config, opened.passphrase);
       if (opened.ca.created) await store.appendAudit({ actor: 'system', action: 'ca.created', subject: opened.ca.active.id, data: caCreatedData(opened.ca, false) });
-      return { opened, store, sharedCa: undefined };
+      return { opened, store, shared: {} };
     } catch (e) {
       opened.keys.close();
       throw e;
@@ -39,8 +41,8 @@ export async function openCaAndStore(config: Config, env: NodeJS.ProcessEnv, log
   const passphrase = resolvePassphrase(env, config.keyPassphraseFile, config.dataDir, false).passphrase;
   const store = await openStore(config, passphrase);
   try {
-    const sharedCa = new SharedCaDirectory(store, join(config.dataDir, 'ca'));
-    await sharedCa.bootstrap(
+    const ca = new SharedDirectory(store, CA_DIRECTORY, join(config.dataDir, 'ca'));
+    await ca.bootstrap(
       async () => {
         const first = await openConfiguredCa(config, env);
         first.keys.close();
@@ -49,7 +51,9 @@ export async function openCaAndStore(config: Config, env: NodeJS.ProcessEnv, log
       holder,
       log,
     );
-    return { opened: await openConfiguredCa(config, env), store, sharedCa };
+    const profiles = new SharedDirectory(store, PROFILES_DIRECTORY, join(config.dataDir, 'profiles'));
+    await profiles.bootstrap(async () => profiles.copyFrom(profilesSource), holder, log);
+    return { opened: await openConfiguredCa(config, env), store, shared: { ca, profiles: { directory: profiles, source: profilesSource } } };
   } catch (e) {
     await store.close();
     throw e;

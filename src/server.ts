@@ -49,7 +49,8 @@ export interface StartOptions {
 export async function startServer(config: Config, env: NodeJS.ProcessEnv, log: Logger = createLogger(config.logLevel), options: StartOptions = {}): Promise<RunningServer> {
   mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   startEventLoopMonitor();
-  const { opened, store: rawStore, sharedCa } = await openCaAndStore(config, env, log, `${hostname()}:${process.pid}`);
+  const profilesSource = config.profilesDir ?? BUNDLED_PROFILES_DIR;
+  const { opened, store: rawStore, shared } = await openCaAndStore(config, env, log, `${hostname()}:${process.pid}`, profilesSource);
   const { ca } = opened;
   const secret = { passphrase: opened.passphrase };
   if (opened.devPassphraseFile) {
@@ -74,7 +75,7 @@ export async function startServer(config: Config, env: NodeJS.ProcessEnv, log: L
     const baseUrl = config.baseUrl ?? defaultBaseUrl(config, acmeServer);
     const revocationBaseUrl = config.revocationBaseUrl ?? (revocationServer ? plainBaseUrl(revocationServer) : undefined);
 
-    const parts = await buildAnvil(config, ca, opened.keys, opened.guard, secret.passphrase, store, { baseUrl, revocationBaseUrl }, config.profilesDir ?? BUNDLED_PROFILES_DIR, log, sharedCa);
+    const parts = await buildAnvil(config, ca, opened.keys, opened.guard, secret.passphrase, store, { baseUrl, revocationBaseUrl }, shared.profiles?.directory.dir ?? profilesSource, log, shared);
     acmeServer.on('request', parts.acmeApp);
     revocationServer?.on('request', parts.revocationApp);
     adminServer.on('request', parts.adminApp);
@@ -108,7 +109,7 @@ export async function startServer(config: Config, env: NodeJS.ProcessEnv, log: L
     });
     // On a shared store, a change any instance publishes (a rotation through its admin API or
     // the CLI) arrives here within a second or two.
-    const stopSharedCa = sharedCa?.watch(1_000, reloadCa, log);
+    const stopSharedCa = shared.ca?.watch(1_000, reloadCa, log);
 
     let closing: Promise<void> | undefined;
     return {

@@ -14,7 +14,7 @@ import { CaOperations } from '../domain/ca-operations.js';
 import { manifestExists, readManifest } from '../ca/manifest.js';
 import { guardFor, keyStoresFor } from '../ca/open-ca.js';
 import { resolvePassphrase } from '../ca/passphrase.js';
-import { SharedCaDirectory } from '../ca/shared-ca-directory.js';
+import { CA_DIRECTORY, SharedDirectory } from '../ops/shared-directory.js';
 import type { Config } from '../config/load.js';
 import type { Store } from '../store/store.js';
 import { parseDuration } from '../config/settings.js';
@@ -173,7 +173,7 @@ export async function caCommand(args: string[]): Promise<number> {
   // On PostgreSQL the hierarchy is the store's: this command works on a fresh copy and publishes what it changes.
   const shared = config.databaseUrl ? await openDataStore(config) : undefined;
   try {
-    const directory = shared ? new SharedCaDirectory(shared.store, caDir) : undefined;
+    const directory = shared ? new SharedDirectory(shared.store, CA_DIRECTORY, caDir) : undefined;
     if (directory && (await directory.pull()) === 'absent') {
       process.stderr.write('anvil ca: the PostgreSQL store holds no CA yet (start a server on it first)\n');
       return 1;
@@ -189,7 +189,7 @@ async function caAction(
   rest: string[],
   config: Config,
   caDir: string,
-  shared: { directory: SharedCaDirectory; store: Store } | undefined,
+  shared: { directory: SharedDirectory; store: Store } | undefined,
 ): Promise<number> {
   const v = parseCommand(rest, CA_OPTIONS).values;
   if (!manifestExists(caDir)) {

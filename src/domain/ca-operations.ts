@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { archiveIssuer, assertIssuerStatus, destroyIssuerKey } from '../ca/ca-admin.js';
 import { rotateIssuer, type HierarchyOptions } from '../ca/ca-directory.js';
 import type { KeyStores } from '../ca/key-stores.js';
-import type { SharedCaDirectory } from '../ca/shared-ca-directory.js';
+import type { SharedDirectory } from '../ops/shared-directory.js';
 import type { Store } from '../store/store.js';
 import { FULL_CRL } from '../store/types.js';
 
@@ -21,7 +21,7 @@ export class CaOperations {
     private readonly keys: KeyStores,
     private readonly store: Store,
     /** On a shared store: where every change is published to the other instances. */
-    private readonly shared?: { directory: SharedCaDirectory; holder: string },
+    private readonly shared?: { directory: SharedDirectory; holder: string },
   ) {}
 
   /** Runs a change of the CA directory; on a shared store, on the current hierarchy and published after. */
