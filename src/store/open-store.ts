@@ -16,5 +16,5 @@ export const sqlitePath = (dataDir: string): string => join(dataDir, 'anvil.db')
 export async function openStore(config: StoreSettings, passphrase: string): Promise<Store> {
   const auditKey = auditKeyFrom(passphrase);
   if (config.databaseUrl) return PostgresStore.open(config.databaseUrl, { auditKey, maxConnections: config.databasePoolSize, applicationName: `anvil ${process.pid}` });
-  return new SqliteStore(sqlitePath(config.dataDir), { auditKey, durability: config.sqliteDurability });
+  return new SqliteStore(sqlitePath(config.dataDir), { auditKey, durability: config.sqliteDurability, backgroundCheckpoints: true });
 }

@@ -10,6 +10,7 @@ import { Counters } from './counters.js';
 import { WalGroupCommit } from './group-commit.js';
 import { LineageRecorder } from './lineage.js';
 import { migrate } from './migrations.js';
+import { WalCheckpointer } from './wal-checkpointer.js';
 
 /**
  * How commits reach the disk. `group` (default): each acknowledged write is fsynced, concurrent
@@ -23,6 +24,8 @@ export interface SqliteStoreOptions {
   /** The audit chain's HMAC key (auditKeyFrom the key passphrase). */
   auditKey: Uint8Array;
   durability?: SqliteDurability;
+  /** Checkpoint the WAL on a worker thread instead of inside commits on this thread (a serving process). */
+  backgroundCheckpoints?: boolean;
 }
 
 export class SqliteContext {
@@ -32,6 +35,7 @@ export class SqliteContext {
   /** Certificate names and renewal links, recorded at issuance. */
   readonly lineage: LineageRecorder;
   private readonly groupCommit: WalGroupCommit | undefined;
+  private readonly checkpointer: WalCheckpointer | undefined;
   private readonly lastAudit;
   private readonly chainByPem;
   private readonly insertChain;
@@ -56,6 +60,10 @@ export class SqliteContext {
     // than SQLite's 2 MB default.
     this.db.pragma('cache_size = -65536');
     migrate(this.db);
+    if (options.backgroundCheckpoints) {
+      this.db.pragma('wal_autocheckpoint = 0');
+      this.checkpointer = new WalCheckpointer(path);
+    }
     this.counters = new Counters(this.db);
     this.lineage = new LineageRecorder(this.db);
     this.chainByPem = this.db.prepare<[string], { id: number }>('SELECT id FROM certificate_chains WHERE sha256 = ?');
@@ -98,6 +106,7 @@ export class SqliteContext {
     return (async () => {
       if (this.groupCommit) await this.groupCommit.flush().catch(() => undefined);
       this.groupCommit?.close();
+      await this.checkpointer?.close();
       if (this.db.open) this.db.close();
     })();
   }
