@@ -132,7 +132,8 @@ export async function startAnvil(options: AnvilOptions): Promise<AnvilServer> {
     '--log-level', options.logLevel ?? 'warn',
     ...(options.extraArgs ?? []),
   ];
-  const env = { ...process.env, ANVIL_KEY_PASSPHRASE: options.passphrase ?? 'anvil-bench-passphrase', ANVIL_ADMIN_LISTEN: '127.0.0.1:0', ANVIL_REVOCATION_LISTEN: process.env.ANVIL_REVOCATION_LISTEN ?? '127.0.0.1:0', ...options.env };
+  // One serving process (its pid is the one sampled) unless the caller passes --workers.
+  const env = { ...process.env, ANVIL_WORKERS: '1', ANVIL_KEY_PASSPHRASE: options.passphrase ?? 'anvil-bench-passphrase', ANVIL_ADMIN_LISTEN: '127.0.0.1:0', ANVIL_REVOCATION_LISTEN: process.env.ANVIL_REVOCATION_LISTEN ?? '127.0.0.1:0', ...options.env };
   const proc = launch('anvil', process.execPath, args, { cwd: root, env });
   const directoryUrl = `https://127.0.0.1:${port}/directory`;
   const rootPem = join(dataDir, 'root.pem');
