@@ -392,7 +392,8 @@ export async function startAnvil(opts: StartAnvilOptions): Promise<AcmeServer> {
     directoryUrl: `${baseUrl}/directory`,
     dataDir,
     rootPemPath: path.join(dataDir, 'root.pem'),
-    readyTimeoutMs: opts.readyTimeoutMs ?? 20_000,
+    // Generous: a CI machine with 2 cores runs four test files at once.
+    readyTimeoutMs: opts.readyTimeoutMs ?? 45_000,
     cleanup: ownsDataDir ? () => removeDir(dataDir) : async () => undefined,
   });
 }

@@ -24,10 +24,16 @@ describe('two instances on one PostgreSQL database share the CA hierarchy and th
 
   const anvil = (args: string[], env: Record<string, string> = {}) =>
     run(process.execPath, [serverEntry(), ...args], { env: { ANVIL_KEY_PASSPHRASE: PASSPHRASE, ...env }, timeoutMs: 60_000 });
-  /** The issuer the instance's readiness probe signs with (its active issuer). */
+  /** The issuers an instance has loaded: readiness checks a CRL of each. */
+  const loadedIssuers = async (i: number) => {
+    const ready = (await (await fetch(`${instances[i]!.adminUrl}/readyz`)).json()) as { checks: { name: string }[] };
+    return ready.checks.filter((c) => c.name.startsWith('crl:')).map((c) => c.name.slice(4));
+  };
+  /** The issuer new certificates come from, as the trust bundle names it. */
   const activeIssuer = async (i: number) => {
-    const ready = (await (await fetch(`${instances[i]!.adminUrl}/readyz`)).json()) as { checks: { name: string; detail?: string }[] };
-    return ready.checks.find((c) => c.name === 'signer')?.detail?.split(' ')[0];
+    const { server } = instances[i]!;
+    const res = await httpsGet(`${server.baseUrl}/trust-bundle`, readFileSync(server.rootPemPath, 'utf8'));
+    return (JSON.parse(res.body) as { issuers: { id: string; status: string }[] }).issuers.find((x) => x.status === 'active')?.id;
   };
   const profileDescription = async (i: number, name: string) => {
     const { server } = instances[i]!;
@@ -83,14 +89,15 @@ describe('two instances on one PostgreSQL database share the CA hierarchy and th
     assert.ok(Date.now() - t0 <= 5_000);
   });
 
-  it("`anvil ca rotate` against A's data directory reaches B within 5 s, and both sign with the new issuer", async () => {
+  it("`anvil ca rotate` against A's data directory reaches B within 5 s: both load the new issuer and make it the active one", async () => {
     const before = await activeIssuer(1);
     const rotated = await anvil(['ca', 'rotate', '--data-dir', instances[0]!.dataDir, '--database-url', databaseUrl]);
     assert.equal(rotated.code, 0, rotated.stderr);
     const created = /new active issuer (\S+);/.exec(rotated.stdout)?.[1];
     assert.ok(created && created !== before, rotated.stdout);
-    await waitFor('B to sign with the new issuer', async () => (await activeIssuer(1)) === created, 5_000, 100);
-    await waitFor('A to sign with the new issuer', async () => (await activeIssuer(0)) === created, 5_000, 100);
+    await waitFor('B to make the new issuer active', async () => (await activeIssuer(1)) === created, 5_000, 100);
+    await waitFor('A to make the new issuer active', async () => (await activeIssuer(0)) === created, 5_000, 100);
+    for (const i of [0, 1]) assert.ok((await loadedIssuers(i)).includes(created), `instance ${i} loaded ${created}`);
   });
 
   it('a PostgreSQL store refuses to start without an explicit key passphrase, and says why', async () => {

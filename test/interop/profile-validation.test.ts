@@ -55,7 +55,7 @@ function assertNamesFileAndField(output: string, file: string, field: string, pa
   assert.match(output, pattern, describeRun(result));
 }
 
-describe('a server started with a bad profiles directory refuses to start', { timeout: 120_000 }, () => {
+describe('a server started with a bad profiles directory refuses to start', { timeout: 300_000 }, () => {
   let dataDir = '';
   before(async () => {
     dataDir = await tempDir('anvil-profile-validation-');
@@ -106,7 +106,7 @@ describe('a server started with a bad profiles directory refuses to start', { ti
   });
 });
 
-describe('anvil profiles check', { timeout: 180_000 }, () => {
+describe('anvil profiles check', { timeout: 300_000 }, () => {
   for (const [what, [content, field, pattern]] of Object.entries(BROKEN)) {
     test(`exits 1 for: ${what}`, async () => {
       const dir = brokenDir(content);
