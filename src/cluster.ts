@@ -13,13 +13,13 @@ import { hostname } from 'node:os';
 import type { Logger } from 'pino';
 import { AggregatorRegistry } from 'prom-client';
 import type { Config } from './config/load.js';
-import { closeServer, listenerTls } from './http/listeners.js';
+import { closeServer, listenerTls, plainBaseUrl } from './http/listeners.js';
 import { ensureOcspResponder } from './revocation/ocsp-responder-cert.js';
 import { registry } from './ops/metrics.js';
 import { openCaAndStore } from './open-data.js';
 import { BUNDLED_PROFILES_DIR, startServer, type RunningServer } from './server.js';
 
-type WorkerMessage = { type: 'ready'; directoryUrl: string; rootPemPath: string; adminUrl: string } | { type: 'failed'; error: string };
+type WorkerMessage = { type: 'ready'; directoryUrl: string; rootPemPath: string; revocationBaseUrl: string; adminUrl: string } | { type: 'failed'; error: string };
 
 export const isClusterWorker = (): boolean => cluster.isWorker;
 
@@ -30,7 +30,7 @@ export async function startWorker(config: Config, env: NodeJS.ProcessEnv, log: L
   AggregatorRegistry.setRegistries([registry]);
   try {
     const server = await startServer({ ...config, adminListen: { host: '127.0.0.1', port: 0 } }, env, log, { privateAdmin: true });
-    process.send?.({ type: 'ready', directoryUrl: server.directoryUrl, rootPemPath: server.rootPemPath, adminUrl: server.adminUrl } satisfies WorkerMessage);
+    process.send?.({ type: 'ready', directoryUrl: server.directoryUrl, rootPemPath: server.rootPemPath, revocationBaseUrl: server.revocationBaseUrl, adminUrl: server.adminUrl } satisfies WorkerMessage);
     return server;
   } catch (e) {
     process.send?.({ type: 'failed', error: (e as Error).message } satisfies WorkerMessage);
@@ -41,6 +41,9 @@ export async function startWorker(config: Config, env: NodeJS.ProcessEnv, log: L
 export interface Primary {
   directoryUrl: string;
   rootPemPath: string;
+  revocationBaseUrl: string;
+  /** The admin address this process serves (metrics summed over the workers, the dashboard). */
+  adminUrl: string;
   reload(): void;
   close(): Promise<void>;
 }
@@ -121,11 +124,13 @@ export async function startPrimary(config: Config, env: NodeJS.ProcessEnv, log: 
     await Promise.all([stopWorkers(), closeServer(admin)]);
     throw e;
   }
-  const { directoryUrl, rootPemPath } = first!;
+  const { directoryUrl, rootPemPath, revocationBaseUrl } = first!;
   log.info({ workers: config.workers, directoryUrl }, 'anvil workers are serving');
   return {
     directoryUrl,
     rootPemPath,
+    revocationBaseUrl,
+    adminUrl: plainBaseUrl(admin),
     reload: () => {
       for (const w of ready.keys()) w.process.kill('SIGHUP');
     },

@@ -4,12 +4,24 @@ import { join } from 'node:path';
 import { ConfigError } from '../config/load.js';
 import { createLogger } from '../ops/logger.js';
 import { startServer } from '../server.js';
-import { isClusterWorker, startPrimary, startWorker } from '../cluster.js';
+import { isClusterWorker, startPrimary, startWorker, type Primary } from '../cluster.js';
 import type { Config } from '../config/load.js';
 import type { Logger } from 'pino';
 import { parseCommand, settingsHelp } from './settings-args.js';
 
 export const PID_FILE = 'anvil.pid';
+
+/** What `anvil serve` prints once it serves: where clients, relying parties and operators go. */
+function banner(first: string, at: { directoryUrl: string; rootPemPath: string; revocationBaseUrl: string; adminUrl: string }): string {
+  return `
+${first}
+  ACME directory:   ${at.directoryUrl}
+  Root certificate: ${at.rootPemPath}
+  OCSP and CRLs:    ${at.revocationBaseUrl}
+  Dashboard:        ${at.adminUrl}/ui/  (sign in with a token from: anvil admin-token create --role operator --name <you>)
+
+`;
+}
 
 /** `anvil serve --help`: every setting with its flag, variable, file key and default. */
 export function serveHelp(): string {
@@ -61,17 +73,7 @@ export async function serveCommand(args: string[]): Promise<number> {
     if (worker) process.disconnect?.();
     return 1;
   }
-  process.stderr.write(
-    `
-Anvil is running.
-  ACME directory:   ${server.directoryUrl}
-  Root certificate: ${server.rootPemPath}
-  OCSP and CRLs:    ${server.revocationBaseUrl}
-` +
-      `  Dashboard:        ${server.adminUrl}/ui/  (sign in with a token from: anvil admin-token create --role operator --name <you>)
-
-`,
-  );
+  process.stderr.write(banner('Anvil is running.', server));
   process.on('SIGHUP', () => {
     server.reloadProfiles();
     void server.reloadCa();
@@ -91,13 +93,14 @@ Anvil is running.
 /** `--workers N`: the primary forks the workers and serves the admin address; each worker serves ACME. */
 async function serveClustered(config: Config, log: Logger, pidFile: string, ownsPidFile: boolean): Promise<number> {
   const worker = isClusterWorker();
-  let running: { close(): Promise<void>; reload(): void; directoryUrl: string; rootPemPath: string };
+  let running: { close(): Promise<void>; reload(): void };
+  let primary: Primary | undefined;
   try {
     if (worker) {
       const s = await startWorker(config, process.env, log);
-      running = { close: () => s.close(), reload: () => (s.reloadProfiles(), void s.reloadCa()), directoryUrl: s.directoryUrl, rootPemPath: s.rootPemPath };
+      running = { close: () => s.close(), reload: () => (s.reloadProfiles(), void s.reloadCa()) };
     } else {
-      running = await startPrimary(config, process.env, log);
+      running = primary = await startPrimary(config, process.env, log);
     }
   } catch (e) {
     if (ownsPidFile) rmSync(pidFile, { force: true });
@@ -107,9 +110,7 @@ async function serveClustered(config: Config, log: Logger, pidFile: string, owns
     if (worker) process.disconnect?.();
     return 1;
   }
-  if (!worker) {
-    process.stderr.write(`\nAnvil is running (${config.workers} workers).\n  ACME directory:   ${running.directoryUrl}\n  Root certificate: ${running.rootPemPath}\n\n`);
-  }
+  if (primary) process.stderr.write(banner(`Anvil is running (${config.workers} workers).`, primary));
   process.on('SIGHUP', () => running.reload());
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
