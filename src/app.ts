@@ -274,7 +274,8 @@ export async function buildAnvil(
     reloadCa,
     recover: async () => {
       // One process on its own SQLite file: whatever is in progress was left by a dead process.
-      const sole = config.workers === 1;
+      // On PostgreSQL other instances may be running it right now: only lapsed claims are taken.
+      const sole = !config.databaseUrl && config.workers === 1;
       const recovered = { orders: await issuance.recover(sole), validations: await queue.resume(sole) };
       queue.startSweeper();
       orderSweeper = setInterval(() => {

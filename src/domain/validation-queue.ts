@@ -7,6 +7,7 @@
 import type { Logger } from 'pino';
 import { AcmeProblem, problems, type AcmeErrorType } from '../acme/problem.js';
 import { metrics } from '../ops/metrics.js';
+import { CHALLENGE_CLAIM_MS } from '../store/shared/claims.js';
 import type { Store } from '../store/store.js';
 import { AUTHZ_EXPIRES_BY, ValidationFailure, type ValidationRecord, type ValidatorRegistry } from '../validators/validator.js';
 
@@ -20,8 +21,8 @@ export interface ValidationQueueOptions {
   accountUrl(accountId: string): string;
 }
 
-/** How long a taken-over validation is claimed (the store claims a started one as long). */
-const CLAIM_MS = 60_000;
+/** How long a taken-over validation is claimed (the store claims a started one as long); renewed while queued or running. */
+const CLAIM_MS = CHALLENGE_CLAIM_MS;
 
 export class ValidationQueue {
   private readonly waiting: string[] = [];
@@ -32,6 +33,7 @@ export class ValidationQueue {
   private idleWaiters: (() => void)[] = [];
   private stopped = false;
   private sweeper: NodeJS.Timeout | undefined;
+  private renewer: NodeJS.Timeout | undefined;
 
   constructor(private readonly o: ValidationQueueOptions) {}
 
@@ -40,7 +42,28 @@ export class ValidationQueue {
     if (response !== undefined) this.responses.set(challengeId, response);
     this.queued.add(challengeId);
     this.waiting.push(challengeId);
+    this.keepClaims();
     this.pump();
+  }
+
+  /**
+   * While validations are queued or running, renews their claims every third of the claim's
+   * life: a claim lapses (and another process or instance takes the validation over) only when
+   * this process is gone, however long a validation waits or runs.
+   */
+  private keepClaims(): void {
+    if (this.renewer || this.stopped) return;
+    this.renewer = setTimeout(() => {
+      const ids = [...this.queued];
+      const renewed = ids.length > 0 ? this.o.store.renewChallengeClaims(ids, new Date(Date.now() + CLAIM_MS)) : Promise.resolve();
+      renewed
+        .catch((e) => this.o.log.warn({ err: (e as Error).message, validations: ids.length }, 'renewing validation claims failed'))
+        .finally(() => {
+          this.renewer = undefined;
+          if (this.queued.size > 0) this.keepClaims();
+        });
+    }, CLAIM_MS / 3);
+    this.renewer.unref();
   }
 
   /**
@@ -76,6 +99,8 @@ export class ValidationQueue {
   async drain(timeoutMs: number): Promise<boolean> {
     this.stopped = true;
     if (this.sweeper) clearTimeout(this.sweeper);
+    if (this.renewer) clearTimeout(this.renewer);
+    this.renewer = undefined;
     this.waiting.length = 0;
     if (this.running === 0) return true;
     return new Promise((resolve) => {

@@ -23,7 +23,7 @@ const failed = (name: string, e: Error): Check => ({ name, ok: false, detail: `c
 const OCSP_REFRESH_GRACE_MS = 10 * 60_000;
 
 export class Readiness {
-  private lastSignerCheck: { at: number; check: Check } | undefined;
+  private lastSignerCheck: { at: number; issuerId: string; check: Check } | undefined;
 
   constructor(
     private readonly store: Store,
@@ -65,8 +65,11 @@ export class Readiness {
 
   private async signerCheck(): Promise<Check> {
     const now = Date.now();
-    if (this.lastSignerCheck && now - this.lastSignerCheck.at < SIGNER_PROBE_MS && this.lastSignerCheck.check.ok) return this.lastSignerCheck.check;
     const issuer = this.ca.active;
+    // A cached answer holds only for the issuer it probed: after a rotation (here or, on a shared
+    // store, on another instance) readiness must name the signer now in force.
+    const last = this.lastSignerCheck;
+    if (last && last.issuerId === issuer.id && now - last.at < SIGNER_PROBE_MS && last.check.ok) return last.check;
     let check: Check;
     try {
       await issuer.signer.sign(new TextEncoder().encode(`anvil readiness ${now}`));
@@ -74,7 +77,7 @@ export class Readiness {
     } catch (e) {
       check = { name: 'signer', ok: false, detail: `${issuer.id}: ${(e as Error).message}` };
     }
-    this.lastSignerCheck = { at: now, check };
+    this.lastSignerCheck = { at: now, issuerId: issuer.id, check };
     return check;
   }
 

@@ -160,6 +160,8 @@ export interface Store extends MaintenanceStore, CoordinationStore, DashboardSto
    * process died or stopped) for `claimForMs`; each is claimed by one caller only.
    */
   claimStaleChallenges(before: Date, claimForMs: number, limit: number): Promise<string[]>;
+  /** Extends to `until` the claim of those of `ids` still `processing` (validations this process has not finished). */
+  renewChallengeClaims(ids: string[], until: Date): Promise<void>;
 
   // --- rate limits (counted from the store, so every instance sharing it agrees)
   countOrders(scope: OrderCountScope, since: Date): Promise<WindowCount>;

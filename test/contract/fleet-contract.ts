@@ -143,6 +143,9 @@ export function describeFleetContract(name: string, open: () => Promise<{ store:
       assert.ok(!(await store.claimStaleChallenges(new Date(), 60_000, 1000)).includes(ch.id), 'a running validation is not taken over');
       assert.ok((await store.claimStaleChallenges(new Date(Date.now() + 10 * 60_000), 60_000, 1000)).includes(ch.id), 'a lapsed claim is');
       assert.ok(!(await store.claimStaleChallenges(new Date(Date.now() + 30_000), 60_000, 1000)).includes(ch.id), 'and only by one caller');
+      await store.renewChallengeClaims([ch.id], new Date(Date.now() + 60 * 60_000));
+      assert.ok(!(await store.claimStaleChallenges(new Date(Date.now() + 30 * 60_000), 60_000, 1000)).includes(ch.id), 'a renewed claim holds until its new end');
+      assert.ok((await store.claimStaleChallenges(new Date(Date.now() + 2 * 60 * 60_000), 60_000, 1000)).includes(ch.id), 'and lapses after it');
       const o2 = await order(a.id, [unique('claim')]);
       await store.beginFinalize(o2.id, new Uint8Array([5]), randomBytes(16).toString('hex'), 'int-fleet');
       assert.ok(!(await store.claimStaleOrders(new Date(), 60_000, 1000)).some((p) => p.id === o2.id));

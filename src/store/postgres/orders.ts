@@ -24,6 +24,7 @@ type OrderMethods = Pick<
   | 'listProcessingChallenges'
   | 'findReplacingOrder'
   | 'claimStaleChallenges'
+  | 'renewChallengeClaims'
   | 'countOrders'
   | 'countFailedValidations'
 >;
@@ -248,6 +249,11 @@ export function orderMethods(ctx: PgContext): OrderMethods {
         [Date.now() + claimForMs, before.getTime(), limit],
       );
       return rows.map((r) => r.id);
+    },
+
+    async renewChallengeClaims(ids: string[], until: Date) {
+      if (ids.length === 0) return;
+      await sql.run("UPDATE challenges SET claimed_until = $2 WHERE id = ANY($1) AND status = 'processing'", [ids, until.getTime()]);
     },
 
     async listProcessingChallenges() {

@@ -3,8 +3,11 @@
  * that lapses (its process died) is taken over by another process or instance.
  */
 
-/** A started validation (the validator's own timeout is shorter). */
-export const CHALLENGE_CLAIM_MS = 60_000;
+/**
+ * A started validation. Its process renews the claim every third of this while the validation
+ * waits in its queue or runs, so a claim lapses only when the process is gone.
+ */
+export const CHALLENGE_CLAIM_MS = 15_000;
 
 /** A finalization in progress (signing has a 2 s timeout). */
 export const ORDER_CLAIM_MS = 15_000;

@@ -23,6 +23,7 @@ type OrderMethods = Pick<
   | 'listProcessingChallenges'
   | 'findReplacingOrder'
   | 'claimStaleChallenges'
+  | 'renewChallengeClaims'
   | 'countOrders'
   | 'countFailedValidations'
 >;
@@ -81,6 +82,7 @@ export function orderMethods(ctx: SqliteContext): OrderMethods {
     dropUnusedChallenges: db.prepare("DELETE FROM challenges WHERE authz_id = ? AND id != ? AND status = 'pending'"),
     finishAuthz: db.prepare("UPDATE authzs SET status = ?, expires_at = ?, validated_at = ? WHERE id = ? AND status = 'pending'"),
     processingChallenges: db.prepare<[], { id: string }>("SELECT id FROM challenges WHERE status = 'processing'"),
+    renewChallengeClaim: db.prepare("UPDATE challenges SET claimed_until = ? WHERE id = ? AND status = 'processing'"),
     // challenges_processing indexes only the challenges in progress.
     claimChallenges: db.prepare<[number, number, number], { id: string }>(
       `UPDATE challenges SET claimed_until = ? WHERE id IN (
@@ -206,6 +208,13 @@ export function orderMethods(ctx: SqliteContext): OrderMethods {
     async claimStaleChallenges(before, claimForMs, limit) {
       const until = Date.now() + claimForMs;
       return db.transaction(() => s.claimChallenges.all(until, before.getTime(), limit).map((r) => r.id)).immediate();
+    },
+
+    async renewChallengeClaims(ids: string[], until: Date) {
+      if (ids.length === 0) return;
+      db.transaction(() => {
+        for (const id of ids) s.renewChallengeClaim.run(until.getTime(), id);
+      }).immediate();
     },
 
     async recordValidation(challengeId: string, result: ValidationResult) {
