@@ -50,8 +50,24 @@ export function serverEntry(): string {
   return path.join(repoRoot(), 'dist', 'src', 'cli', 'main.js');
 }
 
-/** A TCP port on 127.0.0.1 that was free a moment ago (bind port 0, read it, release it). */
+/** Ports this process has handed out: the kernel may offer a just-released one again. */
+const handedOut = new Set<number>();
+
+/**
+ * A TCP port on 127.0.0.1 that was free a moment ago (bind port 0, read it, release it), and not
+ * one this process handed out before, so servers started together never get the same one.
+ */
 export async function freePort(): Promise<number> {
+  for (let attempt = 0; ; attempt++) {
+    const port = await probePort();
+    if (!handedOut.has(port) || attempt >= 20) {
+      handedOut.add(port);
+      return port;
+    }
+  }
+}
+
+function probePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.unref();

@@ -47,21 +47,29 @@ describe('two instances on one PostgreSQL database share the CA hierarchy and th
     work = await tempDir('anvil-pg-shared-');
     profilesDir = join(work, 'profiles');
     cpSync(join(repoRoot(), 'acme-profiles'), profilesDir, { recursive: true });
-    const start = async (name: string, extraArgs: string[]) => {
-      const adminPort = await freePort();
+    // Every port chosen before either starts, and distinct: two concurrent free-port probes can
+    // be handed the same just-released port.
+    const ports = new Set<number>();
+    while (ports.size < 6) ports.add(await freePort());
+    const [portA, adminA, httpA, portB, adminB, httpB] = [...ports] as [number, number, number, number, number, number];
+    const start = async (name: string, port: number, adminPort: number, http01Port: number, extraArgs: string[]) => {
       const dataDir = join(work, name);
       const server = await startAnvil({
-        http01Port: await freePort(),
+        http01Port,
+        port,
         dnsResolver: '',
         dataDir,
         extraArgs: ['--database-url', databaseUrl, ...extraArgs],
         env: { ANVIL_KEY_PASSPHRASE: PASSPHRASE, ANVIL_ADMIN_LISTEN: `127.0.0.1:${adminPort}` },
         readyTimeoutMs: 60_000,
       });
-      return { server, adminUrl: `http://127.0.0.1:${adminPort}`, dataDir };
+      // Kept as soon as it runs, so `after` stops it even if the other one fails to start.
+      instances.push({ server, adminUrl: `http://127.0.0.1:${adminPort}`, dataDir });
     };
     // Started together on the empty database: one of them creates the CA, the other copies it.
-    instances.push(...(await Promise.all([start('a', ['--profiles-dir', profilesDir]), start('b', [])])));
+    const started = await Promise.allSettled([start('a', portA, adminA, httpA, ['--profiles-dir', profilesDir]), start('b', portB, adminB, httpB, [])]);
+    for (const r of started) if (r.status === 'rejected') throw r.reason;
+    instances.sort((x, y) => x.dataDir.localeCompare(y.dataDir));
   });
 
   after(async () => {
