@@ -5,9 +5,10 @@
  * `<data>/trust-bundle.pem` holds every root relying parties should trust (old and new during a
  * root rotation). Loading keeps the signers of unchanged issuers, so a reload never drops one.
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { X509Certificate } from 'node:crypto';
+import { writeAtomic } from './atomic-file.js';
 import type { KeyType } from './algorithms.js';
 import { issueIntermediate, issueRoot } from './ca-certs.js';
 import { derToPem, nameOf, randomSerial, serialHex } from './certificate-builder.js';
@@ -255,10 +256,6 @@ function assertSameKey(certDer: Uint8Array, spkiDer: Uint8Array, certFile: strin
   if (!certSpki.equals(Buffer.from(spkiDer))) throw new Error(`the key for ${certFile} does not match its certificate`);
 }
 
-/** Writes a file atomically (temporary file, then rename). */
-export function writeAtomic(path: string, content: string | Uint8Array, mode = 0o600): void {
-  writeFileSync(`${path}.tmp`, content, { mode });
-  renameSync(`${path}.tmp`, path);
-}
+export { writeAtomic };
 
 export { existsSync };

@@ -5,8 +5,9 @@
  * can still leave one's key beside the other's certificate, so a reader takes the pair only when
  * the key belongs to the certificate, and otherwise re-issues.
  */
-import { randomBytes, X509Certificate, type KeyObject } from 'node:crypto';
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { X509Certificate, type KeyObject } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { writeAtomic } from './atomic-file.js';
 import { readEncryptedKey } from './key-files.js';
 
 export interface StoredPair {
@@ -35,13 +36,7 @@ export function readPair(certPath: string, keyPath: string, passphrase: string):
 export function writePair(certPath: string, keyPath: string, certPem: string, key: KeyObject, passphrase: string): string {
   if (!passphrase) throw new Error('refusing to write a private key without a passphrase');
   const keyPem = key.export({ type: 'pkcs8', format: 'pem', cipher: 'aes-256-cbc', passphrase }) as string;
-  replaceFile(keyPath, keyPem, 0o600);
-  replaceFile(certPath, certPem, 0o644);
+  writeAtomic(keyPath, keyPem, 0o600);
+  writeAtomic(certPath, certPem, 0o644);
   return keyPem;
-}
-
-function replaceFile(path: string, content: string, mode: number): void {
-  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-  writeFileSync(tmp, content, { mode, flag: 'wx' });
-  renameSync(tmp, path);
 }

@@ -4,7 +4,8 @@
  * Written atomically; its presence means the hierarchy is complete. Version 1 files (single root,
  * file keys) are read as version 2.
  */
-import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { writeAtomic } from './atomic-file.js';
 import { join } from 'node:path';
 import type { KeyType } from './algorithms.js';
 import type { KeyRef } from './key-stores.js';
@@ -86,7 +87,5 @@ export function readManifest(caDir: string): Manifest {
 }
 
 export function writeManifest(caDir: string, manifest: Manifest): void {
-  const tmp = `${manifestPath(caDir)}.tmp`;
-  writeFileSync(tmp, JSON.stringify(manifest, null, 2) + '\n', { mode: 0o600 });
-  renameSync(tmp, manifestPath(caDir));
+  writeAtomic(manifestPath(caDir), JSON.stringify(manifest, null, 2) + '\n', 0o600);
 }

@@ -11,8 +11,9 @@
  * The first instance on an empty store publishes its directory under a lease, so instances started
  * at once on an empty database agree on one CA.
  */
-import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { writeAtomic } from '../ca/atomic-file.js';
 import { dirname, join, relative, sep } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
@@ -170,9 +171,7 @@ function apply(root: string, files: Record<string, string>, localOnly: string[])
     if (local[name] === files[name]) continue;
     const path = join(root, name);
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-    const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
-    writeFileSync(tmp, Buffer.from(files[name]!, 'base64'), { mode: name.endsWith('.pem') && !name.endsWith('.key.pem') ? 0o644 : 0o600, flag: 'wx' });
-    renameSync(tmp, path);
+    writeAtomic(path, Buffer.from(files[name]!, 'base64'), name.endsWith('.pem') && !name.endsWith('.key.pem') ? 0o644 : 0o600);
   }
   for (const name of Object.keys(local)) if (!(name in files)) rmSync(join(root, name), { force: true });
 }
