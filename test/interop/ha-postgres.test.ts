@@ -235,7 +235,7 @@ describe('three instances on one PostgreSQL behind HAProxy', { skip, timeout: 40
   it('three instances started at once on an empty database share one root, and each migration ran once', async () => {
     const roots = instances.map((i) => readFileSync(serverOf(i).rootPemPath));
     for (const [n, root] of roots.entries()) assert.ok(root.equals(roots[0]!), `instance ${instances[n]!.name} has the same root.pem bytes as ${instances[0]!.name}`);
-    const published = instances.filter((i) => /published this CA hierarchy to the shared store/.test(serverOf(i).logs()));
+    const published = instances.filter((i) => /"key":"ca-directory","msg":"published this directory to the shared store"/.test(serverOf(i).logs()));
     assert.equal(published.length, 1, `exactly one instance created and published the hierarchy, the others copied it\n${allLogs()}`);
     const versions = (await db.query<{ version: number }>('SELECT version FROM schema_migrations ORDER BY version')).rows.map((r) => r.version);
     assert.deepEqual(versions, Array.from({ length: SCHEMA_VERSION }, (_, i) => i + 1), 'schema_migrations lists every migration once');

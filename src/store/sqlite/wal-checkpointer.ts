@@ -8,25 +8,39 @@
  */
 import { Worker } from 'node:worker_threads';
 
+/** `log`: frames in the WAL; `checkpointed`: frames now in the database file. */
+export type CheckpointResult = { busy: number; log: number; checkpointed: number } | { error: string };
+
 export class WalCheckpointer {
   private readonly worker: Worker;
   private readonly timer: NodeJS.Timeout;
-  private running = false;
+  /** The checkpoint in progress: at most one at a time. */
+  private running: Promise<CheckpointResult> | undefined;
   private closed = false;
 
   constructor(path: string, intervalMs = 1_000) {
     this.worker = new Worker(new URL('./checkpoint-worker.js', import.meta.url), { workerData: { path } });
     this.worker.unref();
-    this.worker.on('message', () => (this.running = false));
-    this.worker.on('error', () => (this.running = false));
-    this.timer = setInterval(() => this.checkpoint(), intervalMs);
+    this.timer = setInterval(() => void this.checkpoint(), intervalMs);
     this.timer.unref();
   }
 
-  private checkpoint(): void {
-    if (this.running || this.closed) return;
-    this.running = true;
-    this.worker.postMessage('checkpoint');
+  /** Runs a checkpoint now (or joins the one running); resolves with SQLite's answer. */
+  checkpoint(): Promise<CheckpointResult> {
+    if (this.closed) return Promise.resolve({ error: 'closed' });
+    this.running ??= new Promise<CheckpointResult>((resolve) => {
+      const done = (result: CheckpointResult) => {
+        this.worker.off('message', done);
+        this.worker.off('error', failed);
+        this.running = undefined;
+        resolve(result);
+      };
+      const failed = (e: Error) => done({ error: e.message });
+      this.worker.on('message', done);
+      this.worker.on('error', failed);
+      this.worker.postMessage('checkpoint');
+    });
+    return this.running;
   }
 
   async close(): Promise<void> {
