@@ -28,6 +28,8 @@ export async function startHealthListener(listen: string, agent: Agent): Promise
       return;
     }
     if (path === '/metrics') {
+      // Time-dependent gauges (overdue, expired) are as of this scrape, not of the last attempt.
+      for (const w of agent.workers) w.updateGauges();
       agent.metrics.registry.metrics().then(
         (text) => res.writeHead(200, { 'Content-Type': agent.metrics.registry.contentType }).end(text),
         () => res.writeHead(500).end(),
