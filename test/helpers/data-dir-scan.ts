@@ -7,6 +7,20 @@ import { createPrivateKey, createPublicKey, X509Certificate, type KeyObject } fr
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 
+/**
+ * A file's bytes, or undefined when it went away after it was listed: a running server replaces
+ * files by writing a temporary and renaming it, so a temporary can vanish mid-scan. (A leftover
+ * temporary is still read: it stays on disk.)
+ */
+function readIfPresent(file: string): Buffer | undefined {
+  try {
+    return readFileSync(file);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw e;
+  }
+}
+
 /** Every regular file under `dir`, recursively (absolute paths, sorted). */
 export function filesUnder(dir: string): string[] {
   const out: string[] = [];
@@ -14,7 +28,7 @@ export function filesUnder(dir: string): string[] {
     for (const entry of readdirSync(d, { withFileTypes: true })) {
       const full = path.join(d, entry.name);
       if (entry.isDirectory()) walk(full);
-      else if (entry.isFile() || statSync(full).isFile()) out.push(full);
+      else if (entry.isFile() || statSync(full, { throwIfNoEntry: false })?.isFile()) out.push(full);
     }
   };
   walk(dir);
@@ -34,7 +48,8 @@ export const PLAINTEXT_KEY_MARKERS = [
 export function privateKeyFiles(dir: string): { file: string; encrypted: boolean }[] {
   const out: { file: string; encrypted: boolean }[] = [];
   for (const file of filesUnder(dir)) {
-    const text = readFileSync(file).toString('latin1');
+    const text = readIfPresent(file)?.toString('latin1');
+    if (text === undefined) continue;
     const begins = text.match(/-----BEGIN [A-Z ]*PRIVATE KEY-----/g);
     if (!begins) continue;
     out.push({ file, encrypted: begins.every((b) => b === '-----BEGIN ENCRYPTED PRIVATE KEY-----') });
@@ -46,7 +61,7 @@ export function privateKeyFiles(dir: string): { file: string; encrypted: boolean
 export function filesContaining(dir: string, needle: Buffer | string): string[] {
   const bytes = typeof needle === 'string' ? Buffer.from(needle, 'utf8') : needle;
   if (bytes.length < 8) throw new Error(`refusing to search for a needle of ${bytes.length} bytes (too short to mean anything)`);
-  return filesUnder(dir).filter((file) => readFileSync(file).includes(bytes));
+  return filesUnder(dir).filter((file) => readIfPresent(file)?.includes(bytes) ?? false);
 }
 
 /** The SPKI DER (hex) of every encrypted private key under `dir`, decrypted with `passphrase`, by file. */
@@ -54,7 +69,8 @@ export function decryptedKeySpkis(dir: string, passphrase: string): Map<string, 
   const out = new Map<string, string[]>();
   for (const { file, encrypted } of privateKeyFiles(dir)) {
     if (!encrypted) continue;
-    const text = readFileSync(file, 'utf8');
+    const text = readIfPresent(file)?.toString('utf8');
+    if (text === undefined) continue;
     const blocks = text.match(/-----BEGIN ENCRYPTED PRIVATE KEY-----[\s\S]+?-----END ENCRYPTED PRIVATE KEY-----/g) ?? [];
     out.set(
       file,
