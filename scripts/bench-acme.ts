@@ -11,8 +11,9 @@
  *     is a throwaway cluster this run starts from the installed binaries (a fresh database per run);
  *     more instances share it (SQLite: the one data directory, --extra-instance), client i keeps to
  *     instance i mod n; CPU per order sums every instance and its workers.
- *   scripts/bench --preload 0,1000000 [--concurrency 32] [--seconds 15] [--idle-seconds 75]
- *     the flat-cost run: Anvil alone on stores grown to each size (scripts/lib/store-growth.ts)
+ *   scripts/bench --preload 0,1000000 [--store sqlite,postgres] [--concurrency 32] [--seconds 15] [--idle-seconds 75]
+ *     the flat-cost run: Anvil alone on stores grown to each size (scripts/lib/store-growth.ts), on
+ *     each store given. PostgreSQL clusters started by a benchmark keep fsync on, like a real one.
  */
 import { cpus } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -20,7 +21,7 @@ import { runLoad, type PhaseTimes } from './lib/acme-load.js';
 import { freePort, runBenchmark, sampleTree, startAnvil, startPebble, type RunningServer } from './lib/servers.js';
 import { startDnsServer } from '../test/helpers/dns-server.js';
 import { startPostgresCluster, type PostgresCluster } from '../test/helpers/postgres.js';
-import { printGrowth, runStoreGrowth } from './lib/store-growth.js';
+import { printGrowth, runStoreGrowth, type GrowthRecord } from './lib/store-growth.js';
 
 type ServerKind = 'anvil' | 'pebble';
 
@@ -64,7 +65,7 @@ const USAGE = `usage: scripts/bench [--concurrency 1,8,32] [--orders N] [--secon
                     [--anvil yes|no] [--warmup N] [--stall-seconds S] [--poll-ms MS] [--json]
                     [--anvil-node-args "--cpu-prof --cpu-prof-dir=/tmp/prof"]
                     [--store sqlite,postgres] [--instances 1,3] [--workers 1,2]
-       scripts/bench --preload 0,1000000 [--concurrency 32] [--seconds 15] [--idle-seconds 75] [--json]`;
+       scripts/bench --preload 0,1000000 [--store sqlite,postgres] [--concurrency 32] [--seconds 15] [--idle-seconds 75] [--json]`;
 
 function parseOptions() {
   const { values } = parseArgs({
@@ -272,29 +273,39 @@ async function main(): Promise<number> {
   const dns = await startDnsServer();
   const http01Port = await freePort();
   if (options.preload) {
+    let cluster: PostgresCluster | undefined;
     try {
-      const records = await runStoreGrowth({
-        sizes: options.preload,
-        concurrency: options.concurrency.at(-1)!,
-        orders: options.orders,
-        seconds: options.seconds,
-        idleSeconds: options.idleSeconds,
-        pollMs: options.pollMs,
-        dnsResolver: dns.resolver,
-        http01Port,
-        nodeArgs: options.anvilNodeArgs,
-        log: (line) => (options.json ? undefined : process.stderr.write(`${line}\n`)),
-      });
+      const records: GrowthRecord[] = [];
+      for (const store of new Set(options.shapes.map((s) => s.store))) {
+        if (store === 'postgres') cluster ??= await startPostgresCluster({ durable: true });
+        const pgCluster = cluster;
+        records.push(
+          ...(await runStoreGrowth({
+            sizes: options.preload,
+            ...(store === 'postgres' ? { createDatabase: () => pgCluster!.createDatabase() } : {}),
+            concurrency: options.concurrency.at(-1)!,
+            orders: options.orders,
+            seconds: options.seconds,
+            idleSeconds: options.idleSeconds,
+            pollMs: options.pollMs,
+            dnsResolver: dns.resolver,
+            http01Port,
+            nodeArgs: options.anvilNodeArgs,
+            log: (line) => (options.json ? undefined : process.stderr.write(`${line}\n`)),
+          })),
+        );
+      }
       if (options.json) console.log(JSON.stringify({ machine: { cpus: cpus().length, node: process.version }, options, growth: records }, null, 2));
       else printGrowth(records);
       return records.some((r) => r.completed === 0) ? 1 : 0;
     } finally {
+      await cluster?.destroy();
       await dns.close();
     }
   }
   const runs: RunRecord[] = [];
   let cluster: Promise<PostgresCluster> | undefined;
-  const postgres = (): Promise<PostgresCluster> => (cluster ??= startPostgresCluster());
+  const postgres = (): Promise<PostgresCluster> => (cluster ??= startPostgresCluster({ durable: true }));
   try {
     for (const concurrency of options.concurrency) {
       for (const kind of options.servers) {

@@ -132,7 +132,7 @@ async function main(): Promise<number> {
     const auditKey = new Uint8Array(randomBytes(32));
     if (stores.includes('sqlite')) opened.push({ label: 'sqlite', store: new SqliteStore(join(dir, 'anvil.db'), { auditKey }) });
     if (stores.includes('postgres')) {
-      cluster = await startPostgresCluster();
+      cluster = await startPostgresCluster({ durable: true });
       opened.push({ label: `postgres (pool ${pool})`, store: await PostgresStore.open(await cluster.createDatabase(), { auditKey, maxConnections: pool }) });
     }
     for (const c of levels) for (const { label, store } of opened) rows.push(await measure(label, store, c, flows, seconds));

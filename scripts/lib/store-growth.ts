@@ -7,6 +7,7 @@
  * server's own worst event-loop delay, and bytes stored per certificate.
  */
 import Database from 'better-sqlite3';
+import pg from 'pg';
 import { statSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
@@ -19,6 +20,8 @@ import { freePort, sampleProcess, startAnvil } from './servers.js';
 
 export interface GrowthOptions {
   sizes: number[];
+  /** A fresh database for each size on PostgreSQL; SQLite in the data directory otherwise. */
+  createDatabase?: () => Promise<string>;
   concurrency: number;
   orders: number;
   seconds: number;
@@ -31,6 +34,7 @@ export interface GrowthOptions {
 }
 
 export interface GrowthRecord {
+  store: 'sqlite' | 'postgres';
   certificates: number;
   preloadSeconds: number;
   startMs: number;
@@ -107,7 +111,23 @@ function scrapeWorstLoopDelay(adminPort: number): Promise<number | null> {
   });
 }
 
-function storeBytes(dataDir: string): { perCert: number; perCertWithoutAudit: number; certificates: number } {
+type Bytes = { perCert: number; perCertWithoutAudit: number; certificates: number };
+
+async function postgresBytes(url: string): Promise<Bytes> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    const r = await client.query(
+      "SELECT (SELECT COUNT(*) FROM certificates) AS n, pg_database_size(current_database()) AS size, pg_total_relation_size('audit_log') AS audit",
+    );
+    const { n, size, audit } = r.rows[0] as { n: string; size: string; audit: string };
+    return { perCert: Math.round(Number(size) / Number(n)), perCertWithoutAudit: Math.round((Number(size) - Number(audit)) / Number(n)), certificates: Number(n) };
+  } finally {
+    await client.end();
+  }
+}
+
+function storeBytes(dataDir: string): Bytes {
   const path = join(dataDir, 'anvil.db');
   const db = new Database(path);
   db.pragma('wal_checkpoint(TRUNCATE)');
@@ -124,17 +144,20 @@ export async function runStoreGrowth(o: GrowthOptions): Promise<GrowthRecord[]> 
     const dataDir = mkdtempSync(join(tmpdir(), 'anvil-growth-'));
     try {
       o.log(`store of ${size} certificates: seeding with real orders…`);
-      const seedServer = await startAnvil({ http01Port: o.http01Port, dnsResolver: o.dnsResolver, dataDir });
+      const databaseUrl = o.createDatabase ? await o.createDatabase() : undefined;
+      const storeArgs = databaseUrl ? ['--database-url', databaseUrl] : [];
+      const seedServer = await startAnvil({ http01Port: o.http01Port, dnsResolver: o.dnsResolver, dataDir, extraArgs: storeArgs });
       const seeded = await runLoad({ directoryUrl: seedServer.directoryUrl, caPem: seedServer.caPem, concurrency: 4, maxOrders: 40, maxSeconds: 60, http01Port: o.http01Port, namePrefix: `seed${size}` });
       await seedServer.stop();
       let preloadSeconds = 0;
       if (size > seeded.completed) {
         o.log(`growing the store to ${size} certificates…`);
-        preloadSeconds = preloadStore({ dbPath: join(dataDir, 'anvil.db'), certificates: size - seeded.completed, log: o.log }).seconds;
+        const target = databaseUrl ? { kind: 'postgres' as const, url: databaseUrl } : { kind: 'sqlite' as const, dbPath: join(dataDir, 'anvil.db') };
+        preloadSeconds = (await preloadStore({ target, certificates: size - seeded.completed, log: o.log })).seconds;
       }
       const adminPort = await freePort();
       const t0 = performance.now();
-      const server = await startAnvil({ http01Port: o.http01Port, dnsResolver: o.dnsResolver, dataDir, nodeArgs: o.nodeArgs, env: { ANVIL_ADMIN_LISTEN: `127.0.0.1:${adminPort}` }, readyTimeoutMs: 120_000 });
+      const server = await startAnvil({ http01Port: o.http01Port, dnsResolver: o.dnsResolver, dataDir, nodeArgs: o.nodeArgs, extraArgs: storeArgs, env: { ANVIL_ADMIN_LISTEN: `127.0.0.1:${adminPort}` }, readyTimeoutMs: 120_000 });
       const startMs = Math.round(performance.now() - t0);
       const probe = new StallProbe(server.directoryUrl, server.caPem);
       try {
@@ -163,6 +186,7 @@ export async function runStoreGrowth(o: GrowthOptions): Promise<GrowthRecord[]> 
         const worst = await scrapeWorstLoopDelay(adminPort);
         const idleSample = sampleProcess(server.pid);
         out.push({
+          store: databaseUrl ? 'postgres' : 'sqlite',
           certificates: size,
           preloadSeconds: Math.round(preloadSeconds),
           startMs,
@@ -184,7 +208,7 @@ export async function runStoreGrowth(o: GrowthOptions): Promise<GrowthRecord[]> 
         await probe.stop();
         await server.stop();
       }
-      const bytes = storeBytes(dataDir);
+      const bytes = databaseUrl ? await postgresBytes(databaseUrl) : storeBytes(dataDir);
       out.at(-1)!.bytesPerCertificate = bytes.perCert;
       out.at(-1)!.bytesPerCertificateWithoutAudit = bytes.perCertWithoutAudit;
     } finally {
@@ -195,13 +219,16 @@ export async function runStoreGrowth(o: GrowthOptions): Promise<GrowthRecord[]> 
 }
 
 export function printGrowth(records: GrowthRecord[]): void {
-  const base = records[0];
-  const header = ['certificates', 'start ms', 'orders/s', 'vs first', 'p99 ms', 'CPU ms/order', 'RSS MB (peak)', 'longest GET load/idle ms', 'worst loop delay ms', 'bytes/cert (w/o audit)'];
+  const header = ['store', 'certificates', 'start ms', 'orders/s', 'vs first', 'p99 ms', 'CPU ms/order', 'RSS MB (peak)', 'longest GET load/idle ms', 'worst loop delay ms', 'bytes/cert (w/o audit)'];
   const rows = records.map((r) => [
+    r.store,
     String(r.certificates),
     String(r.startMs),
     `${r.ordersPerSec} (${r.completed} done, ${r.errors} errors)`,
-    base && base.ordersPerSec > 0 ? `${(r.ordersPerSec / base.ordersPerSec).toFixed(2)}×` : '-',
+    (() => {
+      const first = records.find((x) => x.store === r.store);
+      return first && first.ordersPerSec > 0 ? `${(r.ordersPerSec / first.ordersPerSec).toFixed(2)}×` : '-';
+    })(),
     String(r.p99Ms),
     r.serverCpuMsPerOrder?.toFixed(2) ?? '-',
     `${r.rssMb ?? '-'} (${r.peakRssMb ?? '-'})`,
@@ -214,5 +241,5 @@ export function printGrowth(records: GrowthRecord[]): void {
   console.log(line(header));
   console.log(widths.map((w) => '-'.repeat(w)).join('  '));
   for (const row of rows) console.log(line(row));
-  for (const r of records) console.log(`  ${r.certificates}: load stopped by ${r.stopReason}; store grown in ${r.preloadSeconds} s`);
+  for (const r of records) console.log(`  ${r.store} ${r.certificates}: load stopped by ${r.stopReason}; store grown in ${r.preloadSeconds} s`);
 }

@@ -60,7 +60,12 @@ process.on('exit', () => {
 });
 
 /** Initialises and starts a cluster; throws if it cannot (callers check postgresUnavailable first). */
-export async function startPostgresCluster(): Promise<PostgresCluster> {
+/**
+ * Tests run the cluster without fsync: they judge behaviour, and a crash of the machine is not
+ * among their faults. A benchmark asks for `durable`, so that PostgreSQL's commits cost what an
+ * operator's would, as SQLite's do (an acknowledged write is on disk there).
+ */
+export async function startPostgresCluster(options: { durable?: boolean } = {}): Promise<PostgresCluster> {
   const bin = postgresBinDir();
   if (!bin) throw new Error(postgresUnavailable() ?? 'PostgreSQL server binaries not found');
   const dir = mkdtempSync(path.join(tmpdir(), 'anvil-pg-'));
@@ -79,7 +84,7 @@ export async function startPostgresCluster(): Promise<PostgresCluster> {
   const start = async () => {
     await pgRun('pg_ctl', [
       '-D', dataDir, '-l', path.join(dataDir, 'server.log'), '-w', '-t', '60',
-      '-o', `-p ${port} -k ${socketDir} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=200`,
+      '-o', `-p ${port} -k ${socketDir} -c listen_addresses=127.0.0.1 ${options.durable ? '-c shared_buffers=512MB' : '-c fsync=off -c full_page_writes=off'} -c max_connections=200`,
       'start',
     ]);
   };
