@@ -7,6 +7,7 @@ import { sqlitePath } from './store/open-store.js';
 import { auditKeyFrom } from './store/audit-chain.js';
 import type { Logger } from 'pino';
 import type { Express } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Links } from './acme/links.js';
 import { nonceKeyFrom, SharedNonceService } from './acme/shared-nonces.js';
 import { LeaseKeeper } from './ops/lease-keeper.js';
@@ -23,9 +24,9 @@ import { OrderService } from './domain/orders.js';
 import { RenewalInfoService } from './domain/renewal-info.js';
 import { RevocationService } from './domain/revocation.js';
 import { ValidationQueue } from './domain/validation-queue.js';
-import { createAcmeApp, createRevocationApp } from './http/app.js';
+import { createAcmeApp } from './http/app.js';
 import type { HttpContext } from './http/context.js';
-import { revocationRoutes } from './http/revocation-routes.js';
+import { revocationHandler, revocationListener } from './http/revocation-routes.js';
 import type { Profile } from './profiles/profile.js';
 import { ProfileRegistry } from './profiles/profile-set.js';
 import { startRevocation, type RevocationSystem } from './revocation/revocation-system.js';
@@ -57,7 +58,7 @@ export interface AnvilParts {
   leases: LeaseKeeper;
   /** Re-reads the profiles directory; a bad file keeps the running set and is reported. */
   reloadProfiles(): { ok: true; loaded: string[]; changed: string[] } | { ok: false; error: string };
-  revocationApp: Express;
+  revocationApp: (req: IncomingMessage, res: ServerResponse) => void;
   profiles: ProfileRegistry;
   revocation: RevocationSystem;
   /** Picks up CA manifest changes (an issuer rotation): new issuers get OCSP responders. */
@@ -199,7 +200,7 @@ export async function buildAnvil(
     maxRequestBytes: config.maxRequestBytes,
     log,
   };
-  const revocationRouter = revocationRoutes({
+  const revocationRoutes = revocationHandler({
     ocsp: revocation.ocsp,
     crl: revocation.crl,
     issuer: revocation.issuer,
@@ -263,12 +264,12 @@ export async function buildAnvil(
   let orderSweeper: NodeJS.Timeout | undefined;
 
   return {
-    acmeApp: createAcmeApp(ctx, revocationRouter),
+    acmeApp: createAcmeApp(ctx, revocationRoutes),
     adminApp: createAdminApp(adminContext, new Readiness(store, config.databaseUrl ? undefined : sqlitePath(config.dataDir), ca)),
     reloadProfiles,
     anomalies,
     leases,
-    revocationApp: createRevocationApp(revocationRouter),
+    revocationApp: revocationListener(revocationRoutes),
     profiles,
     revocation,
     reloadCa,

@@ -122,6 +122,37 @@ describe('OCSP requests refused as malformedRequest (RFC 6960 §2.3)', () => {
     assertRefused(await post(url, ocspRequest([certIdOf(leaf, intermediate)], { extensions: [ext] })), OCSPResponseStatus.malformedRequest, label);
   });
 
+  forEachEndpoint('a chunked POST body over 8 KiB (no Content-Length) is malformedRequest, and the connection closes', async (url, label) => {
+    const res = await binaryRequest(url, { method: 'POST', headers: { 'Content-Type': 'application/ocsp-request', 'Transfer-Encoding': 'chunked' }, body: randomBytes(20_000), ca: srv.rootPem });
+    assertRefused(res, OCSPResponseStatus.malformedRequest, label);
+    assert.equal(res.headers.connection, 'close', `${label}: the unread rest of the body is not kept on the connection`);
+  });
+
+  forEachEndpoint('a POST body with a Content-Encoding is malformedRequest (OCSP requests are plain DER)', async (url, label) => {
+    const der = ocspRequest([certIdOf(leaf, intermediate)]);
+    const res = await binaryRequest(url, { method: 'POST', headers: { 'Content-Type': 'application/ocsp-request', 'Content-Encoding': 'gzip' }, body: der, ca: srv.rootPem });
+    assertRefused(res, OCSPResponseStatus.malformedRequest, label);
+  });
+
+  forEachEndpoint('POST to a path below /ocsp and PUT to /ocsp are refused with a 4xx, never a 2xx or 5xx', async (url, label) => {
+    const der = ocspRequest([certIdOf(leaf, intermediate)]);
+    for (const [method, target] of [['POST', `${url}/x`], ['PUT', url], ['DELETE', url]] as const) {
+      const res = await binaryRequest(target, { method, headers: { 'Content-Type': 'application/ocsp-request' }, body: der, ca: srv.rootPem });
+      assert.ok(res.status >= 400 && res.status < 500, `${label}: ${method} ${target} got ${res.status}`);
+    }
+  });
+
+  forEachEndpoint('HEAD of a GET request has the GET answer\'s headers and no body', async (url, label) => {
+    const der = ocspRequest([certIdOf(leaf, intermediate)]);
+    const target = `${url}/${encodeURIComponent(Buffer.from(der).toString('base64'))}`;
+    const head = await binaryRequest(target, { method: 'HEAD', ca: srv.rootPem });
+    const full = await binaryRequest(target, { ca: srv.rootPem });
+    assert.equal(head.status, 200, label);
+    assert.equal(mediaTypeOf(head), 'application/ocsp-response', label);
+    assert.equal(head.body.length, 0, `${label}: no body`);
+    assert.equal(head.headers.etag, full.headers.etag, `${label}: the same ETag as the GET`);
+  });
+
   const badGets: [string, string][] = [
     ['invalid base64 characters', '/!!!not-base64!!!'],
     ['url-encoded invalid base64', '/' + encodeURIComponent('@@@@')],
