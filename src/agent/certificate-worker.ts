@@ -26,7 +26,7 @@ export type AgentEvent =
   | { type: 'renewed'; id: string; endpoint: string; version: string; serial: string; notAfter: number }
   | { type: 'renewal-failed'; id: string; error: string; failures: number; nextAttempt: number }
   | { type: 'endpoint-failed'; id: string; endpoint: string; error: string }
-  | { type: 'ari-fetched'; id: string; certId: string; window: { start: number; end: number }; pick: number; retryAfterMs: number }
+  | { type: 'ari-fetched'; id: string; certId: string; window: { start: number; end: number }; pick: number; retryAfterMs: number; checkedAt: number; kept: boolean }
   | { type: 'reloaded'; id: string; version: string }
   | { type: 'reload-failed'; id: string; version: string; error: string };
 
@@ -139,11 +139,12 @@ export class CertificateWorker {
           return;
         }
         const previous = this.state.ari ? { window: this.state.ari.window, at: this.state.ari.pick } : undefined;
-        const pick = keepPick(previous, answer.window) ? previous!.at : pickInWindow(answer.window, now, this.ctx.random);
+        const kept = keepPick(previous, answer.window);
+        const pick = kept ? previous!.at : pickInWindow(answer.window, now, this.ctx.random);
         this.state.ari = { window: answer.window, pick, nextCheck: now + answer.retryAfterMs, retryAfterMs: answer.retryAfterMs, explanationUrl: answer.explanationUrl };
         await this.save();
         this.ctx.log.info({ event: 'ari-fetched', id: this.intent.id, windowStart: new Date(answer.window.start).toISOString(), windowEnd: new Date(answer.window.end).toISOString(), renewAt: new Date(pick).toISOString(), retryAfterMs: answer.retryAfterMs }, 'renewal information');
-        await this.ctx.emit({ type: 'ari-fetched', id: this.intent.id, certId, window: answer.window, pick, retryAfterMs: answer.retryAfterMs });
+        await this.ctx.emit({ type: 'ari-fetched', id: this.intent.id, certId, window: answer.window, pick, retryAfterMs: answer.retryAfterMs, checkedAt: now, kept });
         return;
       } catch (error) {
         this.ctx.log.warn({ event: 'ari-failed', id: this.intent.id, endpoint: endpoint.url, err: (error as Error).message }, 'renewal information unavailable');
