@@ -2,7 +2,7 @@
  * Interop: the herd. 200 agents embedded in this process through the `anvil-ca/agent` package
  * subpath, each with its own account, state directory, metrics registry and the agent's default
  * (crypto) random source, against one real Anvil server. 180 of them hold one-minute certificates
- * whose ARI window is 6–18 s after issuance, so they renew every ~15 s; 20 hold two-minute
+ * whose ARI window is 4.8–12 s after issuance, so they renew every 10–25 s (load); 20 hold two-minute
  * certificates whose window (72–108 s) lies past Anvil's 60 s Retry-After, so they must look at
  * ARI again exactly once, at Retry-After.
  *
@@ -12,11 +12,12 @@
  *   [max(start, now), end)). Completion times are not used: on a loaded 2-core box they lag by
  *   seconds and would measure the machine, not the agent. A separate check requires each renewal
  *   to start at its scheduled time (never early, at most 10 s late).
- * - Samples are pooled over several renewal rounds until there are at least 1,200 (every agent's
+ * - Samples are pooled over several renewal rounds until there are at least 1,000 (every agent's
  *   every certificate contributes one independent draw). "No more than 3 % of the renewals in any
  *   1 % of the window" is checked with a sliding 1 % slice. With 200 uniform draws that rule fails
  *   by chance alone 85 % of the time (Monte Carlo, 20,000 trials), so a single round cannot judge
- *   it; with n = 1,000 it failed 1 time in 20,000 (5·10⁻⁵), and with n ≥ 1,200 less often still.
+ *   it; with n = 1,000 it failed 1 time in 20,000 (≈ 5·10⁻⁵; n = 800: 1.5·10⁻³), and the herd usually
+ *   stops a little above 1,000, which only lowers it.
  *   The Kolmogorov–Smirnov bound used below, 2.7/√n, is the α ≈ 10⁻⁶ critical value.
  * - It still fails for a bad scheduler: everyone at the window start (or at any fixed point) puts
  *   100 % in one slice; a clustering distribution (say, triangular or the ⅔-lifetime fallback)
@@ -36,7 +37,7 @@ import { openStack, type InteropStack } from './stack.js';
 const skip = requireTool('openssl');
 const AGENTS = 200;
 const LATE = 20;
-const SAMPLES = 1_200;
+const SAMPLES = 1_000;
 const RETRY_AFTER_MS = 60_000;
 
 type AriFetched = Extract<AgentEvent, { type: 'ari-fetched' }>;
@@ -142,7 +143,7 @@ describe('agent herd: 200 embedded agents against one CA', { skip, timeout: 200_
     const d = Math.max(...p.map((x, i) => Math.max(Math.abs((i + 1) / p.length - x), Math.abs(x - i / p.length))));
     t.diagnostic(`KS distance ${d.toFixed(4)} (bound ${(2.7 / Math.sqrt(p.length)).toFixed(4)})`);
     assert.ok(d < 2.7 / Math.sqrt(p.length), `KS distance ${d.toFixed(3)} ≥ ${(2.7 / Math.sqrt(p.length)).toFixed(3)}`);
-    assert.ok(p[0]! < 0.01 && p.at(-1)! > 0.99, 'the renewals reach both ends of the window');
+    assert.ok(p[0]! < 0.02 && p.at(-1)! > 0.98, 'the renewals reach both ends of the window'); // by chance: 2·0.98^n < 10⁻⁸
   });
 
   it('ARI is fetched at Retry-After, not more often', (t) => {

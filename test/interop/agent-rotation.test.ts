@@ -18,6 +18,7 @@ import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { chainsToBundle } from 'anvil-ca/agent';
 import { agentProfilesDir, readInstalled, startAgentProcess, writeAgentConfig, type AgentProcess } from '../helpers/agent-kit.js';
+import { caCertPem, readManifestView } from '../helpers/data-dir-scan.js';
 import { anvilCli } from '../helpers/eab.js';
 import { describeRun, opensslVerify, requireTool, splitPemChain, waitFor, type AcmeServer, type RunResult } from './harness.js';
 import { openStack, type InteropStack } from './stack.js';
@@ -171,7 +172,9 @@ describe('agent through a root rotation (anvil ca rotate --new-root)', { skip, t
     stack.onClose(() => clearInterval(checker));
 
     rotation = await anvilCli(['ca', 'rotate', '--new-root', '--data-dir', server.dataDir]);
-    newRoot = new X509Certificate(readFileSync(path.join(server.dataDir, 'root.pem')));
+    // From the manifest: root.pem is rewritten by the server when it reloads, a moment later.
+    const manifest = readManifestView(server.dataDir);
+    newRoot = new X509Certificate(caCertPem(server.dataDir, manifest.roots.find((r) => r.status === 'active')!.certFile));
     appendFileSync(events, 'rotated\n');
     await waitFor('a renewal under the new root', () => readInstalled(outDir).version !== before1!.version, 30_000, 100).catch((error: Error) => {
       throw new Error(`${error.message}\n--- agent output ---\n${agent!.output().slice(-4000)}`);

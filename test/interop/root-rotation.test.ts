@@ -96,12 +96,15 @@ describe('root rotation: a new root, both roots in the trust bundle through the 
   });
 
   it('the trust bundle (file and /trust-bundle.pem with a new ETag) holds the old and the new root; root.pem is the new one', async () => {
+    // root.pem and trust-bundle.pem are the server's: it rewrites them when it reloads the manifest.
+    const activeRoot = readManifestView(dataDir).roots.find((r) => r.status === 'active')!;
+    const newRoot = caCertPem(dataDir, activeRoot.certFile);
+    await waitFor('the server reloading the hierarchy', () => readFileSync(path.join(dataDir, 'root.pem'), 'utf8') === newRoot, 8_000, 100);
+    assert.notEqual(new X509Certificate(newRoot).fingerprint256, new X509Certificate(oldRootPem).fingerprint256);
     const file = readFileSync(path.join(dataDir, 'trust-bundle.pem'), 'utf8');
     const fingerprints = pemBlocks(file).map((p) => new X509Certificate(p).fingerprint256);
     assert.equal(fingerprints.length, 2);
     assert.ok(fingerprints.includes(new X509Certificate(oldRootPem).fingerprint256), 'the old root stays');
-    const newRoot = readFileSync(path.join(dataDir, 'root.pem'), 'utf8');
-    assert.notEqual(new X509Certificate(newRoot).fingerprint256, new X509Certificate(oldRootPem).fingerprint256);
     assert.ok(fingerprints.includes(new X509Certificate(newRoot).fingerprint256), 'the new root is in');
     let served = await httpsGet(bundleUrl(), { ca: file, timeoutMs: 10_000 });
     await waitFor('the server serving the new bundle', async () => {
@@ -140,6 +143,7 @@ describe('root rotation: a new root, both roots in the trust bundle through the 
     const rotated = await adminCall(adminUrl, token, 'POST', '/admin/issuers/rotate', { newRoot: true });
     assert.equal(rotated.status, 200, rotated.body);
     assert.match(String(rotated.json?.root), /^root-[0-9a-f]{8}$/);
+    // The admin API reloads the server's hierarchy before it answers.
     assert.equal(pemBlocks(readFileSync(path.join(dataDir, 'trust-bundle.pem'), 'utf8')).length, 3, 'all three roots in the bundle');
     const chain = await issueFromActive();
     const [leaf, intermediate] = pemBlocks(chain);
