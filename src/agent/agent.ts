@@ -44,8 +44,12 @@ export interface CertificateStatus {
   failures: number;
   endpoint?: string | undefined;
   reloadPending: boolean;
-  /** ok, failing (renewal errors inside the window), overdue (failing past it) or expired. */
-  health: 'ok' | 'failing' | 'overdue' | 'expired';
+  /** The operator's fallback credential, while it is installed instead of a CA-issued certificate. */
+  fallback?: { serial: string; notAfter: number; since: number } | undefined;
+  /** Why the fallback credential could not be installed when it was due. */
+  fallbackError?: string | undefined;
+  /** ok, failing (renewal errors inside the window), overdue (failing past it), expired, or fallback (the operator's credential is in place). */
+  health: 'ok' | 'failing' | 'overdue' | 'expired' | 'fallback';
 }
 
 const cryptoRandom: RandomSource = () => randomBytes(6).readUIntBE(0, 6) / 2 ** 48;
@@ -245,7 +249,7 @@ export class Agent {
 /** A worker's status line. */
 export function statusOf(w: CertificateWorker, now = Date.now()): CertificateStatus {
   const s = w.state;
-  const health = w.expired(now) ? 'expired' : w.overdue(now) ? 'overdue' : s.failures > 0 || s.reloadPending ? 'failing' : 'ok';
+  const health = s.fallback ? 'fallback' : w.expired(now) ? 'expired' : w.overdue(now) ? 'overdue' : s.failures > 0 || s.reloadPending ? 'failing' : 'ok';
   return {
     id: w.intent.id,
     names: w.intent.names,
@@ -260,6 +264,8 @@ export function statusOf(w: CertificateWorker, now = Date.now()): CertificateSta
     failures: s.failures,
     endpoint: s.endpoint,
     reloadPending: Boolean(s.reloadPending),
+    fallback: s.fallback ? { serial: s.fallback.serial, notAfter: s.fallback.notAfter, since: s.fallback.since } : undefined,
+    fallbackError: s.fallbackError,
     health,
   };
 }

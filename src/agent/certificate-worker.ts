@@ -26,7 +26,8 @@ export type AgentEvent =
   | { type: 'renewed'; id: string; endpoint: string; version: string; serial: string; notAfter: number }
   | { type: 'renewal-failed'; id: string; error: string; failures: number; nextAttempt: number }
   | { type: 'endpoint-failed'; id: string; endpoint: string; error: string }
-  | { type: 'ari-fetched'; id: string; certId: string; window: { start: number; end: number }; pick: number; retryAfterMs: number }
+  | { type: 'ari-fetched'; id: string; certId: string; window: { start: number; end: number }; pick: number; retryAfterMs: number; checkedAt: number; kept: boolean }
+  | { type: 'fallback-installed'; id: string; version: string; serial: string; notAfter: number }
   | { type: 'reloaded'; id: string; version: string }
   | { type: 'reload-failed'; id: string; version: string; error: string };
 
@@ -72,6 +73,7 @@ export class CertificateWorker {
 
   /** When the next renewal is due (ignoring backoff), and why. */
   private dueAt(): { at: number; reason: string } {
+    if (this.state.fallback) return { at: 0, reason: 'fallback credential installed' };
     if (!this.installed()) return { at: 0, reason: 'no certificate installed for these names' };
     if (this.state.ari) return { at: this.state.ari.pick, reason: 'ARI window' };
     return { at: this.state.fallbackAt ?? 0, reason: 'two thirds of the lifetime' };
@@ -88,7 +90,7 @@ export class CertificateWorker {
       const next = await this.reload(now);
       if (next !== undefined) wakes.push(next);
     }
-    if (this.installed() && this.state.certId && (!this.state.ari || this.state.ari.nextCheck <= now)) await this.checkAri(now);
+    if (!this.state.fallback && this.installed() && this.state.certId && (!this.state.ari || this.state.ari.nextCheck <= now)) await this.checkAri(now);
     if (this.state.ari) wakes.push(this.state.ari.nextCheck);
 
     const due = this.dueAt();
@@ -139,11 +141,12 @@ export class CertificateWorker {
           return;
         }
         const previous = this.state.ari ? { window: this.state.ari.window, at: this.state.ari.pick } : undefined;
-        const pick = keepPick(previous, answer.window) ? previous!.at : pickInWindow(answer.window, now, this.ctx.random);
+        const kept = keepPick(previous, answer.window);
+        const pick = kept ? previous!.at : pickInWindow(answer.window, now, this.ctx.random);
         this.state.ari = { window: answer.window, pick, nextCheck: now + answer.retryAfterMs, retryAfterMs: answer.retryAfterMs, explanationUrl: answer.explanationUrl };
         await this.save();
         this.ctx.log.info({ event: 'ari-fetched', id: this.intent.id, windowStart: new Date(answer.window.start).toISOString(), windowEnd: new Date(answer.window.end).toISOString(), renewAt: new Date(pick).toISOString(), retryAfterMs: answer.retryAfterMs }, 'renewal information');
-        await this.ctx.emit({ type: 'ari-fetched', id: this.intent.id, certId, window: answer.window, pick, retryAfterMs: answer.retryAfterMs });
+        await this.ctx.emit({ type: 'ari-fetched', id: this.intent.id, certId, window: answer.window, pick, retryAfterMs: answer.retryAfterMs, checkedAt: now, kept });
         return;
       } catch (error) {
         this.ctx.log.warn({ event: 'ari-failed', id: this.intent.id, endpoint: endpoint.url, err: (error as Error).message }, 'renewal information unavailable');
@@ -161,6 +164,7 @@ export class CertificateWorker {
     this.ctx.log.info({ event: 'renewal-started', id, reason }, 'renewing');
     await this.ctx.emit({ type: 'renewal-started', id, reason });
     const errors: string[] = [];
+    let answered = false;
     const keyPem = (this.intent.rotateKey || !this.state.version ? undefined : this.currentKey()) ?? (await generateCertKey(this.intent.keyType));
     for (const endpoint of this.ctx.pool.candidates(now)) {
       const session = this.ctx.session(endpoint);
@@ -182,6 +186,7 @@ export class CertificateWorker {
             continue;
           }
           if (error instanceof InstallError) {
+            answered = true;
             errors.push(message);
             this.ctx.pool.succeeded(endpoint);
           } else {
@@ -208,9 +213,85 @@ export class CertificateWorker {
       loud ? 'renewal failing past the renewal window; the current files stay in place' : 'renewal failed; will retry',
     );
     await this.ctx.emit({ type: 'renewal-failed', id, error: this.state.lastError, failures: this.state.failures, nextAttempt: this.state.nextAttempt });
+    if (!answered && this.fallbackDue(Date.now())) await this.installFallback(Date.now());
+  }
+
+  /** Every endpoint just failed: is the operator's fallback credential configured, not yet in place, and needed? */
+  private fallbackDue(now: number): boolean {
+    const f = this.intent.fallback;
+    if (!f || this.state.fallback) return false;
+    return !this.state.notAfter || this.state.notAfter - now <= f.margin;
+  }
+
+  /**
+   * Installs the operator's fallback credential through the same atomic swap (key checked
+   * against the certificate first), runs the reload once, and says so loudly. Renewal goes on;
+   * the next CA-issued certificate replaces it.
+   */
+  private async installFallback(now: number): Promise<void> {
+    const f = this.intent.fallback!;
+    const id = this.intent.id;
+    const s = this.state;
+    try {
+      const blocks = splitPem(readFileSync(f.cert, 'utf8'));
+      const leaf = blocks[0];
+      if (!leaf) throw new Error(`fallback.cert ${f.cert} holds no certificate`);
+      const chain = [...blocks.slice(1), ...(f.chain ? splitPem(readFileSync(f.chain, 'utf8')) : [])];
+      const keyPem = readFileSync(f.key, 'utf8');
+      let matches: boolean;
+      try {
+        matches = keyMatches(keyPem, leaf);
+      } catch {
+        // Never the parser's message: it could quote key material.
+        throw new Error(`fallback.key ${f.key} is not a readable private key`);
+      }
+      if (!matches) throw new Error(`fallback.key ${f.key} does not match fallback.cert ${f.cert}; not installed`);
+      const info = leafInfo(leaf);
+      if (info.notAfter <= now) throw new Error(`fallback.cert ${f.cert} expired at ${new Date(info.notAfter).toISOString()}; not installed`);
+      const version = `${versionStamp(now)}-fallback-${info.serial.slice(0, 12).toLowerCase()}`;
+      await installVersion(this.intent.output.dir, version, this.versionFiles(leaf, chain, keyPem), { uid: this.intent.output.owner, gid: this.intent.output.group });
+      this.retire(now);
+      s.version = version;
+      s.fallback = { version, serial: info.serial, notAfter: info.notAfter, since: now };
+      delete s.fallbackError;
+      if (this.intent.reload) s.reloadPending = version;
+      await this.save();
+      this.ctx.log.error(
+        { event: 'fallback-installed', id, version, serial: info.serial, notAfter: new Date(info.notAfter).toISOString(), caNotAfter: s.notAfter ? new Date(s.notAfter).toISOString() : undefined },
+        'every CA endpoint is failing and the certificate is expiring: the operator-provided FALLBACK credential is now installed; renewal keeps trying',
+      );
+      await this.ctx.emit({ type: 'fallback-installed', id, version, serial: info.serial, notAfter: info.notAfter });
+      if (s.reloadPending) await this.reload(Date.now());
+    } catch (error) {
+      s.fallbackError = (error as Error).message;
+      await this.save();
+      this.ctx.log.error({ event: 'fallback-failed', id, err: s.fallbackError }, 'the fallback credential could not be installed');
+    }
+  }
+
+  /** The files of one version directory. */
+  private versionFiles(leaf: string, chain: string[], keyPem: string): VersionFile[] {
+    const o = this.intent.output;
+    const full = [leaf, ...chain].join('');
+    return [
+      { name: o.cert, content: leaf, mode: o.mode },
+      { name: o.chain, content: chain.join(''), mode: o.mode },
+      { name: o.fullchain, content: full, mode: o.mode },
+      { name: o.key, content: keyPem, mode: o.keyMode },
+      ...(o.combined ? [{ name: o.combined, content: `${keyPem.trimEnd()}\n${full}`, mode: o.keyMode }] : []),
+    ];
+  }
+
+  /** Keeps the version being replaced on disk for the grace window. */
+  private retire(now: number): void {
+    const s = this.state;
+    if (!s.version) return;
+    s.retired = [...(s.retired ?? []), { version: s.version, removeAfter: now + this.intent.output.grace }];
+    s.previous = s.retired.at(-1)!;
   }
 
   private currentKey(): string | undefined {
+    if (this.state.fallback) return undefined; // never carry the operator's key into a CA order
     try {
       return readFileSync(join(versionDir(this.intent.output.dir, this.state.version!), this.intent.output.key), 'utf8');
     } catch {
@@ -235,21 +316,12 @@ export class CertificateWorker {
     }
     const info = leafInfo(leaf);
     const now = Date.now();
-    const version = `${new Date(now).toISOString().replace(/[-:]/g, '').replace(/\..*/, '')}-${info.serial.slice(0, 12).toLowerCase()}`;
+    const version = `${versionStamp(now)}-${info.serial.slice(0, 12).toLowerCase()}`;
     const o = this.intent.output;
-    const files: VersionFile[] = [
-      { name: o.cert, content: leaf, mode: o.mode },
-      { name: o.chain, content: blocks.slice(1).join(''), mode: o.mode },
-      { name: o.fullchain, content: blocks.join(''), mode: o.mode },
-      { name: o.key, content: keyPem, mode: o.keyMode },
-      ...(o.combined ? [{ name: o.combined, content: `${keyPem.trimEnd()}\n${blocks.join('')}`, mode: o.keyMode }] : []),
-    ];
-    await installVersion(o.dir, version, files, { uid: o.owner, gid: o.group });
+    await installVersion(o.dir, version, this.versionFiles(leaf, blocks.slice(1), keyPem), { uid: o.owner, gid: o.group });
     const s = this.state;
-    if (s.version && s.version !== version) {
-      s.retired = [...(s.retired ?? []), { version: s.version, removeAfter: now + o.grace }];
-      s.previous = s.retired.at(-1)!;
-    }
+    const replacedFallback = s.fallback;
+    if (s.version && s.version !== version) this.retire(now);
     Object.assign(s, {
       version,
       serial: info.serial,
@@ -268,10 +340,13 @@ export class CertificateWorker {
     delete s.ari;
     delete s.nextAttempt;
     delete s.lastError;
+    delete s.fallback;
+    delete s.fallbackError;
     if (!s.reloadPending) delete s.reloadPending;
     await this.save();
     this.ctx.metrics.renewals.inc({ id: this.intent.id, outcome: 'ok' });
     this.ctx.log.info({ event: 'renewed', id: this.intent.id, endpoint: endpoint.url, serial: info.serial, notAfter: new Date(info.notAfter).toISOString(), version }, 'certificate installed');
+    if (replacedFallback) this.ctx.log.warn({ event: 'fallback-replaced', id: this.intent.id, fallbackVersion: replacedFallback.version, version }, 'a CA-issued certificate replaced the fallback credential');
     await this.ctx.emit({ type: 'renewed', id: this.intent.id, endpoint: endpoint.url, version, serial: info.serial, notAfter: info.notAfter });
     if (s.reloadPending) await this.reload(Date.now());
   }
@@ -326,6 +401,7 @@ export class CertificateWorker {
     m.failures.set({ id }, this.state.failures);
     m.expired.set({ id }, this.expired(now) ? 1 : 0);
     m.overdue.set({ id }, this.overdue(now) ? 1 : 0);
+    m.fallbackActive.set({ id }, this.state.fallback ? 1 : 0);
     this.updateEndpointGauges();
   }
 
@@ -336,6 +412,11 @@ export class CertificateWorker {
       this.ctx.metrics.endpointUp.set({ endpoint: e.url }, e.breaker.open ? 0 : 1);
     }
   }
+}
+
+/** A version directory's time stamp: 20261202T113337. */
+function versionStamp(now: number): string {
+  return new Date(now).toISOString().replace(/[-:]/g, '').replace(/\..*/, '');
 }
 
 /** An error after the CA answered: the endpoint is fine, the result is not installable. */

@@ -65,6 +65,21 @@ const certificateIntent = z
       })
       .strict(),
     reload: reloadAction.optional(),
+    /**
+     * An operator-provided credential for critical paths: installed (same atomic swap, reload
+     * once) only when every CA endpoint is failing and the installed certificate has expired or
+     * is within `margin` of expiry. The next successful renewal replaces it.
+     */
+    fallback: z
+      .object({
+        cert: z.string().min(1),
+        key: z.string().min(1),
+        /** Optional intermediates, written to chain.pem and after the leaf in fullchain.pem. */
+        chain: z.string().min(1).optional(),
+        margin: duration.default(300_000),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -169,6 +184,11 @@ export function parseAgentConfig(raw: unknown, source = 'agent config', baseDir 
   for (const cert of c.certificates) {
     cert.output.dir = abs(cert.output.dir);
     if (cert.reload?.kind === 'signal') cert.reload.pidFile = abs(cert.reload.pidFile);
+    if (cert.fallback) {
+      cert.fallback.cert = abs(cert.fallback.cert);
+      cert.fallback.key = abs(cert.fallback.key);
+      if (cert.fallback.chain) cert.fallback.chain = abs(cert.fallback.chain);
+    }
   }
   if (!c.certificates.every((cert) => cert.names.length > 0)) throw new AgentConfigError(`${source}: certificates.names must not be empty`);
   return c;

@@ -1,6 +1,6 @@
 /**
  * The agent's plain-HTTP listener: `/healthz` (200 while every certificate is ok or merely
- * retrying inside its window, 503 with the reasons once one is overdue or expired) and
+ * retrying inside its window, 503 with the reasons once one is overdue, expired or on its fallback credential) and
  * `/metrics` (the agent's own prom-client Registry). Keep it on loopback or a pod network.
  */
 import http from 'node:http';
@@ -23,7 +23,7 @@ export async function startHealthListener(listen: string, agent: Agent): Promise
     }
     if (path === '/healthz') {
       const certificates = agent.status().map((s) => ({ id: s.id, health: s.health, failures: s.failures, notAfter: s.notAfter ? new Date(s.notAfter).toISOString() : null }));
-      const bad = certificates.some((c) => c.health === 'overdue' || c.health === 'expired');
+      const bad = certificates.some((c) => c.health === 'overdue' || c.health === 'expired' || c.health === 'fallback');
       res.writeHead(bad ? 503 : 200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' }).end(JSON.stringify({ status: bad ? 'unhealthy' : 'ok', certificates }));
       return;
     }

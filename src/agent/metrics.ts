@@ -13,6 +13,7 @@ export class AgentMetrics {
   readonly failures = new Gauge({ name: 'anvil_agent_consecutive_failures', help: 'Renewal attempts failed in a row', labelNames: ['id'], registers: [this.registry] });
   readonly expired = new Gauge({ name: 'anvil_agent_certificate_expired', help: '1 while the installed certificate is past notAfter (or missing)', labelNames: ['id'], registers: [this.registry] });
   readonly overdue = new Gauge({ name: 'anvil_agent_renewal_overdue', help: '1 while renewal is failing past the end of the renewal window', labelNames: ['id'], registers: [this.registry] });
+  readonly fallbackActive = new Gauge({ name: 'anvil_agent_fallback_active', help: '1 while the operator-provided fallback credential is installed instead of a CA-issued certificate', labelNames: ['id'], registers: [this.registry] });
   readonly endpoint = new Gauge({ name: 'anvil_agent_current_endpoint', help: '1 for the CA endpoint that last served this certificate', labelNames: ['id', 'endpoint'], registers: [this.registry] });
   readonly endpointUp = new Gauge({ name: 'anvil_agent_endpoint_up', help: '0 while an endpoint\'s circuit breaker is open', labelNames: ['endpoint'], registers: [this.registry] });
   readonly renewals = new Counter({ name: 'anvil_agent_renewals_total', help: 'Renewal attempts by outcome', labelNames: ['id', 'outcome'], registers: [this.registry] });

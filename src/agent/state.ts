@@ -41,6 +41,13 @@ export interface IntentState {
   lastReloadError?: string;
   /** Directory URL last used successfully. */
   endpoint?: string;
+  /**
+   * Set while the operator's fallback credential is installed (`version` is then its directory);
+   * notBefore/notAfter/serial/certId keep describing the last CA-issued certificate.
+   */
+  fallback?: { version: string; serial: string; notAfter: number; since: number };
+  /** Why the fallback could not be installed, when it was due and failed. */
+  fallbackError?: string;
 }
 
 /** What the agent remembers about the trust bundle. */

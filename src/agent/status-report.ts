@@ -19,6 +19,8 @@ export function formatStatus(statuses: CertificateStatus[]): string {
         `  serial ${s.serial ?? '-'}; expires ${iso(s.notAfter)}`,
         `  renewal window ${iso(s.windowStart)} – ${iso(s.windowEnd)}; next renewal ${iso(s.nextRenewal)}`,
         `  last attempt ${iso(s.lastAttempt)}; last success ${iso(s.lastSuccess)}; consecutive failures ${s.failures}; endpoint ${s.endpoint ?? '-'}${s.reloadPending ? '; reload pending' : ''}`,
+        ...(s.fallback ? [`  FALLBACK credential installed since ${iso(s.fallback.since)} (serial ${s.fallback.serial}, expires ${iso(s.fallback.notAfter)}); the CA-issued certificate expires ${iso(s.notAfter)}; renewal keeps trying`] : []),
+        ...(s.fallbackError ? [`  fallback credential not installed: ${s.fallbackError}`] : []),
         ...(s.lastError && (s.failures > 0 || s.reloadPending) ? [`  last error: ${s.lastError}`] : []),
       ].join('\n'),
     )

@@ -202,6 +202,49 @@ export async function rotateIssuer(dataDir: string, keys: KeyStores, o: Hierarch
   return { retired, created };
 }
 
+/**
+ * A root rotation: a new root (file key) and a new active intermediate under it. The roots that
+ * were active become `retiring`: they stay in the trust bundle through the overlap, so the
+ * retiring issuers' certificates keep verifying while relying parties add the new root. Each old
+ * root whose key is here also cross-signs the new intermediate (an alternate chain), so a relying
+ * party that trusts only an old root can still validate new certificates until it has the new one.
+ * Later intermediate rotations sign under the new root only.
+ */
+export async function rotateRoot(
+  dataDir: string,
+  keys: KeyStores,
+  o: HierarchyOptions,
+): Promise<{ root: string; retiringRoots: string[]; crossSignedBy: string[]; created: string; retired: string[] }> {
+  const caDir = join(dataDir, 'ca');
+  const manifest = readManifest(caDir);
+  const opts = { ...manifest.defaults, ...definedOnly(o) };
+  const org = opts.organization ?? 'Anvil';
+  const oldRoots = manifest.roots.filter((r) => r.status === 'active');
+  const keyType = o.rootKeyType ?? oldRoots[0]?.keyType ?? 'ecdsa-p384';
+  let id = `root-${serialHex(randomSerial()).slice(0, 8).toLowerCase()}`;
+  while (manifest.roots.some((r) => r.id === id)) id = `root-${serialHex(randomSerial()).slice(0, 8).toLowerCase()}`;
+  const name = nameOf([['O', org], ['CN', `${org} Root ${id.slice(5)}`]]);
+  const key = keys.generate('file', keyType, id);
+  const der = await issueRoot({ name, spkiDer: key.spkiDer }, key.signer, o.rootValidityMs ?? 10 * YEAR);
+  writeFileSync(join(caDir, `${id}.pem`), derToPem(der));
+  const entry: RootEntry = { id, certFile: `${id}.pem`, key: key.ref, keyType, status: 'active' };
+  const crossRoots = oldRoots
+    .filter((r) => r.key !== null)
+    .map((r) => {
+      const loaded = keys.load(r.key!, r.keyType);
+      return { entry: r, name: subjectOf(readCertDer(join(caDir, r.certFile))), spkiDer: loaded.spkiDer, signer: loaded.signer };
+    });
+  const retired = manifest.issuers.filter((i) => i.status === 'active').map((i) => i.id);
+  for (const issuer of manifest.issuers) if (issuer.status === 'active') issuer.status = 'retiring';
+  for (const r of oldRoots) r.status = 'retiring';
+  // The new root goes first: it is the primary root (root.pem) from now on.
+  manifest.roots.unshift(entry);
+  const created = await addIssuer(caDir, manifest, keys, { entry, name, spkiDer: key.spkiDer, signer: key.signer }, crossRoots, opts);
+  manifest.bundleVersion++;
+  writeManifest(caDir, manifest);
+  return { root: id, retiringRoots: oldRoots.map((r) => r.id), crossSignedBy: crossRoots.map((r) => r.entry.id), created, retired };
+}
+
 async function addIssuer(
   caDir: string,
   manifest: Manifest,

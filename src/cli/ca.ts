@@ -157,6 +157,9 @@ export async function initCommand(args: string[]): Promise<number> {
 export const CA_USAGE = `Usage: anvil ca <command> --data-dir <dir> [serve settings]
   status                              roots, issuers, their status and where their keys are
   rotate [hierarchy options]          new active intermediate; the current one retires (keeps OCSP/CRLs)
+  rotate --new-root [hierarchy options]   new root and a new active intermediate under it (cross-signed by the
+                                      old roots whose keys are here); the old roots stay in the trust bundle
+                                      (retiring) through the overlap, the old intermediate retires
   bundle [--pem]                      the trust bundle (JSON, or PEM of the roots)
   archive --issuer <id>               stop loading a retiring issuer whose certificates all expired
   retire-key --issuer <id>            destroy an archived issuer's key once its final CRL is published
@@ -164,7 +167,7 @@ export const CA_USAGE = `Usage: anvil ca <command> --data-dir <dir> [serve setti
   remove-root-key --root <id>         delete the root key from the data directory (after export)
   import-root-key --root <id> --in <file>    bring an exported root key back (for a rotation)`;
 
-const CA_OPTIONS = { ...HIERARCHY_OPTIONS, issuer: { type: 'string' }, root: { type: 'string' }, out: { type: 'string' }, in: { type: 'string' }, pem: { type: 'boolean' } } as const;
+const CA_OPTIONS = { ...HIERARCHY_OPTIONS, issuer: { type: 'string' }, root: { type: 'string' }, out: { type: 'string' }, in: { type: 'string' }, pem: { type: 'boolean' }, 'new-root': { type: 'boolean' } } as const;
 
 export async function caCommand(args: string[]): Promise<number> {
   const [action, ...rest] = args;
@@ -223,10 +226,15 @@ async function caAction(
         const store = shared?.store ?? (await openDataStore(config)).store;
         const ops = new CaOperations(config.dataDir, keys, store, shared ? { directory: shared.directory, holder } : undefined);
         try {
-          if (action === 'rotate') {
+          if (action === 'rotate' && v['new-root'] === true) {
+            const result = await ops.rotateRoot(hierarchyOptions(v), operatorActor());
+            const cross = result.crossSignedBy.length ? `cross-signed by ${result.crossSignedBy.join(', ')}` : 'not cross-signed (no old root key here)';
+            process.stdout.write(`new root ${result.root}; roots ${result.retiringRoots.join(', ') || 'none'} retiring (kept in the trust bundle)\nnew active issuer ${result.created} under ${result.root}, ${cross}; retiring ${result.retired.join(', ') || 'none'}\n`);
+          } else if (action === 'rotate') {
             const result = await ops.rotate(hierarchyOptions(v), operatorActor());
             process.stdout.write(`new active issuer ${result.created}; retiring ${result.retired.join(', ') || 'none'}\n`);
           } else if (action === 'archive') {
+            if (v['new-root'] !== undefined) throw new UsageError('--new-root only goes with rotate');
             await ops.archive(str('issuer'), operatorActor());
             process.stdout.write(`archived ${str('issuer')}\n`);
           } else {

@@ -1,11 +1,11 @@
 /**
  * Issuer lifecycle operations with their safety checks, shared by the CLI and the admin API:
- * rotate, archive (only when every certificate expired), destroy the key (only after a CRL was
+ * rotate (the intermediate, or the root and a new intermediate under it), archive (only when every certificate expired), destroy the key (only after a CRL was
  * published past the last expiry). Each is audited.
  */
 import { join } from 'node:path';
 import { archiveIssuer, assertIssuerStatus, destroyIssuerKey } from '../ca/ca-admin.js';
-import { rotateIssuer, type HierarchyOptions } from '../ca/ca-directory.js';
+import { rotateIssuer, rotateRoot, type HierarchyOptions } from '../ca/ca-directory.js';
 import type { KeyStores } from '../ca/key-stores.js';
 import type { SharedDirectory } from '../ops/shared-directory.js';
 import type { Store } from '../store/store.js';
@@ -31,6 +31,15 @@ export class CaOperations {
 
   rotate(options: HierarchyOptions, actor: string): Promise<{ created: string; retired: string[] }> {
     return this.changing(() => this.rotateHere(options, actor));
+  }
+
+  /** A new root and a new active intermediate under it; the old roots stay in the trust bundle (retiring). */
+  rotateRoot(options: HierarchyOptions, actor: string): Promise<{ root: string; retiringRoots: string[]; crossSignedBy: string[]; created: string; retired: string[] }> {
+    return this.changing(async () => {
+      const result = await rotateRoot(this.dataDir, this.keys, options);
+      await this.store.appendAudit({ actor, action: 'root.rotated', subject: result.root, data: { issuer: result.created, retired: result.retired, retiringRoots: result.retiringRoots, crossSignedBy: result.crossSignedBy } });
+      return result;
+    });
   }
 
   archive(issuerId: string, actor: string): Promise<void> {

@@ -287,8 +287,11 @@ export function adminRoutes(ctx: AdminContext): Router {
   );
   r.post(
     '/admin/issuers/rotate',
-    route('issuers:manage', async (_req, admin) => {
-      const result = await ctx.caOperations.rotate({}, `admin:${admin.name}`);
+    route('issuers:manage', async (req, admin) => {
+      // {"newRoot": true}: a root rotation (new root, new intermediate under it, old roots kept in the bundle).
+      const newRoot = (req.body as { newRoot?: unknown } | undefined)?.newRoot ?? false;
+      if (typeof newRoot !== 'boolean') throw new HttpError(400, 'newRoot must be true or false');
+      const result = newRoot ? await ctx.caOperations.rotateRoot({}, `admin:${admin.name}`) : await ctx.caOperations.rotate({}, `admin:${admin.name}`);
       await ctx.reloadCa();
       return result;
     }),
