@@ -4,6 +4,7 @@
  * from schema packages' constant tables, so a typo there cannot change what we sign with.
  */
 import { createHash, type KeyObject } from 'node:crypto';
+import { AsnConvert } from '@peculiar/asn1-schema';
 import { AlgorithmIdentifier } from '@peculiar/asn1-x509';
 
 const DER_NULL = new Uint8Array([0x05, 0x00]).buffer;
@@ -52,18 +53,25 @@ export interface SignatureScheme {
   /** Digest for crypto.sign, or null for Ed25519 (pure EdDSA). */
   digest: 'sha256' | 'sha384' | 'sha512' | null;
   identifier(): AlgorithmIdentifier;
+  /** The AlgorithmIdentifier's DER, encoded once: what every signed structure carries. */
+  readonly identifierDer: Uint8Array;
 }
 
 function scheme(oid: string, digest: SignatureScheme['digest'], withNullParams: boolean): SignatureScheme {
-  return {
-    oid,
-    digest,
-    identifier: () => new AlgorithmIdentifier(withNullParams ? { algorithm: oid, parameters: DER_NULL } : { algorithm: oid }),
-  };
+  const identifier = (): AlgorithmIdentifier => new AlgorithmIdentifier(withNullParams ? { algorithm: oid, parameters: DER_NULL } : { algorithm: oid });
+  return { oid, digest, identifier, identifierDer: new Uint8Array(AsnConvert.serialize(identifier())) };
 }
+
+const schemes = new Map<KeyType, SignatureScheme>();
 
 /** The signature scheme an issuer with this key type signs with. */
 export function signatureSchemeFor(keyType: KeyType): SignatureScheme {
+  let s = schemes.get(keyType);
+  if (!s) schemes.set(keyType, (s = newSchemeFor(keyType)));
+  return s;
+}
+
+function newSchemeFor(keyType: KeyType): SignatureScheme {
   switch (keyType) {
     case 'ecdsa-p256':
       return scheme(OID.ecdsaWithSHA256, 'sha256', false);

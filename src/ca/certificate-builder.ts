@@ -4,11 +4,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { AsnConvert, AsnSerializer } from '@peculiar/asn1-schema';
-import { BitString } from 'asn1js';
 import {
   AttributeTypeAndValue,
   AttributeValue,
-  type AlgorithmIdentifier,
   Extensions,
   Name,
   RelativeDistinguishedName,
@@ -18,6 +16,8 @@ import {
   Version,
   type Extension,
 } from '@peculiar/asn1-x509';
+import type { SignatureScheme } from './algorithms.js';
+import { bitStringOfBytes, sequence } from './der-writer.js';
 import type { Signer } from './signer.js';
 
 export interface CertificateParams {
@@ -45,7 +45,7 @@ export async function buildCertificate(p: CertificateParams): Promise<Uint8Array
   });
   const tbsDer = new Uint8Array(AsnSerializer.toASN(tbs).toBER(false));
   const signature = await p.signer.sign(tbsDer);
-  return wrapSigned(tbsDer, p.signer.scheme.identifier(), signature);
+  return wrapSigned(tbsDer, p.signer.scheme, signature);
 }
 
 /**
@@ -53,30 +53,8 @@ export async function buildCertificate(p: CertificateParams): Promise<Uint8Array
  * SEQUENCE { tbs, signatureAlgorithm, BIT STRING signature }. The TBS is already DER, so only the
  * outer SEQUENCE header is written around it instead of encoding the whole structure again.
  */
-export function wrapSigned(tbsDer: Uint8Array, algorithm: AlgorithmIdentifier, signature: Uint8Array): Uint8Array {
-  const algorithmDer = new Uint8Array(AsnConvert.serialize(algorithm));
-  const signatureDer = new Uint8Array(new BitString({ valueHex: signature }).toBER(false));
-  return derSequence([tbsDer, algorithmDer, signatureDer]);
-}
-
-/** DER SEQUENCE (tag 0x30, definite length, X.690 §8.1.3) around already-encoded members. */
-function derSequence(members: Uint8Array[]): Uint8Array {
-  const length = members.reduce((n, m) => n + m.length, 0);
-  const lengthBytes: number[] = [];
-  if (length < 0x80) lengthBytes.push(length);
-  else {
-    for (let n = length; n > 0; n = Math.floor(n / 256)) lengthBytes.unshift(n % 256);
-    lengthBytes.unshift(0x80 | lengthBytes.length);
-  }
-  const out = new Uint8Array(1 + lengthBytes.length + length);
-  out[0] = 0x30;
-  out.set(lengthBytes, 1);
-  let offset = 1 + lengthBytes.length;
-  for (const m of members) {
-    out.set(m, offset);
-    offset += m.length;
-  }
-  return out;
+export function wrapSigned(tbsDer: Uint8Array, scheme: SignatureScheme, signature: Uint8Array): Uint8Array {
+  return sequence(tbsDer, scheme.identifierDer, bitStringOfBytes(signature));
 }
 
 /** Name attribute OIDs used in subjects we write. */

@@ -15,6 +15,8 @@ const OID_COMMON_NAME = '2.5.4.3';
 
 export interface ParsedCsr {
   spkiDer: Uint8Array;
+  /** The SubjectPublicKeyInfo's BIT STRING value. */
+  subjectPublicKey: Uint8Array;
   publicKey: KeyObject;
   /** Profile vocabulary (`ecdsa-p256`, `rsa2048`, ...); undefined for key types we do not know. */
   keyType: KeyType | undefined;
@@ -90,5 +92,5 @@ export function parseCsr(der: Uint8Array): ParsedCsr {
       if (atv.type === OID_COMMON_NAME) commonNames.push(atv.value.toString());
     }
   }
-  return { spkiDer, publicKey, keyType: keyTypeOf(publicKey), dnsNames, ipAddresses, commonNames };
+  return { spkiDer, subjectPublicKey: new Uint8Array(info.subjectPKInfo.subjectPublicKey), publicKey, keyType: keyTypeOf(publicKey), dnsNames, ipAddresses, commonNames };
 }

@@ -1,22 +1,12 @@
 /**
  * Builds an end-entity certificate under a profile: SAN-only names (CN optional), key usage and
  * EKU from the profile, AKI/SKI, validity from the profile (or the order's window within it).
+ * The TBSCertificate comes from the profile and issuer's template (leaf-template.ts).
  */
 import type { Identifier } from '../acme/problem.js';
 import type { Profile } from '../profiles/profile.js';
-import { buildCertificate, nameOf } from './certificate-builder.js';
-import {
-  authorityInfoAccessOcsp,
-  authorityKeyIdentifier,
-  crlDistributionPoint,
-  basicConstraints,
-  extendedKeyUsage,
-  keyIdentifierOf,
-  keyUsage,
-  subjectAltName,
-  subjectKeyIdentifier,
-  type KeyUsageName,
-} from './extensions.js';
+import { wrapSigned } from './certificate-builder.js';
+import { leafTemplateFor } from './leaf-template.js';
 import type { Issuer } from './issuer.js';
 import type { KeyType } from './algorithms.js';
 
@@ -24,6 +14,8 @@ export interface LeafRequest {
   serial: Uint8Array;
   identifiers: Identifier[];
   spkiDer: Uint8Array;
+  /** The SubjectPublicKeyInfo's BIT STRING value (the key identifier is its SHA-1). */
+  subjectPublicKey: Uint8Array;
   keyType: KeyType;
   notBefore: Date;
   notAfter: Date;
@@ -38,27 +30,16 @@ const MAX_CN_LENGTH = 64; // RFC 5280 ub-common-name
 
 export async function buildLeaf(r: LeafRequest): Promise<Uint8Array> {
   const first = r.identifiers[0];
-  const cn = r.profile.commonName === 'first' && first && first.value.length <= MAX_CN_LENGTH ? first.value : undefined;
-  const usages: KeyUsageName[] = [...r.profile.keyUsage];
-  if (r.keyType.startsWith('rsa') && r.profile.rsaKeyEncipherment && !usages.includes('keyEncipherment')) usages.push('keyEncipherment');
-  const extensions = [
-    basicConstraints(false),
-    keyUsage(usages),
-    ...(r.profile.extendedKeyUsage.length > 0 ? [extendedKeyUsage(r.profile.extendedKeyUsage)] : []),
-    subjectKeyIdentifier(keyIdentifierOf(r.spkiDer)),
-    authorityKeyIdentifier(r.issuer.keyId),
-    ...(r.profile.revocationInfo.ocsp ? [authorityInfoAccessOcsp(r.ocspUrl)] : []),
-    ...(r.profile.revocationInfo.crl ? [crlDistributionPoint(r.crlUrl)] : []),
-    subjectAltName(r.identifiers, cn === undefined),
-  ];
-  return buildCertificate({
+  const commonName = r.profile.commonName === 'first' && first && first.value.length <= MAX_CN_LENGTH ? first.value : undefined;
+  const template = leafTemplateFor(r.profile, r.issuer, r.keyType.startsWith('rsa'), { ocsp: r.ocspUrl, crl: r.crlUrl });
+  const tbs = template.tbs({
     serial: r.serial,
-    issuer: r.issuer.subject,
-    subject: nameOf(cn === undefined ? [] : [['CN', cn]]),
     notBefore: r.notBefore,
     notAfter: r.notAfter,
+    commonName,
     spkiDer: r.spkiDer,
-    extensions,
-    signer: r.issuer.signer,
+    subjectPublicKey: r.subjectPublicKey,
+    identifiers: r.identifiers,
   });
+  return wrapSigned(tbs, r.issuer.signer.scheme, await r.issuer.signer.sign(tbs));
 }

@@ -96,6 +96,7 @@ export class IssuanceService {
         serial,
         identifiers: order.identifiers,
         spkiDer: csr.spkiDer,
+        subjectPublicKey: csr.subjectPublicKey,
         keyType: csr.keyType!,
         notBefore,
         notAfter,

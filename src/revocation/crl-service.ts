@@ -147,7 +147,7 @@ export class CrlService {
       entries,
       extensions,
     });
-    const der = wrapSigned(tbsDer, issuer.signer.scheme.identifier(), await issuer.signer.sign(tbsDer));
+    const der = wrapSigned(tbsDer, issuer.signer.scheme, await issuer.signer.sign(tbsDer));
     const crl: StoredCrl = { issuerId: issuer.id, shard, number, thisUpdate: now, nextUpdate, der };
     await this.o.store.saveCrl(crl);
     metrics.crlPublished.inc({ issuer: issuer.id });
