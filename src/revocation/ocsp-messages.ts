@@ -4,24 +4,27 @@
  */
 import { AsnConvert, OctetString } from '@peculiar/asn1-schema';
 import {
-  BasicOCSPResponse,
   CertID,
-  CertStatus,
-  KeyHash,
   OCSPRequest,
   OCSPResponse,
   OCSPResponseStatus,
-  ResponderID,
-  ResponseBytes,
-  ResponseData,
-  RevokedInfo,
-  SingleResponse,
   id_pkix_ocsp_basic,
   id_pkix_ocsp_nonce,
 } from '@peculiar/asn1-ocsp';
-import { CRLReason, Extension } from '@peculiar/asn1-x509';
-import { toArrayBuffer } from '../ca/certificate-builder.js';
+import { Extension } from '@peculiar/asn1-x509';
 import { parseWholeDer } from '../ca/der.js';
+import {
+  bitStringOfBytes,
+  contextConstructed,
+  contextPrimitive,
+  generalizedTime,
+  integerFromContent,
+  objectIdentifier,
+  octetString,
+  sequence,
+  TAG,
+  tlv,
+} from '../ca/der-writer.js';
 import type { OcspResponder } from './ocsp-responder-cert.js';
 
 export const HASH_OIDS = { sha1: '1.3.14.3.2.26', sha256: '2.16.840.1.101.3.4.2.1' } as const;
@@ -107,14 +110,50 @@ export function serialOfCertId(id: CertID): string {
 export type CertState = { status: 'good' } | { status: 'revoked'; revokedAt: Date; reason: number | null } | { status: 'unknown' };
 
 export interface SingleAnswer {
-  certId: CertID;
+  /** The CertID as parsed from a request (echoed as the schema encodes it), or its DER. */
+  certId: CertID | Uint8Array;
   state: CertState;
+}
+
+/** What every response of one responder carries unchanged, encoded once. */
+interface ResponderParts {
+  responderId: Uint8Array;
+  certs: Uint8Array;
+}
+const responderParts = new WeakMap<OcspResponder, ResponderParts>();
+
+function partsOf(responder: OcspResponder): ResponderParts {
+  let parts = responderParts.get(responder);
+  if (!parts) {
+    parts = {
+      // ResponderID byKey: [2] EXPLICIT KeyHash (OCTET STRING).
+      responderId: tlv(contextConstructed(2), octetString(responder.responderKeyHash)),
+      // certs [0] EXPLICIT SEQUENCE OF Certificate: the delegated responder's own certificate.
+      certs: tlv(contextConstructed(0), sequence(responder.certDer)),
+    };
+    responderParts.set(responder, parts);
+  }
+  return parts;
+}
+
+const OID_OCSP_BASIC = objectIdentifier(id_pkix_ocsp_basic);
+const OID_SHA1_WITH_NULL = sequence(objectIdentifier(HASH_OIDS.sha1), Uint8Array.of(0x05, 0x00));
+const SUCCESSFUL = Uint8Array.of(TAG.enumerated, 1, OCSPResponseStatus.successful);
+const GOOD = Uint8Array.of(contextPrimitive(0), 0);
+const UNKNOWN = Uint8Array.of(contextPrimitive(2), 0);
+
+/** The SHA-1 CertID (RFC 6960 §4.1.1) of a serial under the responder's issuer. */
+export function sha1CertIdDer(responder: OcspResponder, serialHex: string): Uint8Array {
+  const hashes = responder.issuerHashes.sha1;
+  return sequence(OID_SHA1_WITH_NULL, octetString(hashes.nameHash), octetString(hashes.keyHash), integerFromContent(Buffer.from(serialHex, 'hex')));
 }
 
 /**
  * Signs a successful response (RFC 6960 §4.2.1) for the answers, with the nonce echoed if given.
  * A null nextUpdate is left out (§2.4: newer information is always available), for certificates
  * that have expired, whose answer cannot be valid until a time at or before their notAfter.
+ * Written with der-writer around the responder's pre-encoded parts; the unit tests hold the
+ * bytes equal to the asn1-ocsp schema encoding.
  */
 export async function signOcspResponse(
   responder: OcspResponder,
@@ -122,47 +161,38 @@ export async function signOcspResponse(
   thisUpdate: Date,
   nextUpdate: Date | null,
   nonce?: Extension,
+  producedAt = new Date(),
 ): Promise<Uint8Array> {
-  const data = new ResponseData({
-    responderID: new ResponderID({ byKey: new KeyHash(responder.responderKeyHash) }),
-    producedAt: wholeSeconds(new Date()),
-    responses: answers.map(
-      (a) =>
-        new SingleResponse({
-          certID: a.certId,
-          certStatus: certStatus(a.state),
-          thisUpdate: wholeSeconds(thisUpdate),
-          ...(nextUpdate ? { nextUpdate: wholeSeconds(nextUpdate) } : {}),
-        }),
-    ),
+  const parts = partsOf(responder);
+  const thisUpdateDer = generalizedTime(thisUpdate);
+  const nextUpdateDer = nextUpdate ? tlv(contextConstructed(0), generalizedTime(nextUpdate)) : undefined;
+  const singles = answers.map((a) => {
+    const certId = a.certId instanceof Uint8Array ? a.certId : new Uint8Array(AsnConvert.serialize(a.certId));
+    const status = certStatusDer(a.state);
+    return nextUpdateDer ? sequence(certId, status, thisUpdateDer, nextUpdateDer) : sequence(certId, status, thisUpdateDer);
   });
-  if (nonce) data.responseExtensions = [nonce];
-  const tbs = new Uint8Array(AsnConvert.serialize(data));
+  const data = [parts.responderId, generalizedTime(producedAt), sequence(...singles)];
+  // responseExtensions [1] EXPLICIT Extensions: the nonce extension exactly as the schema re-encodes it.
+  if (nonce) data.push(tlv(contextConstructed(1), sequence(new Uint8Array(AsnConvert.serialize(nonce)))));
+  const tbs = sequence(...data);
   const signature = await responder.signer.sign(tbs);
-  const basic = new BasicOCSPResponse({
-    tbsResponseData: data,
-    signatureAlgorithm: responder.signer.scheme.identifier(),
-    signature: toArrayBuffer(signature),
-    certs: [responder.cert],
-  });
-  const response = new OCSPResponse({
-    responseStatus: OCSPResponseStatus.successful,
-    responseBytes: new ResponseBytes({ responseType: id_pkix_ocsp_basic, response: new OctetString(AsnConvert.serialize(basic)) }),
-  });
-  return new Uint8Array(AsnConvert.serialize(response));
+  const basic = sequence(tbs, responder.signer.scheme.identifierDer, bitStringOfBytes(signature), parts.certs);
+  return sequence(SUCCESSFUL, tlv(contextConstructed(0), sequence(OID_OCSP_BASIC, octetString(basic))));
 }
 
-function certStatus(state: CertState): CertStatus {
+function certStatusDer(state: CertState): Uint8Array {
   switch (state.status) {
     case 'good':
-      return new CertStatus({ good: null });
+      return GOOD;
     case 'unknown':
-      return new CertStatus({ unknown: null });
+      return UNKNOWN;
     case 'revoked': {
-      const info = new RevokedInfo({ revocationTime: wholeSeconds(state.revokedAt) });
-      // RFC 5280 §5.3.1: the reason is omitted rather than given as unspecified (0).
-      if (state.reason !== null && state.reason !== 0) info.revocationReason = new CRLReason(state.reason);
-      return new CertStatus({ revoked: info });
+      // revoked [1] IMPLICIT RevokedInfo; the reason [0] EXPLICIT CRLReason is omitted rather
+      // than given as unspecified (0) (RFC 5280 §5.3.1).
+      const time = generalizedTime(state.revokedAt);
+      return state.reason !== null && state.reason !== 0
+        ? tlv(contextConstructed(1), time, tlv(contextConstructed(0), Uint8Array.of(TAG.enumerated, 1, state.reason)))
+        : tlv(contextConstructed(1), time);
     }
   }
 }

@@ -10,9 +10,8 @@
  */
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
-import { OctetString } from '@peculiar/asn1-schema';
-import { CertID } from '@peculiar/asn1-ocsp';
-import { AlgorithmIdentifier, type Extension } from '@peculiar/asn1-x509';
+import type { CertID } from '@peculiar/asn1-ocsp';
+import type { Extension } from '@peculiar/asn1-x509';
 import type { Store } from '../store/store.js';
 import type { CertificateRecord, CertificateStatus, SignedOcspResponse } from '../store/types.js';
 import {
@@ -22,6 +21,7 @@ import {
   ocspErrorResponse,
   parseOcspRequest,
   serialOfCertId,
+  sha1CertIdDer,
   signOcspResponse,
   wholeSeconds,
   type CertState,
@@ -140,7 +140,7 @@ export class OcspService {
   async sign(responder: OcspResponder, serial: string, state: CertState, certNotAfter?: Date): Promise<SignedOcspResponse> {
     const now = new Date();
     const validity = responseValidity(now, this.o.responseLifetimeMs, certNotAfter ? [certNotAfter] : []);
-    const der = await signOcspResponse(responder, [{ certId: certIdFor(responder, serial), state }], now, validity.nextUpdate);
+    const der = await signOcspResponse(responder, [{ certId: sha1CertIdDer(responder, serial), state }], now, validity.nextUpdate);
     const lastsForLife = certNotAfter !== undefined && (validity.nextUpdate === null || validity.nextUpdate.getTime() >= wholeSeconds(certNotAfter).getTime());
     const refreshAt = lastsForLife ? null : new Date(now.getTime() + this.o.responseLifetimeMs / 2);
     return { der, thisUpdate: wholeSeconds(now), nextUpdate: validity.freshUntil, refreshAt };
@@ -235,16 +235,4 @@ function stateOf(status: CertificateStatus | null): CertState {
   if (!status) return { status: 'unknown' };
   if (status.revokedAt) return { status: 'revoked', revokedAt: status.revokedAt, reason: status.revocationReason };
   return { status: 'good' };
-}
-
-/** The SHA-1 CertID (RFC 5019 §2.1.1) of a serial under the responder's issuer. */
-function certIdFor(responder: OcspResponder, serial: string): CertID {
-  const hashes = responder.issuerHashes.sha1;
-  const serialBytes = Buffer.from(serial, 'hex');
-  return new CertID({
-    hashAlgorithm: new AlgorithmIdentifier({ algorithm: HASH_OIDS.sha1, parameters: new Uint8Array([0x05, 0x00]).buffer }),
-    issuerNameHash: new OctetString(hashes.nameHash),
-    issuerKeyHash: new OctetString(hashes.keyHash),
-    serialNumber: serialBytes.buffer.slice(serialBytes.byteOffset, serialBytes.byteOffset + serialBytes.byteLength),
-  });
 }

@@ -5,11 +5,29 @@
  * the hot path fills in (fixed seed, bounded runs).
  */
 import assert from 'node:assert/strict';
-import { generateKeyPairSync, X509Certificate, type KeyObject } from 'node:crypto';
+import { createHash, generateKeyPairSync, X509Certificate, type KeyObject } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { AsnConvert, AsnSerializer } from '@peculiar/asn1-schema';
-import { Extensions, SubjectPublicKeyInfo, TBSCertificate, Validity, Version } from '@peculiar/asn1-x509';
+import { AsnConvert, AsnSerializer, OctetString } from '@peculiar/asn1-schema';
+import {
+  BasicOCSPResponse,
+  CertID,
+  CertStatus,
+  KeyHash,
+  OCSPResponse,
+  OCSPResponseStatus,
+  ResponderID,
+  ResponseBytes,
+  ResponseData,
+  RevokedInfo,
+  SingleResponse,
+  id_pkix_ocsp_basic,
+  id_pkix_ocsp_nonce,
+} from '@peculiar/asn1-ocsp';
+import { AlgorithmIdentifier, CRLReason, Extension, Extensions, SubjectPublicKeyInfo, TBSCertificate, Validity, Version } from '@peculiar/asn1-x509';
 import type { Identifier } from '../../src/acme/problem.js';
 import { issueRoot } from '../../src/ca/ca-certs.js';
 import { nameOf, toArrayBuffer } from '../../src/ca/certificate-builder.js';
@@ -29,7 +47,9 @@ import {
 import { makeIssuer, type Issuer } from '../../src/ca/issuer.js';
 import { buildLeaf } from '../../src/ca/leaf.js';
 import { leafTemplateFor, type LeafFields } from '../../src/ca/leaf-template.js';
-import { KeyObjectSigner } from '../../src/ca/signer.js';
+import { KeyObjectSigner, type Signer } from '../../src/ca/signer.js';
+import { sha1CertIdDer, signOcspResponse, type CertState, type SingleAnswer } from '../../src/revocation/ocsp-messages.js';
+import { ensureOcspResponder, type OcspResponder } from '../../src/revocation/ocsp-responder-cert.js';
 import type { Profile } from '../../src/profiles/profile.js';
 import { loadProfiles } from '../../src/profiles/profile-set.js';
 import { BUNDLED_PROFILES_DIR } from '../../src/server.js';
@@ -177,4 +197,87 @@ test('a leaf built from its template is a certificate the issuer key verifies, w
   assert.equal(cert.validFrom, 'Dec  2 10:00:00 2026 GMT');
   assert.equal(cert.subjectAltName, 'DNS:svc.example.internal, IP Address:127.0.0.1');
   assert.ok(cert.publicKey.equals(new X509Certificate(Buffer.from(der)).publicKey));
+});
+
+/** The response as the asn1-ocsp schema encodes it (the pre-template responder code). */
+async function referenceOcsp(responder: OcspResponder, answers: SingleAnswer[], thisUpdate: Date, nextUpdate: Date | null, nonce: Extension | undefined, producedAt: Date): Promise<Uint8Array> {
+  const status = (state: CertState): CertStatus => {
+    if (state.status === 'good') return new CertStatus({ good: null });
+    if (state.status === 'unknown') return new CertStatus({ unknown: null });
+    const info = new RevokedInfo({ revocationTime: state.revokedAt });
+    if (state.reason !== null && state.reason !== 0) info.revocationReason = new CRLReason(state.reason);
+    return new CertStatus({ revoked: info });
+  };
+  const data = new ResponseData({
+    responderID: new ResponderID({ byKey: new KeyHash(responder.responderKeyHash) }),
+    producedAt,
+    responses: answers.map(
+      (a) =>
+        new SingleResponse({
+          certID: a.certId instanceof Uint8Array ? AsnConvert.parse(a.certId, CertID) : a.certId,
+          certStatus: status(a.state),
+          thisUpdate,
+          ...(nextUpdate ? { nextUpdate } : {}),
+        }),
+    ),
+  });
+  if (nonce) data.responseExtensions = [nonce];
+  const tbs = new Uint8Array(AsnConvert.serialize(data));
+  const basic = new BasicOCSPResponse({
+    tbsResponseData: data,
+    signatureAlgorithm: responder.signer.scheme.identifier(),
+    signature: toArrayBuffer(await responder.signer.sign(tbs)),
+    certs: [responder.cert],
+  });
+  return new Uint8Array(
+    AsnConvert.serialize(
+      new OCSPResponse({
+        responseStatus: OCSPResponseStatus.successful,
+        responseBytes: new ResponseBytes({ responseType: id_pkix_ocsp_basic, response: new OctetString(AsnConvert.serialize(basic)) }),
+      }),
+    ),
+  );
+}
+
+test('OCSP responses written around the responder parts match the asn1-ocsp encoding: any status, reason, times, CertIDs and nonce', async () => {
+  const issuer = await testIssuer(keyPair('ec-p256'));
+  const dir = mkdtempSync(join(tmpdir(), 'anvil-der-'));
+  const real = await ensureOcspResponder(dir, issuer, 'test passphrase', 86_400_000);
+  // The signature is not what is under test: a deterministic "signature" (the TBS digest) lets
+  // both encodings be compared byte for byte, the signed bytes included.
+  const digestSigner: Signer = { ...real.signer, kind: 'test', scheme: real.signer.scheme, keyType: real.signer.keyType, sign: async (d) => createHash('sha256').update(d).digest() };
+  const responder: OcspResponder = { ...real, signer: digestSigner };
+  const wholeSecond = dateArb.map((d) => new Date(Math.floor(d.getTime() / 1000) * 1000));
+  const stateArb: fc.Arbitrary<CertState> = fc.oneof(
+    fc.constant<CertState>({ status: 'good' }),
+    fc.constant<CertState>({ status: 'unknown' }),
+    fc.record({ status: fc.constant('revoked' as const), revokedAt: wholeSecond, reason: fc.option(fc.constantFrom(0, 1, 2, 3, 4, 5, 6, 8, 9, 10), { nil: null }) }),
+  );
+  const serialHexArb = serialArb.map((b) => Buffer.from(b).toString('hex'));
+  const sha256CertId = (serial: string) =>
+    new CertID({
+      hashAlgorithm: new AlgorithmIdentifier({ algorithm: '2.16.840.1.101.3.4.2.1' }),
+      issuerNameHash: new OctetString(responder.issuerHashes.sha256.nameHash),
+      issuerKeyHash: new OctetString(responder.issuerHashes.sha256.keyHash),
+      serialNumber: toArrayBuffer(Buffer.from(serial, 'hex')),
+    });
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(fc.record({ serial: serialHexArb, state: stateArb, sha256: fc.boolean() }), { minLength: 1, maxLength: 4 }),
+      wholeSecond,
+      fc.option(wholeSecond, { nil: null }),
+      wholeSecond,
+      fc.option(fc.uint8Array({ minLength: 1, maxLength: 32 }), { nil: undefined }),
+      fc.boolean(),
+      async (entries, thisUpdate, nextUpdate, producedAt, nonceBytes, critical) => {
+        const answers: SingleAnswer[] = entries.map((e) => ({ certId: e.sha256 ? sha256CertId(e.serial) : sha1CertIdDer(responder, e.serial), state: e.state }));
+        const nonce = nonceBytes && new Extension({ extnID: id_pkix_ocsp_nonce, critical, extnValue: new OctetString(AsnConvert.serialize(new OctetString(nonceBytes))) });
+        const got = await signOcspResponse(responder, answers, thisUpdate, nextUpdate, nonce, producedAt);
+        const want = await referenceOcsp(responder, answers, thisUpdate, nextUpdate, nonce, producedAt);
+        assert.equal(Buffer.from(got).toString('hex'), Buffer.from(want).toString('hex'));
+      },
+    ),
+    { seed: SEED, numRuns: 200 },
+  );
+  rmSync(dir, { recursive: true, force: true });
 });
