@@ -5,9 +5,10 @@
 import { createPublicKey, verify as nodeVerify, type KeyObject } from 'node:crypto';
 import { AsnConvert } from '@peculiar/asn1-schema';
 import { CertificationRequest } from '@peculiar/asn1-csr';
-import { Extensions, GeneralNames, id_ce_subjectAltName } from '@peculiar/asn1-x509';
+import { Extensions, GeneralNames, id_ce_subjectAltName, type SubjectPublicKeyInfo } from '@peculiar/asn1-x509';
 import { problems } from '../acme/problem.js';
-import { keyTypeOf, verifyParamsFor, type KeyType } from './algorithms.js';
+import { keyTypeOf, OID, verifyParamsFor, type KeyType } from './algorithms.js';
+import { objectIdentifier } from './der-writer.js';
 import { parseWholeDer } from './der.js';
 
 const OID_EXTENSION_REQUEST = '1.2.840.113549.1.9.14';
@@ -25,6 +26,32 @@ export interface ParsedCsr {
   commonNames: string[];
 }
 
+const NAMED_CURVES = [
+  { oid: objectIdentifier(OID.p256), crv: 'P-256', size: 32 },
+  { oid: objectIdentifier(OID.p384), crv: 'P-384', size: 48 },
+  { oid: objectIdentifier(OID.p521), crv: 'P-521', size: 66 },
+];
+
+/**
+ * The CSR's key as a KeyObject. OpenSSL's SPKI decoder costs about twice its JWK import, so an
+ * EC key on a named curve with an uncompressed point (what every ACME client sends) goes in as
+ * a JWK of the coordinates the schema parse already split out; the import checks the point is on
+ * the curve. Anything else goes through the SPKI decoder.
+ */
+function publicKeyOf(spki: SubjectPublicKeyInfo, spkiDer: Uint8Array): KeyObject {
+  const params = spki.algorithm.parameters ? Buffer.from(spki.algorithm.parameters) : undefined;
+  if (spki.algorithm.algorithm === OID.ecPublicKey && params) {
+    const point = Buffer.from(spki.subjectPublicKey);
+    const curve = NAMED_CURVES.find((c) => params.equals(c.oid));
+    if (curve && point.length === 1 + 2 * curve.size && point[0] === 0x04) {
+      const x = point.subarray(1, 1 + curve.size).toString('base64url');
+      const y = point.subarray(1 + curve.size).toString('base64url');
+      return createPublicKey({ key: { kty: 'EC', crv: curve.crv, x, y }, format: 'jwk' });
+    }
+  }
+  return createPublicKey({ key: Buffer.from(spkiDer), format: 'der', type: 'spki' });
+}
+
 export function parseCsr(der: Uint8Array): ParsedCsr {
   let csr: CertificationRequest;
   try {
@@ -37,7 +64,7 @@ export function parseCsr(der: Uint8Array): ParsedCsr {
   const spkiDer = new Uint8Array(AsnConvert.serialize(info.subjectPKInfo));
   let publicKey: KeyObject;
   try {
-    publicKey = createPublicKey({ key: Buffer.from(spkiDer), format: 'der', type: 'spki' });
+    publicKey = publicKeyOf(info.subjectPKInfo, spkiDer);
   } catch {
     throw problems.badPublicKey('CSR public key cannot be parsed');
   }
