@@ -6,6 +6,8 @@
  *   scripts/bench [--concurrency 1,8,32] [--orders 2000] [--seconds 20] [--peer pebble|none]
  *                 [--anvil yes|no] [--warmup 0] [--stall-seconds 5] [--poll-ms 10] [--json]
  *                 [--anvil-node-args "--cpu-prof --cpu-prof-dir=/tmp/prof"]
+ *                 [--cpu-profile DIR]  (Anvil runs under --cpu-prof into DIR; a summary of where its
+ *                                       CPU went is printed after the table)
  *                 [--store sqlite,postgres] [--instances 1,3] [--workers 1,2]
  *     every combination of store, instances and workers is an Anvil run beside Pebble's. PostgreSQL
  *     is a throwaway cluster this run starts from the installed binaries (a fresh database per run);
@@ -16,11 +18,13 @@
  *     each store given. PostgreSQL clusters started by a benchmark keep fsync on, like a real one.
  */
 import { cpus } from 'node:os';
+import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { runLoad, type PhaseTimes } from './lib/acme-load.js';
 import { freePort, runBenchmark, sampleTree, startAnvil, startPebble, type RunningServer } from './lib/servers.js';
 import { startDnsServer } from '../test/helpers/dns-server.js';
 import { startPostgresCluster, type PostgresCluster } from '../test/helpers/postgres.js';
+import { summariseCpuProfiles } from './lib/cpu-profile-summary.js';
 import { printGrowth, runStoreGrowth, type GrowthRecord } from './lib/store-growth.js';
 
 type ServerKind = 'anvil' | 'pebble';
@@ -63,7 +67,7 @@ interface RunRecord {
 
 const USAGE = `usage: scripts/bench [--concurrency 1,8,32] [--orders N] [--seconds S] [--peer pebble|none]
                     [--anvil yes|no] [--warmup N] [--stall-seconds S] [--poll-ms MS] [--json]
-                    [--anvil-node-args "--cpu-prof --cpu-prof-dir=/tmp/prof"]
+                    [--anvil-node-args "--cpu-prof --cpu-prof-dir=/tmp/prof"] [--cpu-profile DIR]
                     [--store sqlite,postgres] [--instances 1,3] [--workers 1,2]
        scripts/bench --preload 0,1000000 [--store sqlite,postgres] [--concurrency 32] [--seconds 15] [--idle-seconds 75] [--json]`;
 
@@ -77,6 +81,7 @@ function parseOptions() {
       anvil: { type: 'string', default: 'yes' },
       warmup: { type: 'string', default: '0' },
       'anvil-node-args': { type: 'string', default: '' },
+      'cpu-profile': { type: 'string' },
       'stall-seconds': { type: 'string', default: '5' },
       'poll-ms': { type: 'string', default: '10' },
       json: { type: 'boolean', default: false },
@@ -125,7 +130,11 @@ function parseOptions() {
     json: values.json,
     preload: values.preload === undefined ? undefined : values.preload.split(',').map((n) => Math.floor(positive('preload', n.trim(), 0))),
     idleSeconds: positive('idle-seconds', values['idle-seconds'], 0),
-    anvilNodeArgs: values['anvil-node-args'].split(' ').filter((arg) => arg !== ''),
+    anvilNodeArgs: [
+      ...values['anvil-node-args'].split(' ').filter((arg) => arg !== ''),
+      ...(values['cpu-profile'] ? ['--cpu-prof', `--cpu-prof-dir=${path.resolve(values['cpu-profile'])}`] : []),
+    ],
+    cpuProfileDir: values['cpu-profile'] === undefined ? undefined : path.resolve(values['cpu-profile']),
   };
 }
 
@@ -332,6 +341,8 @@ async function main(): Promise<number> {
       console.log('stalled: an order (or every order) made no progress for --stall-seconds; orders/s is taken up to the start of the');
       console.log('first stuck order, CPU per order over the whole run.');
     }
+    // Each Anvil process writes its profile when it exits; the largest is the serving process.
+    if (options.cpuProfileDir) console.log(summariseCpuProfiles(options.cpuProfileDir));
   }
   return runs.some((r) => r.failure) ? 1 : 0;
 }

@@ -31,8 +31,8 @@ import { after, before, describe, it } from 'node:test';
 import { Agent, parseAgentConfig, type AgentEvent } from 'anvil-ca/agent';
 import { pino } from 'pino';
 import { agentProfilesDir } from '../helpers/agent-kit.js';
-import { requireTool, waitFor } from './harness.js';
-import { openStack, type InteropStack } from './stack.js';
+import { requireTool, waitFor } from '../interop/harness.js';
+import { openStack, type InteropStack } from '../interop/stack.js';
 
 const skip = requireTool('openssl');
 const AGENTS = 200;
