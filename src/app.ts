@@ -144,7 +144,7 @@ export async function buildAnvil(
     issuerFor,
     revocationUrls: (issuerId, shard) => ({ ocsp: links.ocsp(), crl: links.crlShard(issuerId, shard) }),
     crlShards: config.crlShards,
-    onIssued: revocation.onIssued,
+    presignOcsp: revocation.presignGood,
     log,
   });
   const revocationService = new RevocationService(store, revocation.hooks);

@@ -16,7 +16,7 @@ import type { Issuer } from '../ca/issuer.js';
 import { buildLeaf } from '../ca/leaf.js';
 import type { Profile } from '../profiles/profile.js';
 import type { Store } from '../store/store.js';
-import type { AccountRecord, CertificateRecord, OrderRecord } from '../store/types.js';
+import type { AccountRecord, CertificateRecord, OrderRecord, SignedOcspResponse } from '../store/types.js';
 import { canonicalIp } from './identifiers.js';
 import { orderStatus } from './status.js';
 
@@ -27,8 +27,8 @@ export interface IssuanceDependencies {
   /** The OCSP and CRL URLs a certificate of this issuer and CRL shard carries. */
   revocationUrls(issuerId: string, shard: number): { ocsp: string; crl: string };
   crlShards: number;
-  /** Called after a certificate is recorded, e.g. to pre-sign its OCSP response. */
-  onIssued?(certificate: CertificateRecord): void;
+  /** The new certificate's first OCSP answer, recorded in the same transaction as the certificate. */
+  presignOcsp?(certificate: Pick<CertificateRecord, 'issuerId' | 'serial' | 'notAfter'>): Promise<SignedOcspResponse | undefined>;
   log: Logger;
 }
 
@@ -112,7 +112,8 @@ export class IssuanceService {
         headers: { 'Retry-After': String(RETRY_AFTER_SECONDS) },
       });
     }
-    const certificate = await store.completeFinalize(order.id, {
+    const ocsp = await this.deps.presignOcsp?.({ issuerId: issuer.id, serial: serialText, notAfter });
+    await store.completeFinalize(order.id, {
       serial: serialText,
       issuerId: issuer.id,
       accountId: order.accountId,
@@ -127,8 +128,8 @@ export class IssuanceService {
       chainPem: issuer.chainPem,
       spkiSha256: sha256Hex(csr.spkiDer),
       crlShard,
+      ...(ocsp ? { ocsp } : {}),
     });
-    this.deps.onIssued?.(certificate);
     metrics.ordersFinal.inc({ status: 'valid' });
     metrics.certificatesIssued.inc({ profile: profile.name, issuer: issuer.id });
     this.deps.log.info({ orderId: order.id, serial: serialText, issuer: issuer.id, profile: profile.name }, 'certificate issued');

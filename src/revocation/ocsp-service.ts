@@ -146,12 +146,10 @@ export class OcspService {
     return { der, thisUpdate: wholeSeconds(now), nextUpdate: validity.freshUntil, refreshAt };
   }
 
-  /** Pre-signs a newly issued certificate's `good` response. */
-  async presign(cert: CertificateRecord): Promise<void> {
+  /** Signs a new certificate's `good` response, stored with the certificate when it is recorded. */
+  async presign(cert: Pick<CertificateRecord, 'issuerId' | 'serial' | 'notAfter'>): Promise<SignedOcspResponse | undefined> {
     const responder = this.o.responderFor(cert.issuerId);
-    if (!responder) return;
-    const response = await this.sign(responder, cert.serial, { status: 'good' }, cert.notAfter);
-    await this.o.store.saveOcspResponse(cert.id, response, false);
+    return responder ? this.sign(responder, cert.serial, { status: 'good' }, cert.notAfter) : undefined;
   }
 
   /** Signs the revoked-state response a revocation stores in its own transaction. */

@@ -8,7 +8,7 @@ import type { Links } from '../acme/links.js';
 import type { Issuer } from '../ca/issuer.js';
 import type { RevocationHooks } from '../domain/revocation.js';
 import type { Store } from '../store/store.js';
-import type { CertificateRecord } from '../store/types.js';
+import type { CertificateRecord, SignedOcspResponse } from '../store/types.js';
 import { CrlService } from './crl-service.js';
 import { ensureOcspResponder, type OcspResponder } from './ocsp-responder-cert.js';
 import { OcspService } from './ocsp-service.js';
@@ -29,8 +29,8 @@ export interface RevocationSystem {
   ocsp: OcspService;
   crl: CrlService;
   hooks: RevocationHooks;
-  /** Pre-signs a new certificate's OCSP answer in the background. */
-  onIssued(cert: CertificateRecord): void;
+  /** Signs a new certificate's first OCSP answer, recorded with it (undefined: queued instead). */
+  presignGood(cert: Pick<CertificateRecord, 'issuerId' | 'serial' | 'notAfter'>): Promise<SignedOcspResponse | undefined>;
   /** Makes sure every current issuer has a responder (after an issuer rotation). */
   refreshResponders(): Promise<void>;
   issuer(id: string): Issuer | undefined;
@@ -87,9 +87,11 @@ export async function startRevocation(
       crlEntry: encodeCrlEntry,
       revoked: () => crl.kick(),
     },
-    onIssued: (cert) => {
-      ocsp.presign(cert).catch((e) => log.warn({ serial: cert.serial, err: (e as Error).message }, 'OCSP pre-signing failed; it will be signed on demand'));
-    },
+    presignGood: (cert) =>
+      ocsp.presign(cert).catch((e: unknown) => {
+        log.warn({ serial: cert.serial, err: (e as Error).message }, 'OCSP pre-signing failed; the refresher signs it');
+        return undefined;
+      }),
     issuer: (id) => issuers().find((i) => i.id === id),
     refreshResponders,
     stop: async () => {

@@ -139,9 +139,14 @@ export interface NewCertificate {
   spkiSha256: string;
   /** The CRL shard the certificate's CRL Distribution Point names. */
   crlShard: number;
+  /**
+   * Its first OCSP answer (`good`), signed before the certificate is recorded and stored in the
+   * same transaction. Without it the certificate is queued for the OCSP refresher instead.
+   */
+  ocsp?: SignedOcspResponse;
 }
 
-export interface CertificateRecord extends NewCertificate {
+export interface CertificateRecord extends Omit<NewCertificate, 'ocsp'> {
   id: string;
   issuedAt: Date;
   revokedAt: Date | null;

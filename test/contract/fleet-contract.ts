@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { Store } from '../../src/store/store.js';
-import type { AccountRecord, NewCertificate, OrderRecord } from '../../src/store/types.js';
+import type { AccountRecord, NewCertificate, OrderRecord, SignedOcspResponse } from '../../src/store/types.js';
 
 const MINUTE = 60_000;
 const HOUR = 3_600_000;
@@ -54,7 +54,7 @@ export function describeFleetContract(name: string, open: () => Promise<{ store:
     }
 
     /** Issues a certificate for the names through the finalize path; timing relative to now. */
-    async function issue(a: AccountRecord, names: string[], t: { notBefore?: number; notAfter?: number; renewalStart?: number; replaces?: string; issuerId?: string; chainPem?: string } = {}) {
+    async function issue(a: AccountRecord, names: string[], t: { notBefore?: number; notAfter?: number; renewalStart?: number; replaces?: string; issuerId?: string; chainPem?: string; ocsp?: SignedOcspResponse } = {}) {
       const o = await order(a.id, names, t.replaces ? { replaces: { certificateId: t.replaces, certId: 'x.y' } } : {});
       const now = Date.now();
       const cert: NewCertificate = {
@@ -73,6 +73,7 @@ export function describeFleetContract(name: string, open: () => Promise<{ store:
         chainPem: t.chainPem ?? '-----BEGIN CERTIFICATE-----\nfleet\n-----END CERTIFICATE-----\n',
         spkiSha256: randomBytes(32).toString('hex'),
         crlShard: 1,
+        ...(t.ocsp ? { ocsp: t.ocsp } : {}),
       };
       assert.equal(await store.beginFinalize(o.id, new Uint8Array([7]), cert.serial, cert.issuerId), true);
       return store.completeFinalize(o.id, cert);
@@ -201,6 +202,20 @@ export function describeFleetContract(name: string, open: () => Promise<{ store:
       assert.equal(await due(new Date(now.getTime() + HOUR / 2 + 1)), true, 'due at its refresh time');
       await store.saveOcspResponse(cert.id, { der: new Uint8Array([2]), thisUpdate: now, nextUpdate: new Date(now.getTime() + 3 * HOUR), refreshAt: null }, false);
       assert.equal(await due(new Date(now.getTime() + 10 * HOUR)), false, 'an answer lasting the certificate’s life is never due');
+    });
+
+    it('a certificate recorded with its first OCSP answer serves that answer at once and is never queued for the refresher', async () => {
+      const a = await account();
+      const now = new Date(Math.floor(Date.now() / 1000) * 1000);
+      const answer: SignedOcspResponse = { der: new Uint8Array(randomBytes(60)), thisUpdate: now, nextUpdate: new Date(now.getTime() + HOUR), refreshAt: new Date(now.getTime() + HOUR / 2) };
+      const cert = await issue(a, [unique('first-ocsp')], { notAfter: 2 * HOUR, ocsp: answer });
+      const status = await store.getCertificateStatus(cert.issuerId, cert.serial);
+      assert.deepEqual(status?.ocsp && Buffer.from(status.ocsp.der), Buffer.from(answer.der), 'the stored answer is the one recorded with the certificate');
+      assert.equal(status?.ocsp?.revoked, false);
+      assert.equal(status?.ocsp?.nextUpdate.getTime(), answer.nextUpdate.getTime());
+      const due = async (at: Date) => (await store.listOcspDue(at, 10_000)).some((c) => c.id === cert.id);
+      assert.equal(await due(new Date()), false, 'not queued: it already has its answer');
+      assert.equal(await due(new Date(now.getTime() + HOUR / 2 + 1)), true, 'due at its refresh time like any answer');
     });
 
     it('retention purges expired orders without a certificate and unlinked authorizations with their challenges; an order that led to a certificate stays', async () => {

@@ -56,7 +56,7 @@ export function certificateMethods(ctx: PgContext): CertificateMethods {
         if (!order) throw new ConflictError(`order ${orderId} is not processing`);
         const lineage = await ctx.lineage.record(tx, { id, identifiers: c.identifiers, issuedAt: now, replaces: order.replaces });
         // The certificate, the order's move to valid (the CSR is only needed while processing, to
-        // re-issue after a crash) and its first OCSP work item, in one statement.
+        // re-issue after a crash) and its first OCSP answer (or, without one, its OCSP work item), in one statement.
         const row = (await tx.row<CertificateRow>(
           `WITH cert AS (
              INSERT INTO certificates (id, serial, issuer_id, account_id, order_id, profile, identifiers, not_before, not_after,
@@ -65,11 +65,15 @@ export function certificateMethods(ctx: PgContext): CertificateMethods {
            ), valid AS (
              UPDATE orders SET status = 'valid', certificate_id = $1, csr = NULL WHERE id = $20
            ), due AS (
-             INSERT INTO ocsp_pending (certificate_id, due_at) SELECT id, issued_at FROM cert
+             INSERT INTO ocsp_pending (certificate_id, due_at) SELECT id, issued_at FROM cert WHERE $21::bytea IS NULL
+           ), answer AS (
+             INSERT INTO ocsp_responses (certificate_id, der, this_update, next_update, revoked, refresh_at)
+             SELECT id, $21::bytea, $22::bigint, $23::bigint, false, $24::bigint FROM cert WHERE $21::bytea IS NOT NULL
            ) SELECT * FROM cert`,
           [id, c.serial, c.issuerId, c.accountId, c.orderId, c.profile, JSON.stringify(c.identifiers), c.notBefore.getTime(), c.notAfter.getTime(),
             Buffer.from(c.der), await ctx.chainId(tx, c.chainPem), c.spkiSha256, now, c.crlShard, c.profileHash, c.renewalStart.getTime(), c.renewalEnd.getTime(),
-            lineage.predecessorId, lineage.renewalLead, orderId],
+            lineage.predecessorId, lineage.renewalLead, orderId,
+            c.ocsp ? Buffer.from(c.ocsp.der) : null, c.ocsp?.thisUpdate.getTime() ?? null, c.ocsp?.nextUpdate.getTime() ?? null, c.ocsp?.refreshAt?.getTime() ?? null],
         ))!;
         await ctx.counters.add(tx, issuedEvents({ accountId: c.accountId, profile: c.profile, issuerId: c.issuerId, issuedAt: now, notAfter: c.notAfter.getTime() }));
         const issued = toCertificate({ ...row, chain_pem: c.chainPem });

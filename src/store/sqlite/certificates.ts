@@ -35,6 +35,9 @@ export function certificateMethods(ctx: SqliteContext): CertificateMethods {
     abortOrder: db.prepare("UPDATE orders SET status = ?, error = ?, csr = CASE WHEN ? = 'invalid' THEN NULL ELSE csr END WHERE id = ? AND status = 'processing'"),
     orderOf: db.prepare<[string], { account_id: string; replaces: string | null }>('SELECT account_id, replaces FROM orders WHERE id = ?'),
     queueOcsp: db.prepare<[string, number]>('INSERT OR IGNORE INTO ocsp_pending (certificate_id, due_at) VALUES (?, ?)'),
+    firstOcsp: db.prepare<[string, Buffer, number, number, number | null]>(
+      'INSERT INTO ocsp_responses (certificate_id, der, this_update, next_update, revoked, refresh_at) VALUES (?, ?, ?, ?, 0, ?)',
+    ),
     processingOrders: db.prepare<[], { id: string; csr: Buffer }>("SELECT id, csr FROM orders WHERE status = 'processing'"),
     byId: db.prepare<[string], CertificateRow>(`SELECT ${CERT_COLUMNS} FROM ${CERT_FROM} WHERE c.id = ?`),
     bySerial: db.prepare<[string], CertificateRow>(`SELECT ${CERT_COLUMNS} FROM ${CERT_FROM} WHERE c.serial = ?`),
@@ -79,7 +82,8 @@ export function certificateMethods(ctx: SqliteContext): CertificateMethods {
           lineage.predecessorId, lineage.renewalLead,
         );
         if (s.completeOrder.run(id, orderId).changes !== 1) throw new ConflictError(`order ${orderId} is not processing`);
-        s.queueOcsp.run(id, now);
+        if (c.ocsp) s.firstOcsp.run(id, Buffer.from(c.ocsp.der), c.ocsp.thisUpdate.getTime(), c.ocsp.nextUpdate.getTime(), c.ocsp.refreshAt?.getTime() ?? null);
+        else s.queueOcsp.run(id, now);
         countIssued(ctx, { accountId: c.accountId, profile: c.profile, issuerId: c.issuerId, issuedAt: now, notAfter: c.notAfter.getTime() });
         ctx.audit({
           actor: `account:${c.accountId}`,
