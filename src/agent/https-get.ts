@@ -1,6 +1,7 @@
 /** A bounded GET over HTTPS (or HTTP) trusting the agent's CA bundle, for ARI and the trust bundle. */
 import http from 'node:http';
 import https from 'node:https';
+import { BodyTooLargeError, readBounded } from '../http/read-bounded.js';
 
 /** What a GET answered. */
 export interface GetResult {
@@ -18,15 +19,10 @@ export function httpsGet(url: string, options: { ca?: string | undefined; agent?
   return new Promise((resolve, reject) => {
     const tlsOptions = target.protocol === 'https:' && options.agent ? { agent: options.agent } : { agent: false as const, ...(options.ca ? { ca: options.ca } : {}) };
     const request = lib.get(target, { ...tlsOptions, headers: options.headers ?? {}, timeout: options.timeoutMs }, (response) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      response.on('data', (chunk: Buffer) => {
-        size += chunk.length;
-        if (size > MAX_BODY) request.destroy(new Error(`GET ${url}: body larger than ${MAX_BODY} bytes`));
-        else chunks.push(chunk);
-      });
-      response.on('end', () => resolve({ status: response.statusCode ?? 0, headers: response.headers, body: Buffer.concat(chunks) }));
-      response.on('error', reject);
+      readBounded(response, MAX_BODY).then(
+        (body) => resolve({ status: response.statusCode ?? 0, headers: response.headers, body }),
+        (e: Error) => reject(e instanceof BodyTooLargeError ? new Error(`GET ${url}: ${e.message}`) : e),
+      );
     });
     request.on('timeout', () => request.destroy(new Error(`GET ${url} timed out after ${options.timeoutMs} ms`)));
     request.on('error', reject);

@@ -16,6 +16,7 @@ import type { CrlService } from '../revocation/crl-service.js';
 import { OCSPResponseStatus, ocspErrorResponse } from '../revocation/ocsp-messages.js';
 import type { OcspAnswer, OcspService } from '../revocation/ocsp-service.js';
 import { metrics } from '../ops/metrics.js';
+import { BodyTooLargeError, readBounded } from './read-bounded.js';
 import { StoreUnavailableError } from '../store/errors.js';
 import { FULL_CRL } from '../store/types.js';
 
@@ -85,22 +86,12 @@ function readBody(req: IncomingMessage, res: ServerResponse, limit: number): Pro
     res.shouldKeepAlive = false;
     return Promise.reject(new ClientFault('request body too large or encoded'));
   }
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        res.shouldKeepAlive = false;
-        req.removeAllListeners('data');
-        req.pause();
-        reject(new ClientFault('request body too large'));
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
-    req.once('error', reject);
+  const stop = (): void => {
+    res.shouldKeepAlive = false;
+    req.pause();
+  };
+  return readBounded(req, limit, stop).catch((e: unknown) => {
+    throw e instanceof BodyTooLargeError ? new ClientFault('request body too large') : e;
   });
 }
 

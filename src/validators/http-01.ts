@@ -9,6 +9,7 @@ import { request as httpsRequest } from 'node:https';
 import { isIP } from 'node:net';
 import type { Identifier } from '../acme/problem.js';
 import { AcmeProblem, problems } from '../acme/problem.js';
+import { BodyTooLargeError, readBounded } from '../http/read-bounded.js';
 import type { AddressLookup } from './resolver.js';
 import { ValidationFailure, type ValidationRecord, type ValidationRequest, type Validator } from './validator.js';
 
@@ -48,7 +49,7 @@ export class Http01Validator implements Validator {
           response.resume();
           throw problems.unauthorized(`${url.href} answered HTTP ${response.statusCode}, expected 200 with the key authorization`);
         }
-        const body = await readBounded(response, MAX_BODY_BYTES, url.href);
+        const body = await readBody(response, MAX_BODY_BYTES, url.href);
         const trimmed = body.replace(/[ \t\r\n]+$/, '');
         if (trimmed !== req.keyAuthorization) {
           throw problems.incorrectResponse(
@@ -123,20 +124,11 @@ function get(url: URL, address: string, port: number, signal: AbortSignal, userA
   });
 }
 
-function readBounded(response: IncomingMessage, limit: number, href: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    response.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > limit) {
-        response.destroy();
-        reject(problems.unauthorized(`${href} returned more than ${limit} bytes`));
-        return;
-      }
-      chunks.push(chunk);
-    });
-    response.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')));
-    response.on('error', (e) => reject(problems.connection(`reading ${href} failed: ${e.message}`)));
-  });
+function readBody(response: IncomingMessage, limit: number, href: string): Promise<string> {
+  return readBounded(response, limit).then(
+    (body) => body.toString('utf8'),
+    (e: Error) => {
+      throw e instanceof BodyTooLargeError ? problems.unauthorized(`${href} returned more than ${limit} bytes`) : problems.connection(`reading ${href} failed: ${e.message}`);
+    },
+  );
 }

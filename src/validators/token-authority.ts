@@ -5,6 +5,7 @@
  */
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { BodyTooLargeError, readBounded } from '../http/read-bounded.js';
 import { readFileSync, statSync } from 'node:fs';
 import { createLocalJWKSet, type JSONWebKeySet, type JWTVerifyGetKey } from 'jose';
 
@@ -68,23 +69,16 @@ function fetchJwks(url: string, ca?: string): Promise<JSONWebKeySet> {
     // https in production; plain http is accepted for loopback test authorities.
     const request = new URL(url).protocol === 'https:' ? httpsRequest : httpRequest;
     const req = request(url, { ca, rejectUnauthorized: true, signal: AbortSignal.timeout(JWKS_FETCH_TIMEOUT_MS), agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      res.on('data', (c: Buffer) => {
-        size += c.length;
-        if (size > JWKS_MAX_BYTES) req.destroy(new Error('JWKS too large'));
-        else chunks.push(c);
-      });
-      res.on('end', () => {
+      readBounded(res, JWKS_MAX_BYTES).then((body) => {
         if (res.statusCode !== 200) return reject(new Error(`JWKS fetch answered HTTP ${res.statusCode}`));
         try {
-          const set = JSON.parse(Buffer.concat(chunks).toString('utf8')) as JSONWebKeySet;
+          const set = JSON.parse(body.toString('utf8')) as JSONWebKeySet;
           if (!Array.isArray(set.keys)) throw new Error('no keys array');
           resolve(set);
         } catch (e) {
           reject(new Error(`JWKS is not a JSON Web Key Set: ${(e as Error).message}`));
         }
-      });
+      }, (e: Error) => reject(e instanceof BodyTooLargeError ? new Error('JWKS too large') : e));
     });
     req.on('error', reject);
     req.end();

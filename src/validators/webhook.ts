@@ -8,8 +8,12 @@
 import { request } from 'node:https';
 import type { Identifier } from '../acme/problem.js';
 import { AcmeProblem, problems } from '../acme/problem.js';
+import { BodyTooLargeError, readBounded } from '../http/read-bounded.js';
 import { CircuitBreaker } from '../ops/circuit-breaker.js';
 import { ValidationFailure, type ValidationRecord, type ValidationRequest, type Validator } from './validator.js';
+
+/** The most of an operator endpoint's answer that is read (it is a small JSON verdict). */
+const MAX_ANSWER_BYTES = 16_384;
 
 export interface WebhookOptions {
   type: string;
@@ -100,18 +104,11 @@ export class WebhookValidator implements Validator {
           agent: false,
         },
         (res) => {
-          const chunks: Buffer[] = [];
-          let size = 0;
-          res.on('data', (c: Buffer) => {
-            size += c.length;
-            if (size > 16_384) req.destroy(new Error('answer too large'));
-            else chunks.push(c);
-          });
-          res.on('end', () => {
+          readBounded(res, MAX_ANSWER_BYTES).then((answer) => {
             if ((res.statusCode ?? 0) >= 500) return reject(new EndpointError(`HTTP ${res.statusCode}`));
             let parsed: unknown;
             try {
-              parsed = JSON.parse(Buffer.concat(chunks).toString('utf8'));
+              parsed = JSON.parse(answer.toString('utf8'));
             } catch {
               return reject(new EndpointError('answer is not JSON'));
             }
@@ -121,8 +118,7 @@ export class WebhookValidator implements Validator {
             }
             const detail = (parsed as { detail?: unknown }).detail;
             resolve(typeof detail === 'string' ? { approved, detail } : { approved });
-          });
-          res.on('error', (e) => reject(new EndpointError(e.message)));
+          }, (e: Error) => reject(new EndpointError(e instanceof BodyTooLargeError ? 'answer too large' : e.message)));
         },
       );
       req.on('error', (e: NodeJS.ErrnoException) => reject(new EndpointError(signal.aborted ? 'timeout' : (e.code ?? e.message))));

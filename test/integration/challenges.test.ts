@@ -67,6 +67,12 @@ describe('failed http-01 validation (§8.3)', () => {
     await assertFailedWith(await failedValidation(name, () => {}), 'connection');
   });
 
+  test('a body past 4096 bytes is not read to its end: the challenge is invalid with unauthorized', async () => {
+    const result = await failedValidation(uniqueName('huge'), (token) => responder.set(token, `${token}.${'x'.repeat(64 * 1024)}`));
+    await assertFailedWith(result, 'unauthorized');
+    assert.match((http01Of(result.authz) as any).error.detail, /returned more than 4096 bytes/);
+  });
+
   test('HTTP 404 for the token: the challenge is invalid with unauthorized', async () => {
     await assertFailedWith(await failedValidation(uniqueName('missing'), () => {}), 'unauthorized');
   });
