@@ -4,20 +4,11 @@
  */
 import type { Store } from '../store.js';
 import type { AuditRecord } from '../types.js';
+import { toAudit, type AuditRow } from '../shared/rows.js';
 import type { PgContext } from './context.js';
 
 type AuditMethods = Pick<Store, 'appendAudit' | 'readAudit' | 'auditHead'>;
 
-interface AuditRow {
-  seq: number;
-  at: number;
-  actor: string;
-  action: string;
-  subject: string;
-  data: string;
-  prev_hash: string;
-  hash: string;
-}
 
 export function auditMethods(ctx: PgContext): AuditMethods {
   return {
@@ -31,17 +22,7 @@ export function auditMethods(ctx: PgContext): AuditMethods {
     },
     async readAudit(afterSeq: number, limit: number): Promise<AuditRecord[]> {
       const rows = await ctx.sql.rows<AuditRow>('SELECT * FROM audit_log WHERE seq > $1 ORDER BY seq LIMIT $2', [afterSeq, limit]);
-      return rows.map((r) => ({
-        seq: r.seq,
-        at: new Date(r.at),
-        actor: r.actor,
-        action: r.action,
-        subject: r.subject,
-        data: JSON.parse(r.data) as Record<string, unknown>,
-        rawData: r.data,
-        prevHash: r.prev_hash,
-        hash: r.hash,
-      }));
+      return rows.map(toAudit);
     },
   };
 }

@@ -4,36 +4,13 @@
  * over one hour of expiries (the partial hours at the edges of a window).
  */
 import type { AccountFailure, AccountOrder, DashboardStore, HourlyActivity, InventoryQuery } from '../dashboard-store.js';
-import { CERT_COLUMNS, CHAIN_JOIN, toAccount, toCertificate, type AccountRow, type CertificateRow } from '../shared/rows.js';
+import { CERT_COLUMNS, CHAIN_JOIN, toAccount, toAudit, toCertificate, type AccountRow, type AuditRow, type CertificateRow } from '../shared/rows.js';
 import { decodeCursor, encodeCursor } from '../sqlite/dashboard.js';
-import type { AuditRecord } from '../types.js';
 import type { PgContext } from './context.js';
 
 const HOUR = 3_600_000;
 const hourOf = (d: Date): number => Math.floor(d.getTime() / HOUR);
 
-interface AuditRow {
-  seq: number;
-  at: number;
-  actor: string;
-  action: string;
-  subject: string;
-  data: string;
-  prev_hash: string;
-  hash: string;
-}
-
-const toAudit = (r: AuditRow): AuditRecord => ({
-  seq: r.seq,
-  at: new Date(r.at),
-  actor: r.actor,
-  action: r.action,
-  subject: r.subject,
-  data: JSON.parse(r.data) as Record<string, unknown>,
-  rawData: r.data,
-  prevHash: r.prev_hash,
-  hash: r.hash,
-});
 
 type Ref = { id: string; serial: string; not_after: number; revoked_at: number | null };
 

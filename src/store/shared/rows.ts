@@ -6,6 +6,7 @@
 import type { Identifier, ProblemDocument } from '../../acme/problem.js';
 import type {
   AccountRecord,
+  AuditRecord,
   AuthzRecord,
   CertificateRecord,
   CertificateStatus,
@@ -259,3 +260,27 @@ export function toCertificateStatus(r: CertificateStatusRow): CertificateStatus 
         : { der: new Uint8Array(r.ocsp_der), thisUpdate: new Date(r.this_update!), nextUpdate: new Date(r.next_update!), revoked: isSet(r.ocsp_revoked) },
   };
 }
+
+export interface AuditRow {
+  seq: number;
+  at: number;
+  actor: string;
+  action: string;
+  subject: string;
+  data: string;
+  prev_hash: string;
+  hash: string;
+}
+
+/** An audit record with the exact stored data text beside its parse (the hash chain covers the text). */
+export const toAudit = (r: AuditRow): AuditRecord => ({
+  seq: r.seq,
+  at: new Date(r.at),
+  actor: r.actor,
+  action: r.action,
+  subject: r.subject,
+  data: JSON.parse(r.data) as Record<string, unknown>,
+  rawData: r.data,
+  prevHash: r.prev_hash,
+  hash: r.hash,
+});

@@ -5,19 +5,10 @@
 import type { Store } from '../store.js';
 import type { AuditRecord } from '../types.js';
 import type { SqliteContext } from './context.js';
+import { toAudit, type AuditRow } from './rows.js';
 
 type AuditMethods = Pick<Store, 'appendAudit' | 'readAudit' | 'auditHead'>;
 
-interface AuditRow {
-  seq: number;
-  at: number;
-  actor: string;
-  action: string;
-  subject: string;
-  data: string;
-  prev_hash: string;
-  hash: string;
-}
 
 export function auditMethods(ctx: SqliteContext): AuditMethods {
   const page = ctx.db.prepare<[number, number], AuditRow>('SELECT * FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?');
@@ -33,17 +24,7 @@ export function auditMethods(ctx: SqliteContext): AuditMethods {
       return row ? { seq: row.seq, hash: row.hash } : null;
     },
     async readAudit(afterSeq: number, limit: number): Promise<AuditRecord[]> {
-      return page.all(afterSeq, limit).map((r) => ({
-        seq: r.seq,
-        at: new Date(r.at),
-        actor: r.actor,
-        action: r.action,
-        subject: r.subject,
-        data: JSON.parse(r.data) as Record<string, unknown>,
-        rawData: r.data,
-        prevHash: r.prev_hash,
-        hash: r.hash,
-      }));
+      return page.all(afterSeq, limit).map(toAudit);
     },
   };
 }

@@ -4,9 +4,8 @@
  * expiries (the partial hours at the edges of a window), never over the whole store.
  */
 import type { AccountFailure, AccountOrder, DashboardStore, HourlyActivity, InventoryQuery } from '../dashboard-store.js';
-import type { AuditRecord } from '../types.js';
 import type { SqliteContext } from './context.js';
-import { CERT_COLUMNS, CHAIN_JOIN, toAccount, toCertificate, type AccountRow, type CertificateRow } from './rows.js';
+import { CERT_COLUMNS, CHAIN_JOIN, toAccount, toAudit, toCertificate, type AccountRow, type AuditRow, type CertificateRow } from './rows.js';
 
 const HOUR = 3_600_000;
 const hourOf = (d: Date): number => Math.floor(d.getTime() / HOUR);
@@ -27,28 +26,6 @@ export function decodeCursor(cursor: string): [number, string] {
   return [v[0] as number, v[1] as string];
 }
 
-interface AuditRow {
-  seq: number;
-  at: number;
-  actor: string;
-  action: string;
-  subject: string;
-  data: string;
-  prev_hash: string;
-  hash: string;
-}
-
-const toAudit = (r: AuditRow): AuditRecord => ({
-  seq: r.seq,
-  at: new Date(r.at),
-  actor: r.actor,
-  action: r.action,
-  subject: r.subject,
-  data: JSON.parse(r.data) as Record<string, unknown>,
-  rawData: r.data,
-  prevHash: r.prev_hash,
-  hash: r.hash,
-});
 
 export function dashboardMethods(ctx: SqliteContext): DashboardStore {
   const { db } = ctx;
