@@ -7,18 +7,10 @@
 import { cpSync } from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
+import type { AuditRow } from '../../src/store/shared/rows.js';
 
-/** One audit row as stored (snake_case columns). */
-export interface AuditRow {
-  seq: number;
-  at: number;
-  actor: string;
-  action: string;
-  subject: string;
-  data: string;
-  prev_hash: string;
-  hash: string;
-}
+/** One audit row as stored (snake_case columns): the store's own row shape. */
+export type { AuditRow };
 
 /** One line of `anvil audit export`. */
 export interface ExportedRecord {
