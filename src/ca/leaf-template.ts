@@ -16,6 +16,7 @@ import {
   extensionDer,
   integerFromContent,
   objectIdentifier,
+  octetString,
   sequence,
   tlv,
   TAG,
@@ -82,7 +83,7 @@ export class LeafTemplate {
     const keyId = createHash('sha1').update(f.subjectPublicKey).digest();
     const extensions = sequence(
       ...this.beforeKeyId,
-      extensionDer(OID_SKI, false, tlv(TAG.octetString, keyId)),
+      extensionDer(OID_SKI, false, octetString(keyId)),
       ...this.afterKeyId,
       subjectAltNameDer(f.identifiers, f.commonName === undefined),
     );

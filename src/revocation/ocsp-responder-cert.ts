@@ -8,8 +8,8 @@ import { createHash, X509Certificate } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { AsnConvert } from '@peculiar/asn1-schema';
-import { Certificate, Name, SubjectPublicKeyInfo } from '@peculiar/asn1-x509';
-import { buildCertificate, derToPem, nameOf, randomSerial, toArrayBuffer } from '../ca/certificate-builder.js';
+import { Name, SubjectPublicKeyInfo } from '@peculiar/asn1-x509';
+import { buildCertificate, derToPem, nameOf, randomSerial } from '../ca/certificate-builder.js';
 import {
   authorityKeyIdentifier,
   basicConstraints,
@@ -32,9 +32,8 @@ export interface IssuerHashes {
 
 export interface OcspResponder {
   issuer: Issuer;
+  /** The responder certificate: every signed response carries it. */
   certDer: Uint8Array;
-  /** The responder certificate parsed once: every signed response carries it. */
-  cert: Certificate;
   signer: Signer;
   /** ResponderID byKey: SHA-1 of the responder's subjectPublicKey (RFC 6960 §4.2.1). */
   responderKeyHash: Uint8Array;
@@ -102,7 +101,6 @@ function responderFrom(issuer: Issuer, certDer: Uint8Array, signer: Signer): Ocs
   return {
     issuer,
     certDer,
-    cert: AsnConvert.parse(toArrayBuffer(certDer), Certificate),
     signer,
     responderKeyHash: keyIdentifierOf(spki),
     notAfter: new Date(cert.validTo),

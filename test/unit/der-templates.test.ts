@@ -27,7 +27,7 @@ import {
   id_pkix_ocsp_basic,
   id_pkix_ocsp_nonce,
 } from '@peculiar/asn1-ocsp';
-import { AlgorithmIdentifier, CRLReason, Extension, Extensions, SubjectPublicKeyInfo, TBSCertificate, Validity, Version } from '@peculiar/asn1-x509';
+import { AlgorithmIdentifier, Certificate, CRLReason, Extension, Extensions, SubjectPublicKeyInfo, TBSCertificate, Validity, Version } from '@peculiar/asn1-x509';
 import type { Identifier } from '../../src/acme/problem.js';
 import { issueRoot } from '../../src/ca/ca-certs.js';
 import { nameOf, toArrayBuffer } from '../../src/ca/certificate-builder.js';
@@ -227,7 +227,7 @@ async function referenceOcsp(responder: OcspResponder, answers: SingleAnswer[], 
     tbsResponseData: data,
     signatureAlgorithm: responder.signer.scheme.identifier(),
     signature: toArrayBuffer(await responder.signer.sign(tbs)),
-    certs: [responder.cert],
+    certs: [AsnConvert.parse(responder.certDer, Certificate)],
   });
   return new Uint8Array(
     AsnConvert.serialize(
