@@ -51,6 +51,8 @@ export interface GrowthRecord {
   serverWorstLoopDelayMs: number | null;
   bytesPerCertificate: number;
   bytesPerCertificateWithoutAudit: number;
+  /** The largest tables and indexes, in bytes per certificate, largest first. */
+  largestRelations: { name: string; bytesPerCert: number }[];
 }
 
 /** Sends a directory GET every 100 ms (one at a time) and remembers the longest wait. */
@@ -111,7 +113,9 @@ function scrapeWorstLoopDelay(adminPort: number): Promise<number | null> {
   });
 }
 
-type Bytes = { perCert: number; perCertWithoutAudit: number; certificates: number };
+type Bytes = { perCert: number; perCertWithoutAudit: number; certificates: number; largest: { name: string; bytesPerCert: number }[] };
+
+const LARGEST = 12;
 
 async function postgresBytes(url: string): Promise<Bytes> {
   const client = new pg.Client({ connectionString: url });
@@ -121,7 +125,14 @@ async function postgresBytes(url: string): Promise<Bytes> {
       "SELECT (SELECT COUNT(*) FROM certificates) AS n, pg_database_size(current_database()) AS size, pg_total_relation_size('audit_log') AS audit",
     );
     const { n, size, audit } = r.rows[0] as { n: string; size: string; audit: string };
-    return { perCert: Math.round(Number(size) / Number(n)), perCertWithoutAudit: Math.round((Number(size) - Number(audit)) / Number(n)), certificates: Number(n) };
+    // Each table and index on its own (the main fork plus TOAST, free-space and visibility maps).
+    const rel = await client.query(
+      `SELECT c.relname AS name, pg_total_relation_size(c.oid) - CASE WHEN c.relkind = 'r' THEN pg_indexes_size(c.oid) ELSE 0 END AS bytes
+         FROM pg_class c JOIN pg_namespace ns ON ns.oid = c.relnamespace
+        WHERE ns.nspname = 'public' AND c.relkind IN ('r', 'i') ORDER BY 2 DESC LIMIT ${LARGEST}`,
+    );
+    const largest = (rel.rows as { name: string; bytes: string }[]).map((x) => ({ name: x.name, bytesPerCert: Math.round(Number(x.bytes) / Number(n)) }));
+    return { perCert: Math.round(Number(size) / Number(n)), perCertWithoutAudit: Math.round((Number(size) - Number(audit)) / Number(n)), certificates: Number(n), largest };
   } finally {
     await client.end();
   }
@@ -133,9 +144,12 @@ function storeBytes(dataDir: string): Bytes {
   db.pragma('wal_checkpoint(TRUNCATE)');
   const certificates = (db.prepare('SELECT COUNT(*) AS n FROM certificates').get() as { n: number }).n;
   const audit = (db.prepare("SELECT SUM(pgsize) AS n FROM dbstat WHERE name = 'audit_log'").get() as { n: number | null }).n ?? 0;
+  const largest = (db.prepare(`SELECT name, SUM(pgsize) AS bytes FROM dbstat GROUP BY name ORDER BY bytes DESC LIMIT ${LARGEST}`).all() as { name: string; bytes: number }[]).map(
+    (x) => ({ name: x.name, bytesPerCert: Math.round(x.bytes / certificates) }),
+  );
   db.close();
   const size = statSync(path).size + (existsSync(`${path}-wal`) ? statSync(`${path}-wal`).size : 0);
-  return { perCert: Math.round(size / certificates), perCertWithoutAudit: Math.round((size - audit) / certificates), certificates };
+  return { perCert: Math.round(size / certificates), perCertWithoutAudit: Math.round((size - audit) / certificates), certificates, largest };
 }
 
 export async function runStoreGrowth(o: GrowthOptions): Promise<GrowthRecord[]> {
@@ -203,6 +217,7 @@ export async function runStoreGrowth(o: GrowthOptions): Promise<GrowthRecord[]> 
           serverWorstLoopDelayMs: worst === null ? null : Math.round(worst),
           bytesPerCertificate: 0,
           bytesPerCertificateWithoutAudit: 0,
+          largestRelations: [],
         });
       } finally {
         await probe.stop();
@@ -211,6 +226,7 @@ export async function runStoreGrowth(o: GrowthOptions): Promise<GrowthRecord[]> 
       const bytes = databaseUrl ? await postgresBytes(databaseUrl) : storeBytes(dataDir);
       out.at(-1)!.bytesPerCertificate = bytes.perCert;
       out.at(-1)!.bytesPerCertificateWithoutAudit = bytes.perCertWithoutAudit;
+      out.at(-1)!.largestRelations = bytes.largest;
     } finally {
       rmSync(dataDir, { recursive: true, force: true });
     }
@@ -241,5 +257,8 @@ export function printGrowth(records: GrowthRecord[]): void {
   console.log(line(header));
   console.log(widths.map((w) => '-'.repeat(w)).join('  '));
   for (const row of rows) console.log(line(row));
-  for (const r of records) console.log(`  ${r.store} ${r.certificates}: load stopped by ${r.stopReason}; store grown in ${r.preloadSeconds} s`);
+  for (const r of records) {
+    console.log(`  ${r.store} ${r.certificates}: load stopped by ${r.stopReason}; store grown in ${r.preloadSeconds} s`);
+    console.log(`    bytes/cert by table and index: ${r.largestRelations.map((x) => `${x.name} ${x.bytesPerCert}`).join(', ')}`);
+  }
 }
