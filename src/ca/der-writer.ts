@@ -39,6 +39,7 @@ export const TAG = {
   generalizedTime: 0x18,
   sequence: 0x30,
   set: 0x31,
+  null: 0x05,
 } as const;
 
 /** [n] with the constructed bit: an EXPLICIT tag, or an IMPLICIT one over a constructed type. */

@@ -17,6 +17,7 @@ import {
   bitStringOfBytes,
   contextConstructed,
   contextPrimitive,
+  extensionDer,
   generalizedTime,
   integerFromContent,
   objectIdentifier,
@@ -167,17 +168,36 @@ export async function signOcspResponse(
   const thisUpdateDer = generalizedTime(thisUpdate);
   const nextUpdateDer = nextUpdate ? tlv(contextConstructed(0), generalizedTime(nextUpdate)) : undefined;
   const singles = answers.map((a) => {
-    const certId = a.certId instanceof Uint8Array ? a.certId : new Uint8Array(AsnConvert.serialize(a.certId));
+    const certId = a.certId instanceof Uint8Array ? a.certId : certIdDer(a.certId);
     const status = certStatusDer(a.state);
     return nextUpdateDer ? sequence(certId, status, thisUpdateDer, nextUpdateDer) : sequence(certId, status, thisUpdateDer);
   });
   const data = [parts.responderId, generalizedTime(producedAt), sequence(...singles)];
   // responseExtensions [1] EXPLICIT Extensions: the nonce extension exactly as the schema re-encodes it.
-  if (nonce) data.push(tlv(contextConstructed(1), sequence(new Uint8Array(AsnConvert.serialize(nonce)))));
+  if (nonce) data.push(tlv(contextConstructed(1), sequence(extensionDer(oidDer(nonce.extnID), nonce.critical, new Uint8Array(nonce.extnValue.buffer)))));
   const tbs = sequence(...data);
   const signature = await responder.signer.sign(tbs);
   const basic = sequence(tbs, responder.signer.scheme.identifierDer, bitStringOfBytes(signature), parts.certs);
   return sequence(SUCCESSFUL, tlv(contextConstructed(0), sequence(OID_OCSP_BASIC, octetString(basic))));
+}
+
+const OID_DER = new Map<string, Uint8Array>([HASH_OIDS.sha1, HASH_OIDS.sha256, id_pkix_ocsp_nonce].map((oid) => [oid, objectIdentifier(oid)]));
+const oidDer = (oid: string): Uint8Array => OID_DER.get(oid) ?? objectIdentifier(oid);
+const NULL = Uint8Array.of(TAG.null, 0);
+
+/**
+ * A request's CertID written back as the schema would re-encode it: the hash algorithm's
+ * parameters as parsed (NULL, other DER, or absent), the hashes and the serial's content octets.
+ */
+function certIdDer(id: CertID): Uint8Array {
+  const { algorithm, parameters } = id.hashAlgorithm;
+  const params = parameters === null ? [NULL] : parameters === undefined ? [] : [new Uint8Array(parameters)];
+  return sequence(
+    sequence(oidDer(algorithm), ...params),
+    octetString(new Uint8Array(id.issuerNameHash.buffer)),
+    octetString(new Uint8Array(id.issuerKeyHash.buffer)),
+    integerFromContent(new Uint8Array(id.serialNumber)),
+  );
 }
 
 function certStatusDer(state: CertState): Uint8Array {

@@ -48,7 +48,7 @@ import { makeIssuer, type Issuer } from '../../src/ca/issuer.js';
 import { buildLeaf } from '../../src/ca/leaf.js';
 import { leafTemplateFor, type LeafFields } from '../../src/ca/leaf-template.js';
 import { KeyObjectSigner, type Signer } from '../../src/ca/signer.js';
-import { sha1CertIdDer, signOcspResponse, type CertState, type SingleAnswer } from '../../src/revocation/ocsp-messages.js';
+import { HASH_OIDS, sha1CertIdDer, signOcspResponse, type CertState, type SingleAnswer } from '../../src/revocation/ocsp-messages.js';
 import { ensureOcspResponder, type OcspResponder } from '../../src/revocation/ocsp-responder-cert.js';
 import type { Profile } from '../../src/profiles/profile.js';
 import { loadProfiles } from '../../src/profiles/profile-set.js';
@@ -239,7 +239,7 @@ async function referenceOcsp(responder: OcspResponder, answers: SingleAnswer[], 
   );
 }
 
-test('OCSP responses written around the responder parts match the asn1-ocsp encoding: any status, reason, times, CertIDs and nonce', async () => {
+test('OCSP responses written around the responder parts match the asn1-ocsp encoding: any status, reason, times, parsed or pre-encoded CertIDs (hash parameters NULL or absent) and nonce', async () => {
   const issuer = await testIssuer(keyPair('ec-p256'));
   const dir = mkdtempSync(join(tmpdir(), 'anvil-der-'));
   const real = await ensureOcspResponder(dir, issuer, 'test passphrase', 86_400_000);
@@ -254,24 +254,34 @@ test('OCSP responses written around the responder parts match the asn1-ocsp enco
     fc.record({ status: fc.constant('revoked' as const), revokedAt: wholeSecond, reason: fc.option(fc.constantFrom(0, 1, 2, 3, 4, 5, 6, 8, 9, 10), { nil: null }) }),
   );
   const serialHexArb = serialArb.map((b) => Buffer.from(b).toString('hex'));
-  const sha256CertId = (serial: string) =>
-    new CertID({
-      hashAlgorithm: new AlgorithmIdentifier({ algorithm: '2.16.840.1.101.3.4.2.1' }),
-      issuerNameHash: new OctetString(responder.issuerHashes.sha256.nameHash),
-      issuerKeyHash: new OctetString(responder.issuerHashes.sha256.keyHash),
+  // A CertID as a request's parse yields it: the hash algorithm's parameters NULL (null) or absent.
+  const parsedCertId = (serial: string, hash: 'sha1' | 'sha256', parameters: null | undefined) => {
+    const hashes = responder.issuerHashes[hash];
+    const built = new CertID({
+      hashAlgorithm: new AlgorithmIdentifier({ algorithm: HASH_OIDS[hash], ...(parameters === null ? { parameters: null } : {}) }),
+      issuerNameHash: new OctetString(hashes.nameHash),
+      issuerKeyHash: new OctetString(hashes.keyHash),
       serialNumber: toArrayBuffer(Buffer.from(serial, 'hex')),
     });
+    return AsnConvert.parse(AsnConvert.serialize(built), CertID);
+  };
+  const certIdOf = (e: { serial: string; form: string }): CertID | Uint8Array => {
+    if (e.form === 'sha1-der') return sha1CertIdDer(responder, e.serial);
+    const [hash, params] = e.form.split('-') as ['sha1' | 'sha256', string];
+    return parsedCertId(e.serial, hash, params === 'null' ? null : undefined);
+  };
   await fc.assert(
     fc.asyncProperty(
-      fc.array(fc.record({ serial: serialHexArb, state: stateArb, sha256: fc.boolean() }), { minLength: 1, maxLength: 4 }),
+      fc.array(fc.record({ serial: serialHexArb, state: stateArb, form: fc.constantFrom('sha1-der', 'sha1-null', 'sha1-absent', 'sha256-null', 'sha256-absent') }), { minLength: 1, maxLength: 4 }),
       wholeSecond,
       fc.option(wholeSecond, { nil: null }),
       wholeSecond,
       fc.option(fc.uint8Array({ minLength: 1, maxLength: 32 }), { nil: undefined }),
       fc.boolean(),
       async (entries, thisUpdate, nextUpdate, producedAt, nonceBytes, critical) => {
-        const answers: SingleAnswer[] = entries.map((e) => ({ certId: e.sha256 ? sha256CertId(e.serial) : sha1CertIdDer(responder, e.serial), state: e.state }));
-        const nonce = nonceBytes && new Extension({ extnID: id_pkix_ocsp_nonce, critical, extnValue: new OctetString(AsnConvert.serialize(new OctetString(nonceBytes))) });
+        const answers: SingleAnswer[] = entries.map((e) => ({ certId: certIdOf(e), state: e.state }));
+        const built = nonceBytes && new Extension({ extnID: id_pkix_ocsp_nonce, critical, extnValue: new OctetString(AsnConvert.serialize(new OctetString(nonceBytes))) });
+        const nonce = built && AsnConvert.parse(AsnConvert.serialize(built), Extension);
         const got = await signOcspResponse(responder, answers, thisUpdate, nextUpdate, nonce, producedAt);
         const want = await referenceOcsp(responder, answers, thisUpdate, nextUpdate, nonce, producedAt);
         assert.equal(Buffer.from(got).toString('hex'), Buffer.from(want).toString('hex'));
