@@ -15,7 +15,10 @@ export class DerInputError extends Error {
 /** Parses `bytes` as exactly one `type`; throws DerInputError on garbage or trailing bytes. */
 export function parseWholeDer<T>(bytes: Uint8Array | ArrayBuffer, type: new () => T): T {
   const buffer = bytes instanceof ArrayBuffer ? bytes : (bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer);
-  const asn = fromBER(buffer);
+  // Not parseEmbedded: asn1js otherwise tries every BIT STRING and OCTET STRING's contents as
+  // nested BER, keeps what happens to decode, and the schema mapping never reads it (it maps the
+  // contents it declares, as bytes). That guessing was about half of a CSR's parse.
+  const asn = fromBER(buffer, { parseEmbedded: false, copyInput: false });
   if (asn.offset === -1 || asn.result.error) throw new DerInputError(`not DER: ${asn.result.error || 'undecodable'}`);
   if (asn.offset !== buffer.byteLength) throw new DerInputError(`${buffer.byteLength - asn.offset} bytes follow the outer structure`);
   try {
