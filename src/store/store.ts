@@ -110,9 +110,8 @@ export interface CoordinationStore {
   getSharedState(key: string): Promise<{ value: string; updatedAt: Date } | null>;
 }
 
-/** The operator dashboard's reads are their own part of the contract (dashboard-store.ts). */
-export interface Store extends MaintenanceStore, CoordinationStore, DashboardStore {
-  // --- accounts
+/** Accounts, and the count of those created from one address. */
+export interface AccountStore {
   /** Throws ConflictError (with the existing account id) when the key is already registered. */
   createAccount(account: NewAccount): Promise<AccountRecord>;
   getAccount(id: string): Promise<AccountRecord | null>;
@@ -125,8 +124,11 @@ export interface Store extends MaintenanceStore, CoordinationStore, DashboardSto
    * Throws ConflictError when another account holds the new key; returns null on a stale old key.
    */
   changeAccountKey(id: string, oldThumbprint: string, jwk: JsonWebKeyPublic, thumbprint: string): Promise<AccountRecord | null>;
+  countAccountsFromIp(ip: string, since: Date): Promise<WindowCount>;
+}
 
-  // --- orders and authorizations
+/** Orders, authorizations and challenges, with the counts their rate limits use (counted from the store, so every instance sharing it agrees). */
+export interface OrderStore {
   /** Creates the order with its new authorizations and links reused ones, atomically. */
   createOrder(order: NewOrder): Promise<OrderRecord>;
   getOrder(id: string): Promise<OrderRecord | null>;
@@ -147,8 +149,6 @@ export interface Store extends MaintenanceStore, CoordinationStore, DashboardSto
   getAuthz(id: string): Promise<AuthzRecord | null>;
   /** pending|valid → deactivated (§7.5.2); null when the authorization was in another state. */
   deactivateAuthz(id: string): Promise<AuthzRecord | null>;
-
-  // --- challenges
   getChallenge(id: string): Promise<ChallengeRecord | null>;
   /** pending → processing, only while its authorization is pending and unexpired. */
   startChallenge(id: string, now: Date): Promise<boolean>;
@@ -162,14 +162,18 @@ export interface Store extends MaintenanceStore, CoordinationStore, DashboardSto
   claimStaleChallenges(before: Date, claimForMs: number, limit: number): Promise<string[]>;
   /** Extends to `until` the claim of those of `ids` still `processing` (validations this process has not finished). */
   renewChallengeClaims(ids: string[], until: Date): Promise<void>;
-
-  // --- rate limits (counted from the store, so every instance sharing it agrees)
   countOrders(scope: OrderCountScope, since: Date): Promise<WindowCount>;
   countFailedValidations(accountId: string, since: Date): Promise<WindowCount>;
-  countAccountsFromIp(ip: string, since: Date): Promise<WindowCount>;
-  countExpiringCertificates(from: Date, until: Date): Promise<number>;
+  /**
+   * An order that replaces this certificate (by `replaces`): with `issuedOnly`, one that is valid;
+   * otherwise any that is not invalid (RFC 9773 §5).
+   */
+  findReplacingOrder(certificateId: string, issuedOnly: boolean): Promise<string | null>;
+}
 
-  // --- issuance
+/** Issuance (finalize as three steps) and the certificates it records. */
+export interface CertificateStore {
+  countExpiringCertificates(from: Date, until: Date): Promise<number>;
   /**
    * pending → processing for a ready order: stores the CSR and reserves the serial (unique
    * across the store) before anything is signed. Returns false if the order was not pending.
@@ -182,27 +186,22 @@ export interface Store extends MaintenanceStore, CoordinationStore, DashboardSto
   listProcessingOrders(): Promise<ProcessingOrder[]>;
   /** Claims orders left `processing` whose claim ended before `before`, as claimStaleChallenges. */
   claimStaleOrders(before: Date, claimForMs: number, limit: number): Promise<ProcessingOrder[]>;
-
-  // --- certificates
   getCertificate(id: string): Promise<CertificateRecord | null>;
   findCertificateBySerial(serial: string): Promise<CertificateRecord | null>;
+  /** How many of an issuer's certificates are unexpired, and when its last one expires. */
+  issuerCertificateStats(issuerId: string, now: Date): Promise<{ unexpired: number; lastNotAfter: Date | null }>;
+  /** Inventory search (admin API), ordered by expiry. */
+  searchCertificates(query: CertificateQuery): Promise<CertificateRecord[]>;
+}
+
+/** Revocation, OCSP answers and CRLs. */
+export interface RevocationStore {
   /**
    * Marks the certificate revoked, in one transaction with its revoked-state OCSP response, the
    * key block (keyCompromise) and the CRL shards to regenerate; false if it already was revoked.
    */
   revokeCertificate(id: string, revocation: Revocation): Promise<boolean>;
   isKeyBlocked(spkiSha256: string): Promise<boolean>;
-
-  // --- renewal information (RFC 9773)
-  /**
-   * An order that replaces this certificate (by `replaces`): with `issuedOnly`, one that is valid;
-   * otherwise any that is not invalid (RFC 9773 §5).
-   */
-  findReplacingOrder(certificateId: string, issuedOnly: boolean): Promise<string | null>;
-  setRenewalTrigger(trigger: RenewalTrigger, actor: string): Promise<void>;
-  listRenewalTriggers(): Promise<RenewalTrigger[]>;
-
-  // --- OCSP and CRLs
   getCertificateStatus(issuerId: string, serial: string): Promise<CertificateStatus | null>;
   /** Whether an issuer's certificate is revoked (null: no such certificate); the OCSP cache's check. */
   isRevoked(issuerId: string, serial: string): Promise<boolean | null>;
@@ -234,8 +233,12 @@ export interface Store extends MaintenanceStore, CoordinationStore, DashboardSto
   listDirtyCrlShards(): Promise<{ issuerId: string; shard: number; markedAt: Date }[]>;
   /** Clears a dirty mark if it was made at or before `upTo` (a later revocation keeps it). */
   clearDirtyCrlShard(issuerId: string, shard: number, upTo: Date): Promise<void>;
+}
 
-  // --- external account binding and workload tokens
+/** External account binding, workload-token ids, renewal triggers and admin tokens. */
+export interface IdentityStore {
+  setRenewalTrigger(trigger: RenewalTrigger, actor: string): Promise<void>;
+  listRenewalTriggers(): Promise<RenewalTrigger[]>;
   createEab(credential: Omit<EabCredential, 'createdAt' | 'revokedAt'>, actor: string): Promise<EabCredential>;
   getEab(kid: string): Promise<EabCredential | null>;
   listEab(): Promise<EabCredential[]>;
@@ -243,13 +246,23 @@ export interface Store extends MaintenanceStore, CoordinationStore, DashboardSto
   revokeEab(kid: string, actor: string): Promise<boolean>;
   /** Records a token's jti; false when the same issuer's jti was used before (a replay). */
   useTokenOnce(issuer: string, jti: string, expiresAt: Date): Promise<boolean>;
+  createAdminToken(token: { id: string; tokenSha256: string; role: AdminRole; name: string }, actor: string): Promise<void>;
+  findAdminToken(tokenSha256: string): Promise<AdminToken | null>;
+  listAdminTokens(): Promise<AdminToken[]>;
+  revokeAdminToken(id: string, actor: string): Promise<boolean>;
+}
 
-  /** How many of an issuer's certificates are unexpired, and when its last one expires. */
-  issuerCertificateStats(issuerId: string, now: Date): Promise<{ unexpired: number; lastNotAfter: Date | null }>;
-  /** Inventory search (admin API), ordered by expiry. */
-  searchCertificates(query: CertificateQuery): Promise<CertificateRecord[]>;
+/** The hash-chained audit log. */
+export interface AuditStore {
+  /** Appends an event that is not part of another state change (those audit themselves). */
+  appendAudit(event: AuditEvent): Promise<void>;
+  readAudit(afterSeq: number, limit: number): Promise<AuditRecord[]>;
+  /** The newest audit record's sequence number and hash (the chain head), or null for an empty log. */
+  auditHead(): Promise<{ seq: number; hash: string } | null>;
+}
 
-  // --- fleet scans (anomaly detection)
+/** The fleet scans behind anomaly detection. */
+export interface FleetStore {
   /** Unrevoked certificates that expired in [from, to) with no later certificate for any of their names. */
   findExpiredWithoutSuccessor(from: Date, to: Date, limit: number): Promise<CertificateRecord[]>;
   /**
@@ -266,19 +279,14 @@ export interface Store extends MaintenanceStore, CoordinationStore, DashboardSto
    */
   issuanceCounts(by: 'account' | 'profile', from: Date, to: Date, options?: { keys?: string[]; minimum?: number }): Promise<{ key: string; count: number }[]>;
   countRevocations(from: Date, to: Date): Promise<number>;
+}
 
-  // --- audit log and admin tokens
-  /** Appends an event that is not part of another state change (those audit themselves). */
-  appendAudit(event: AuditEvent): Promise<void>;
-  readAudit(afterSeq: number, limit: number): Promise<AuditRecord[]>;
-  /** The newest audit record's sequence number and hash (the chain head), or null for an empty log. */
-  auditHead(): Promise<{ seq: number; hash: string } | null>;
-  createAdminToken(token: { id: string; tokenSha256: string; role: AdminRole; name: string }, actor: string): Promise<void>;
-  findAdminToken(tokenSha256: string): Promise<AdminToken | null>;
-  listAdminTokens(): Promise<AdminToken[]>;
-  revokeAdminToken(id: string, actor: string): Promise<boolean>;
-
-  // --- lifecycle
+/**
+ * The whole store: its parts (each backend implements each part in a module of its own), the
+ * dashboard's reads (dashboard-store.ts), and its lifecycle.
+ */
+export interface Store
+  extends AccountStore, OrderStore, CertificateStore, RevocationStore, IdentityStore, AuditStore, FleetStore, MaintenanceStore, CoordinationStore, DashboardStore {
   /** Throws if the store cannot serve reads and writes. */
   ping(): Promise<void>;
   close(): Promise<void>;

@@ -1,18 +1,13 @@
 /** Accounts in PostgreSQL (RFC 8555 §7.3): creation, lookup, contact, deactivation, key rollover. */
 import { ConflictError } from '../errors.js';
 import { newId } from '../ids.js';
-import type { Store } from '../store.js';
+import type { AccountStore } from '../store.js';
 import type { AccountRecord, JsonWebKeyPublic, NewAccount } from '../types.js';
 import { toAccount, type AccountRow } from '../shared/rows.js';
 import type { PgContext } from './context.js';
 import { isUniqueViolation } from './sql.js';
 
-type AccountMethods = Pick<
-  Store,
-  'createAccount' | 'getAccount' | 'findAccountByThumbprint' | 'updateAccountContact' | 'deactivateAccount' | 'changeAccountKey' | 'countAccountsFromIp'
->;
-
-export function accountMethods(ctx: PgContext): AccountMethods {
+export function accountMethods(ctx: PgContext): AccountStore {
   const { sql } = ctx;
   const byThumbprint = (thumbprint: string) => sql.row<AccountRow>('SELECT * FROM accounts WHERE thumbprint = $1', [thumbprint]);
   const existing = async (thumbprint: string) => (await byThumbprint(thumbprint))?.id;

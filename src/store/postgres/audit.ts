@@ -2,15 +2,13 @@
  * The audit log in PostgreSQL: appending events that are not part of another state change
  * (profile reloads, issuer rotations, admin reads) and reading it in order.
  */
-import type { Store } from '../store.js';
+import type { AuditStore } from '../store.js';
 import type { AuditRecord } from '../types.js';
 import { toAudit, type AuditRow } from '../shared/rows.js';
 import type { PgContext } from './context.js';
 
-type AuditMethods = Pick<Store, 'appendAudit' | 'readAudit' | 'auditHead'>;
 
-
-export function auditMethods(ctx: PgContext): AuditMethods {
+export function auditMethods(ctx: PgContext): AuditStore {
   return {
     async appendAudit(event) {
       await ctx.transaction((tx) => tx.audit(event));

@@ -5,15 +5,10 @@ import { newId } from '../ids.js';
 import { ORDER_CLAIM_MS } from '../shared/claims.js';
 import { expiringPlan, HOUR, issuedEvents, unexpiredPlan } from '../shared/counter-buckets.js';
 import { CERT_COLUMNS, CERT_FROM, toCertificate, type CertificateRow } from '../shared/rows.js';
-import type { Store } from '../store.js';
+import type { CertificateStore } from '../store.js';
 import type { CertificateRecord, NewCertificate } from '../types.js';
 import type { PgContext } from './context.js';
 import type { Sql } from './sql.js';
-
-type CertificateMethods = Pick<
-  Store,
-  'countExpiringCertificates' | 'claimStaleOrders' | 'beginFinalize' | 'completeFinalize' | 'abortFinalize' | 'listProcessingOrders' | 'getCertificate' | 'findCertificateBySerial' | 'issuerCertificateStats' | 'searchCertificates'
->;
 
 /** A certificate by id, its chain resolved. */
 export async function readCertificate(sql: Sql, id: string): Promise<CertificateRecord | null> {
@@ -21,7 +16,7 @@ export async function readCertificate(sql: Sql, id: string): Promise<Certificate
   return row ? toCertificate(row) : null;
 }
 
-export function certificateMethods(ctx: PgContext): CertificateMethods {
+export function certificateMethods(ctx: PgContext): CertificateStore {
   const { sql } = ctx;
   const countExact = async (from: number, until: number, issuerId?: string) =>
     (await sql.row<{ n: number }>(

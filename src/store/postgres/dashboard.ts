@@ -3,13 +3,25 @@
  * (dashboard-schema.ts), and indexed, keyset-paginated pages, as in SQLite. The only scans are
  * over one hour of expiries (the partial hours at the edges of a window).
  */
-import type { AccountFailure, AccountOrder, DashboardStore, HourlyActivity, InventoryQuery } from '../dashboard-store.js';
+import type { AccountFailure, AccountOrder, DashboardStore, InventoryQuery } from '../dashboard-store.js';
 import { CERT_COLUMNS, CHAIN_JOIN, toAccount, toAudit, toCertificate, type AccountRow, type AuditRow, type CertificateRow } from '../shared/rows.js';
-import { decodeCursor, encodeCursor } from '../sqlite/dashboard.js';
+import {
+  certificateRef,
+  decodeCursor,
+  encodeCursor,
+  expiringSummary,
+  foldHourly,
+  hourOf,
+  HOUR,
+  liveEdge,
+  pageSize,
+  sumLive,
+  toCrlState,
+  toOcspFreshness,
+  type LiveRow,
+} from '../shared/dashboard-rules.js';
 import type { PgContext } from './context.js';
 
-const HOUR = 3_600_000;
-const hourOf = (d: Date): number => Math.floor(d.getTime() / HOUR);
 
 
 type Ref = { id: string; serial: string; not_after: number; revoked_at: number | null };
@@ -20,7 +32,7 @@ export function dashboardMethods(ctx: PgContext): DashboardStore {
 
   return {
     async searchInventory(q: InventoryQuery) {
-      const limit = Math.min(Math.max(Math.trunc(q.limit), 1), 200);
+      const limit = pageSize(q.limit);
       const values: unknown[] = [];
       const param = (v: unknown) => `$${values.push(v)}`;
       const where: string[] = [];
@@ -52,89 +64,57 @@ export function dashboardMethods(ctx: PgContext): DashboardStore {
     },
 
     async hourlyActivity(from: Date, to: Date) {
-      const byHour = new Map<number, HourlyActivity>();
-      const rows = await sql.rows<{ metric: string; hour: number; n: number }>(
-        "SELECT metric, hour, n FROM dash_hourly WHERE metric IN ('issued', 'failed', 'revoked') AND hour >= $1 AND hour < $2",
-        [hourOf(from), Math.ceil(to.getTime() / HOUR)],
+      return foldHourly(
+        await sql.rows<{ metric: string; hour: number; n: number }>(
+          "SELECT metric, hour, n FROM dash_hourly WHERE metric IN ('issued', 'failed', 'revoked') AND hour >= $1 AND hour < $2",
+          [hourOf(from), Math.ceil(to.getTime() / HOUR)],
+        ),
       );
-      for (const r of rows) {
-        const h = byHour.get(r.hour) ?? { hour: new Date(r.hour * HOUR), issued: 0, failedValidations: 0, revoked: 0 };
-        if (r.metric === 'issued') h.issued = r.n;
-        else if (r.metric === 'failed') h.failedValidations = r.n;
-        else h.revoked = r.n;
-        byHour.set(r.hour, h);
-      }
-      return [...byHour.values()].sort((a, b) => a.hour.getTime() - b.hour.getTime());
     },
 
     async liveCertificateCounts(now: Date) {
-      const h = hourOf(now);
-      const counts = new Map<string, { profile: string; issuerId: string; live: number }>();
-      const add = (r: { profile: string; issuer_id: string; live: number }) => {
-        const k = `${r.profile}\u0000${r.issuer_id}`;
-        const c = counts.get(k) ?? { profile: r.profile, issuerId: r.issuer_id, live: 0 };
-        c.live += r.live;
-        counts.set(k, c);
-      };
-      type Live = { profile: string; issuer_id: string; live: number };
-      (await sql.rows<Live>('SELECT profile, issuer_id, SUM(live) AS live FROM dash_expiry WHERE hour > $1 GROUP BY profile, issuer_id', [h])).forEach(add);
-      // The partial hour at the edge of the window, counted exactly from the expiry index.
-      (await sql.rows<Live>(
-        'SELECT profile, issuer_id, COUNT(*) AS live FROM certificates WHERE not_after > $1 AND not_after <= $2 AND revoked_at IS NULL GROUP BY profile, issuer_id',
-        [now.getTime(), (h + 1) * HOUR - 1],
-      )).forEach(add);
-      return [...counts.values()].filter((c) => c.live > 0).sort((a, b) => b.live - a.live);
+      return sumLive(
+        await sql.rows<LiveRow>('SELECT profile, issuer_id, SUM(live) AS live FROM dash_expiry WHERE hour > $1 GROUP BY profile, issuer_id', [hourOf(now)]),
+        // The partial hour at the edge of the window, counted exactly from the expiry index.
+        await sql.rows<LiveRow>(
+          'SELECT profile, issuer_id, COUNT(*) AS live FROM certificates WHERE not_after > $1 AND not_after <= $2 AND revoked_at IS NULL GROUP BY profile, issuer_id',
+          liveEdge(now),
+        ),
+      );
     },
 
     async expiringSummary(now: Date, until: Date) {
-      // Whole hours strictly inside the window from the buckets; the two partial hours exactly.
-      const firstWhole = hourOf(now) + 1;
-      const lastWhole = hourOf(until);
-      let live = 0;
-      let renewed = 0;
-      const range = async (a: number, b: number) => {
-        const r = (await sql.row<{ live: number; renewed: number }>(
-          `SELECT COUNT(*) AS live, COUNT(s.certificate_id) AS renewed FROM certificates c LEFT JOIN dash_successors s ON s.certificate_id = c.id
-           WHERE c.not_after > $1 AND c.not_after <= $2 AND c.revoked_at IS NULL`,
-          [a, b],
-        ))!;
-        live += r.live;
-        renewed += r.renewed;
-      };
-      if (lastWhole < firstWhole) {
-        await range(now.getTime(), until.getTime());
-      } else {
-        await range(now.getTime(), firstWhole * HOUR - 1);
-        const b = (await sql.row<{ live: number | null; renewed: number | null }>(
-          'SELECT SUM(live) AS live, SUM(renewed) AS renewed FROM dash_expiry WHERE hour >= $1 AND hour < $2',
-          [firstWhole, lastWhole],
-        ))!;
-        live += b.live ?? 0;
-        renewed += b.renewed ?? 0;
-        await range(lastWhole * HOUR - 1, until.getTime());
-      }
-      return { total: live, withSuccessor: renewed, withoutSuccessor: live - renewed };
+      return expiringSummary(
+        now,
+        until,
+        async (a, b) =>
+          (await sql.row<{ live: number; renewed: number }>(
+            `SELECT COUNT(*) AS live, COUNT(s.certificate_id) AS renewed FROM certificates c LEFT JOIN dash_successors s ON s.certificate_id = c.id
+             WHERE c.not_after > $1 AND c.not_after <= $2 AND c.revoked_at IS NULL`,
+            [a, b],
+          ))!,
+        async (first, end) =>
+          (await sql.row<{ live: number | null; renewed: number | null }>('SELECT SUM(live) AS live, SUM(renewed) AS renewed FROM dash_expiry WHERE hour >= $1 AND hour < $2', [first, end]))!,
+      );
     },
 
     async crlStates() {
       const rows = await sql.rows<{ issuer_id: string; shard: number; number: number; this_update: number; next_update: number }>(
         'SELECT issuer_id, shard, number, this_update, next_update FROM crls ORDER BY issuer_id, shard',
       );
-      return rows.map((r) => ({ issuerId: r.issuer_id, shard: r.shard, number: r.number, thisUpdate: new Date(r.this_update), nextUpdate: new Date(r.next_update) }));
+      return rows.map(toCrlState);
     },
 
     async ocspFreshness(now: Date) {
-      const h = hourOf(now);
       const rows = await sql.rows<{ issuer_id: string; overdue: number | null; earliest: number | null }>(
         `SELECT issuer_id, SUM(CASE WHEN next_hour < $1 THEN n ELSE 0 END) AS overdue, MIN(CASE WHEN n > 0 THEN next_hour END) AS earliest
          FROM dash_ocsp WHERE expiry_hour > $1 GROUP BY issuer_id`,
-        [h],
+        [hourOf(now)],
       );
-      return rows.map((r) => ({ issuerId: r.issuer_id, overdue: r.overdue ?? 0, earliestNextUpdate: r.earliest === null ? null : new Date(r.earliest * HOUR) }));
+      return rows.map(toOcspFreshness);
     },
 
     async certificateLinks(certificateId: string) {
-      const ref = (r: Ref) => ({ id: r.id, serial: r.serial, notAfter: new Date(r.not_after), revoked: r.revoked_at !== null });
       const successor = await sql.row<Ref>(
         'SELECT c.id, c.serial, c.not_after, c.revoked_at FROM dash_successors s JOIN certificates c ON c.id = s.successor_id WHERE s.certificate_id = $1',
         [certificateId],
@@ -144,11 +124,11 @@ export function dashboardMethods(ctx: PgContext): DashboardStore {
          WHERE s.successor_id = $1 ORDER BY c.issued_at DESC LIMIT 20`,
         [certificateId],
       );
-      return { predecessors: predecessors.map(ref), successor: successor ? ref(successor) : null };
+      return { predecessors: predecessors.map(certificateRef), successor: successor ? certificateRef(successor) : null };
     },
 
     async listAccounts(limit: number, cursor?: string) {
-      const n = Math.min(Math.max(Math.trunc(limit), 1), 200);
+      const n = pageSize(limit);
       const rows =
         cursor === undefined
           ? await sql.rows<AccountRow>('SELECT * FROM accounts ORDER BY created_at DESC, id DESC LIMIT $1', [n + 1])
@@ -159,7 +139,7 @@ export function dashboardMethods(ctx: PgContext): DashboardStore {
     },
 
     async accountActivity(accountId: string, limit: number) {
-      const n = Math.min(Math.max(Math.trunc(limit), 1), 200);
+      const n = pageSize(limit);
       const orderRows = await sql.rows<{ id: string; status: string; identifiers: string; profile: string; created_at: number; certificate_id: string | null; error: string | null }>(
         'SELECT id, status, identifiers, profile, created_at, certificate_id, error FROM orders WHERE account_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2',
         [accountId, n],
@@ -196,7 +176,7 @@ export function dashboardMethods(ctx: PgContext): DashboardStore {
       if (q.action !== undefined) where.push(`action = ${param(q.action)}`);
       if (q.subject !== undefined) where.push(`subject = ${param(q.subject)}`);
       if (q.beforeSeq !== undefined) where.push(`seq < ${param(q.beforeSeq)}`);
-      const limit = param(Math.min(Math.max(Math.trunc(q.limit), 1), 500));
+      const limit = param(pageSize(q.limit, 500));
       const rows = await sql.rows<AuditRow>(`SELECT * FROM audit_log ${where.length ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ${limit}`, values);
       return rows.map(toAudit);
     },

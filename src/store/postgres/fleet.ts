@@ -3,12 +3,10 @@
  * for (recorded at write time), so its cost follows the findings and the window, not the store.
  */
 import { CERT_COLUMNS, CERT_FROM, toCertificate, type CertificateRow } from '../shared/rows.js';
-import type { Store } from '../store.js';
+import type { FleetStore } from '../store.js';
 import type { PgContext } from './context.js';
 
-type FleetMethods = Pick<Store, 'findExpiredWithoutSuccessor' | 'findEarlyRenewals' | 'failedValidationGroups' | 'issuanceCounts' | 'countRevocations'>;
-
-export function fleetMethods(ctx: PgContext): FleetMethods {
+export function fleetMethods(ctx: PgContext): FleetStore {
   const { sql } = ctx;
   return {
     async findExpiredWithoutSuccessor(from, to, limit) {

@@ -1,43 +1,13 @@
 /** EAB credentials, used workload-token jtis, renewal triggers and admin tokens in PostgreSQL. */
 import { ConflictError } from '../errors.js';
-import { toEab, type EabRow } from '../shared/rows.js';
-import type { Store } from '../store.js';
-import type { AdminRole, AdminToken, EabCredential, RenewalTrigger } from '../types.js';
+import { toAdminToken, toEab, type AdminTokenRow, type EabRow } from '../shared/rows.js';
+import type { IdentityStore } from '../store.js';
+import type { EabCredential, RenewalTrigger } from '../types.js';
 import type { PgContext } from './context.js';
 import { isUniqueViolation } from './sql.js';
 
-type IdentityMethods = Pick<
-  Store,
-  | 'createEab'
-  | 'getEab'
-  | 'listEab'
-  | 'revokeEab'
-  | 'useTokenOnce'
-  | 'setRenewalTrigger'
-  | 'listRenewalTriggers'
-  | 'createAdminToken'
-  | 'findAdminToken'
-  | 'listAdminTokens'
-  | 'revokeAdminToken'
->;
 
-interface AdminTokenRow {
-  id: string;
-  role: string;
-  name: string;
-  created_at: number;
-  revoked_at: number | null;
-}
-
-const toAdminToken = (r: AdminTokenRow): AdminToken => ({
-  id: r.id,
-  role: r.role as AdminRole,
-  name: r.name,
-  createdAt: new Date(r.created_at),
-  revokedAt: r.revoked_at === null ? null : new Date(r.revoked_at),
-});
-
-export function identityMethods(ctx: PgContext): IdentityMethods {
+export function identityMethods(ctx: PgContext): IdentityStore {
   const { sql } = ctx;
 
   return {

@@ -4,30 +4,10 @@ import { registeredDomain } from '../registered-domain.js';
 import { CHALLENGE_CLAIM_MS } from '../shared/claims.js';
 import { notInvalidOrder } from '../shared/order-rules.js';
 import { toAuthz, toChallenge, toOrder, type AuthzRow, type ChallengeRow, type OrderRow } from '../shared/rows.js';
-import type { ListPage, OrderCountScope, Store } from '../store.js';
+import type { ListPage, OrderCountScope, OrderStore } from '../store.js';
 import type { AuthzRecord, NewOrder, OrderAuthzSummary, OrderRecord, ValidationResult } from '../types.js';
 import type { PgContext } from './context.js';
 import type { Sql } from './sql.js';
-
-type OrderMethods = Pick<
-  Store,
-  | 'createOrder'
-  | 'getOrder'
-  | 'listAccountOrders'
-  | 'findReusableAuthzs'
-  | 'findAuthorizedIdentifiers'
-  | 'getAuthz'
-  | 'deactivateAuthz'
-  | 'getChallenge'
-  | 'startChallenge'
-  | 'recordValidation'
-  | 'listProcessingChallenges'
-  | 'findReplacingOrder'
-  | 'claimStaleChallenges'
-  | 'renewChallengeClaims'
-  | 'countOrders'
-  | 'countFailedValidations'
->;
 
 async function readOrder(sql: Sql, id: string): Promise<OrderRecord | null> {
   const row = await sql.row<OrderRow>('SELECT * FROM orders WHERE id = $1', [id]);
@@ -50,7 +30,7 @@ async function readAuthz(sql: Sql, id: string): Promise<AuthzRecord | null> {
   return row ? toAuthz(row, await challengesOf(sql, id)) : null;
 }
 
-export function orderMethods(ctx: PgContext): OrderMethods {
+export function orderMethods(ctx: PgContext): OrderStore {
   const { sql } = ctx;
 
   return {

@@ -1,29 +1,9 @@
 /** Revocation state in PostgreSQL: revocations, blocked keys, pre-signed OCSP answers, CRLs. */
 import { CERT_COLUMNS, CHAIN_JOIN, toCertificate, toCertificateStatus, type CertificateRow, type CertificateStatusRow, type CrlRow, type RevokedRow } from '../shared/rows.js';
-import type { Store } from '../store.js';
+import type { RevocationStore } from '../store.js';
 import { FULL_CRL, type Revocation, type SignedOcspResponse, type StoredCrl } from '../types.js';
 import type { PgContext } from './context.js';
 import type { Sql } from './sql.js';
-
-type RevocationMethods = Pick<
-  Store,
-  | 'revokeCertificate'
-  | 'isKeyBlocked'
-  | 'getCertificateStatus'
-  | 'isRevoked'
-  | 'saveOcspResponse'
-  | 'listOcspDue'
-  | 'ocspBacklog'
-  | 'dropOcspWork'
-  | 'crlEntries'
-  | 'listRevokedWithoutCrlEntry'
-  | 'saveCrlEntry'
-  | 'allocateCrlNumber'
-  | 'saveCrl'
-  | 'getCrl'
-  | 'listDirtyCrlShards'
-  | 'clearDirtyCrlShard'
->;
 
 /**
  * Stores (or replaces) a certificate's pre-signed answer, and with `unqueue` takes it off the
@@ -49,7 +29,7 @@ function insertCrlEntry(tx: Sql, serial: string, entry: Uint8Array): Promise<num
   );
 }
 
-export function revocationMethods(ctx: PgContext): RevocationMethods {
+export function revocationMethods(ctx: PgContext): RevocationStore {
   const { sql } = ctx;
 
   return {

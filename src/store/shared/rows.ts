@@ -6,6 +6,8 @@
 import type { Identifier, ProblemDocument } from '../../acme/problem.js';
 import type {
   AccountRecord,
+  AdminRole,
+  AdminToken,
   AuditRecord,
   AuthzRecord,
   CertificateRecord,
@@ -283,4 +285,20 @@ export const toAudit = (r: AuditRow): AuditRecord => ({
   rawData: r.data,
   prevHash: r.prev_hash,
   hash: r.hash,
+});
+
+export interface AdminTokenRow {
+  id: string;
+  role: string;
+  name: string;
+  created_at: number;
+  revoked_at: number | null;
+}
+
+export const toAdminToken = (r: AdminTokenRow): AdminToken => ({
+  id: r.id,
+  role: r.role as AdminRole,
+  name: r.name,
+  createdAt: new Date(r.created_at),
+  revokedAt: r.revoked_at === null ? null : new Date(r.revoked_at),
 });

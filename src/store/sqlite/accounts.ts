@@ -1,17 +1,12 @@
 /** Accounts in SQLite (RFC 8555 §7.3): creation, lookup, contact, deactivation, key rollover. */
 import { ConflictError } from '../errors.js';
 import { newId } from '../ids.js';
-import type { Store } from '../store.js';
+import type { AccountStore } from '../store.js';
 import type { AccountRecord, JsonWebKeyPublic, NewAccount } from '../types.js';
 import { isUniqueViolation, type SqliteContext } from './context.js';
 import { toAccount, type AccountRow } from './rows.js';
 
-type AccountMethods = Pick<
-  Store,
-  'createAccount' | 'getAccount' | 'findAccountByThumbprint' | 'updateAccountContact' | 'deactivateAccount' | 'changeAccountKey' | 'countAccountsFromIp'
->;
-
-export function accountMethods(ctx: SqliteContext): AccountMethods {
+export function accountMethods(ctx: SqliteContext): AccountStore {
   const { db } = ctx;
   const s = {
     insert: db.prepare(

@@ -2,20 +2,15 @@
 import type { ProblemDocument } from '../../acme/problem.js';
 import { ConflictError } from '../errors.js';
 import { newId } from '../ids.js';
-import type { Store } from '../store.js';
+import type { CertificateStore } from '../store.js';
 import type { CertificateRecord, NewCertificate } from '../types.js';
 import type { SqliteContext } from './context.js';
 import { ORDER_CLAIM_MS } from '../shared/claims.js';
 import { expiringPlan, HOUR, issuedEvents, unexpiredPlan, type ExpiryPlan } from '../shared/counter-buckets.js';
 import { CERT_COLUMNS, CERT_FROM, toCertificate, type CertificateRow } from './rows.js';
 
-type CertificateMethods = Pick<
-  Store,
-  'countExpiringCertificates' | 'claimStaleOrders' | 'beginFinalize' | 'completeFinalize' | 'abortFinalize' | 'listProcessingOrders' | 'getCertificate' | 'findCertificateBySerial' | 'issuerCertificateStats' | 'searchCertificates'
->;
 
-
-export function certificateMethods(ctx: SqliteContext): CertificateMethods {
+export function certificateMethods(ctx: SqliteContext): CertificateStore {
   const { db } = ctx;
   const s = {
     beginFinalize: db.prepare("UPDATE orders SET status = 'processing', csr = ?, claimed_until = ? WHERE id = ? AND status = 'pending'"),

@@ -3,29 +3,23 @@
  * (dashboard-schema.ts), and indexed, keyset-paginated pages. The only scans are over one hour of
  * expiries (the partial hours at the edges of a window), never over the whole store.
  */
-import type { AccountFailure, AccountOrder, DashboardStore, HourlyActivity, InventoryQuery } from '../dashboard-store.js';
+import type { AccountFailure, AccountOrder, DashboardStore, InventoryQuery } from '../dashboard-store.js';
+import {
+  certificateRef,
+  decodeCursor,
+  encodeCursor,
+  expiringSummary,
+  foldHourly,
+  hourOf,
+  HOUR,
+  liveEdge,
+  pageSize,
+  sumLive,
+  toCrlState,
+  toOcspFreshness,
+} from '../shared/dashboard-rules.js';
 import type { SqliteContext } from './context.js';
 import { CERT_COLUMNS, CHAIN_JOIN, toAccount, toAudit, toCertificate, type AccountRow, type AuditRow, type CertificateRow } from './rows.js';
-
-const HOUR = 3_600_000;
-const hourOf = (d: Date): number => Math.floor(d.getTime() / HOUR);
-
-/** A keyset cursor: the last row's sort key, as opaque base64url JSON. */
-export function encodeCursor(a: number, b: string): string {
-  return Buffer.from(JSON.stringify([a, b])).toString('base64url');
-}
-
-export function decodeCursor(cursor: string): [number, string] {
-  let v: unknown;
-  try {
-    v = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-  } catch {
-    throw new RangeError('malformed cursor');
-  }
-  if (!Array.isArray(v) || v.length !== 2 || !Number.isSafeInteger(v[0]) || typeof v[1] !== 'string') throw new RangeError('malformed cursor');
-  return [v[0] as number, v[1] as string];
-}
-
 
 export function dashboardMethods(ctx: SqliteContext): DashboardStore {
   const { db } = ctx;
@@ -78,7 +72,7 @@ export function dashboardMethods(ctx: SqliteContext): DashboardStore {
 
   return {
     async searchInventory(q: InventoryQuery) {
-      const limit = Math.min(Math.max(Math.trunc(q.limit), 1), 200);
+      const limit = pageSize(q.limit);
       const params: Record<string, unknown> = { limit: limit + 1 };
       const where: string[] = [];
       // The name path walks the name index; every other path walks an index of certificates
@@ -109,71 +103,33 @@ export function dashboardMethods(ctx: SqliteContext): DashboardStore {
     },
 
     async hourlyActivity(from: Date, to: Date) {
-      const byHour = new Map<number, HourlyActivity>();
-      for (const r of s.hourly.all(hourOf(from), Math.ceil(to.getTime() / HOUR))) {
-        const h = byHour.get(r.hour) ?? { hour: new Date(r.hour * HOUR), issued: 0, failedValidations: 0, revoked: 0 };
-        if (r.metric === 'issued') h.issued = r.n;
-        else if (r.metric === 'failed') h.failedValidations = r.n;
-        else h.revoked = r.n;
-        byHour.set(r.hour, h);
-      }
-      return [...byHour.values()].sort((a, b) => a.hour.getTime() - b.hour.getTime());
+      return foldHourly(s.hourly.all(hourOf(from), Math.ceil(to.getTime() / HOUR)));
     },
 
     async liveCertificateCounts(now: Date) {
-      const h = hourOf(now);
-      const counts = new Map<string, { profile: string; issuerId: string; live: number }>();
-      const add = (r: { profile: string; issuer_id: string; live: number }) => {
-        const k = `${r.profile}\u0000${r.issuer_id}`;
-        const c = counts.get(k) ?? { profile: r.profile, issuerId: r.issuer_id, live: 0 };
-        c.live += r.live;
-        counts.set(k, c);
-      };
-      s.liveBuckets.all(h).forEach(add);
-      s.liveRange.all(now.getTime(), (h + 1) * HOUR - 1).forEach(add);
-      return [...counts.values()].filter((c) => c.live > 0).sort((a, b) => b.live - a.live);
+      return sumLive(s.liveBuckets.all(hourOf(now)), s.liveRange.all(...liveEdge(now)));
     },
 
     async expiringSummary(now: Date, until: Date) {
-      // Whole hours strictly inside the window from the buckets; the two partial hours exactly.
-      const firstWhole = hourOf(now) + 1;
-      const lastWhole = hourOf(until);
-      let live = 0;
-      let renewed = 0;
-      const range = (a: number, b: number) => {
-        const r = s.expiringRange.get(a, b)!;
-        live += r.live;
-        renewed += r.renewed;
-      };
-      if (lastWhole < firstWhole) {
-        range(now.getTime(), until.getTime());
-      } else {
-        range(now.getTime(), firstWhole * HOUR - 1);
-        const b = s.expiringBuckets.get(firstWhole, lastWhole)!;
-        live += b.live ?? 0;
-        renewed += b.renewed ?? 0;
-        range(lastWhole * HOUR - 1, until.getTime());
-      }
-      return { total: live, withSuccessor: renewed, withoutSuccessor: live - renewed };
+      return expiringSummary(now, until, (a, b) => s.expiringRange.get(a, b)!, (first, end) => s.expiringBuckets.get(first, end)!);
     },
 
     async crlStates() {
-      return s.crls.all().map((r) => ({ issuerId: r.issuer_id, shard: r.shard, number: r.number, thisUpdate: new Date(r.this_update), nextUpdate: new Date(r.next_update) }));
+      return s.crls.all().map(toCrlState);
     },
 
     async ocspFreshness(now: Date) {
       const h = hourOf(now);
-      return s.ocsp.all(h, h).map((r) => ({ issuerId: r.issuer_id, overdue: r.overdue ?? 0, earliestNextUpdate: r.earliest === null ? null : new Date(r.earliest * HOUR) }));
+      return s.ocsp.all(h, h).map(toOcspFreshness);
     },
 
     async certificateLinks(certificateId: string) {
-      const ref = (r: { id: string; serial: string; not_after: number; revoked_at: number | null }) => ({ id: r.id, serial: r.serial, notAfter: new Date(r.not_after), revoked: r.revoked_at !== null });
       const successor = s.successor.get(certificateId);
-      return { predecessors: s.predecessors.all(certificateId).map(ref), successor: successor ? ref(successor) : null };
+      return { predecessors: s.predecessors.all(certificateId).map(certificateRef), successor: successor ? certificateRef(successor) : null };
     },
 
     async listAccounts(limit: number, cursor?: string) {
-      const n = Math.min(Math.max(Math.trunc(limit), 1), 200);
+      const n = pageSize(limit);
       const rows = cursor === undefined ? s.accountsFirst.all(n + 1) : s.accountsAfter.all(...decodeCursor(cursor), n + 1);
       const accounts = rows.slice(0, n).map(toAccount);
       const last = accounts[accounts.length - 1];
@@ -181,7 +137,7 @@ export function dashboardMethods(ctx: SqliteContext): DashboardStore {
     },
 
     async accountActivity(accountId: string, limit: number) {
-      const n = Math.min(Math.max(Math.trunc(limit), 1), 200);
+      const n = pageSize(limit);
       const orders: AccountOrder[] = s.accountOrders.all(accountId, n).map((r) => ({
         id: r.id,
         status: r.status,
@@ -203,7 +159,7 @@ export function dashboardMethods(ctx: SqliteContext): DashboardStore {
 
     async searchAudit(q) {
       const where: string[] = [];
-      const params: Record<string, unknown> = { limit: Math.min(Math.max(Math.trunc(q.limit), 1), 500) };
+      const params: Record<string, unknown> = { limit: pageSize(q.limit, 500) };
       if (q.actor !== undefined) (where.push('actor = @actor'), (params.actor = q.actor));
       if (q.action !== undefined) (where.push('action = @action'), (params.action = q.action));
       if (q.subject !== undefined) (where.push('subject = @subject'), (params.subject = q.subject));

@@ -3,13 +3,11 @@
  * at write time: certificates without a successor, renewals ahead of their predecessor's window,
  * counters per time bucket), so its cost follows the findings and the window, not the store.
  */
-import type { Store } from '../store.js';
+import type { FleetStore } from '../store.js';
 import type { SqliteContext } from './context.js';
 import { CERT_COLUMNS, CERT_FROM, toCertificate, type CertificateRow } from './rows.js';
 
-type FleetMethods = Pick<Store, 'findExpiredWithoutSuccessor' | 'findEarlyRenewals' | 'failedValidationGroups' | 'issuanceCounts' | 'countRevocations'>;
-
-export function fleetMethods(ctx: SqliteContext): FleetMethods {
+export function fleetMethods(ctx: SqliteContext): FleetStore {
   const { db } = ctx;
   const s = {
     // certificates_unrenewed holds only unrevoked certificates that no later one has renewed.

@@ -1,42 +1,12 @@
 /** EAB credentials, used workload-token jtis, renewal triggers and admin tokens in SQLite. */
 import { ConflictError } from '../errors.js';
-import type { Store } from '../store.js';
-import type { AdminRole, AdminToken, EabCredential, RenewalTrigger } from '../types.js';
+import type { IdentityStore } from '../store.js';
+import type { EabCredential, RenewalTrigger } from '../types.js';
 import { isUniqueViolation, type SqliteContext } from './context.js';
-import { toEab, type EabRow } from './rows.js';
+import { toAdminToken, toEab, type AdminTokenRow, type EabRow } from './rows.js';
 
-type IdentityMethods = Pick<
-  Store,
-  | 'createEab'
-  | 'getEab'
-  | 'listEab'
-  | 'revokeEab'
-  | 'useTokenOnce'
-  | 'setRenewalTrigger'
-  | 'listRenewalTriggers'
-  | 'createAdminToken'
-  | 'findAdminToken'
-  | 'listAdminTokens'
-  | 'revokeAdminToken'
->;
 
-interface AdminTokenRow {
-  id: string;
-  role: string;
-  name: string;
-  created_at: number;
-  revoked_at: number | null;
-}
-
-const toAdminToken = (r: AdminTokenRow): AdminToken => ({
-  id: r.id,
-  role: r.role as AdminRole,
-  name: r.name,
-  createdAt: new Date(r.created_at),
-  revokedAt: r.revoked_at === null ? null : new Date(r.revoked_at),
-});
-
-export function identityMethods(ctx: SqliteContext): IdentityMethods {
+export function identityMethods(ctx: SqliteContext): IdentityStore {
   const { db } = ctx;
   const s = {
     insertEab: db.prepare('INSERT INTO eab_credentials (kid, hmac_key_sealed, policy, note, created_at) VALUES (?, ?, ?, ?, ?)'),

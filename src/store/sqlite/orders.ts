@@ -3,36 +3,16 @@ import { newId } from '../ids.js';
 import { registeredDomain } from '../registered-domain.js';
 import { CHALLENGE_CLAIM_MS } from '../shared/claims.js';
 import { notInvalidOrder } from '../shared/order-rules.js';
-import type { ListPage, OrderCountScope, Store } from '../store.js';
+import type { ListPage, OrderCountScope, OrderStore } from '../store.js';
 import type { AuthzRecord, ChallengeRecord, NewOrder, OrderAuthzSummary, OrderRecord, ValidationResult } from '../types.js';
 import type { SqliteContext } from './context.js';
 import { toAuthz, toChallenge, toOrder, type AuthzRow, type ChallengeRow, type OrderRow } from './rows.js';
-
-type OrderMethods = Pick<
-  Store,
-  | 'createOrder'
-  | 'getOrder'
-  | 'listAccountOrders'
-  | 'findReusableAuthzs'
-  | 'findAuthorizedIdentifiers'
-  | 'getAuthz'
-  | 'deactivateAuthz'
-  | 'getChallenge'
-  | 'startChallenge'
-  | 'recordValidation'
-  | 'listProcessingChallenges'
-  | 'findReplacingOrder'
-  | 'claimStaleChallenges'
-  | 'renewChallengeClaims'
-  | 'countOrders'
-  | 'countFailedValidations'
->;
 
 /** Orders that are not invalid (the rule of domain/status.ts, in SQL), for the list and `replaces`. */
 const NOT_INVALID = notInvalidOrder('@now');
 
 
-export function orderMethods(ctx: SqliteContext): OrderMethods {
+export function orderMethods(ctx: SqliteContext): OrderStore {
   const { db } = ctx;
   const s = {
     insertOrder: db.prepare(

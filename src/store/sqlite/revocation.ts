@@ -1,30 +1,10 @@
 /** Revocation state in SQLite: revocations, blocked keys, pre-signed OCSP answers, CRLs. */
-import type { Store } from '../store.js';
+import type { RevocationStore } from '../store.js';
 import { FULL_CRL, type Revocation, type SignedOcspResponse, type StoredCrl } from '../types.js';
 import type { SqliteContext } from './context.js';
 import { CERT_COLUMNS, CERT_FROM, CHAIN_JOIN, toCertificate, toCertificateStatus, type CertificateRow, type CertificateStatusRow, type CrlRow, type EntryListRow, type RevokedRow } from './rows.js';
 
-type RevocationMethods = Pick<
-  Store,
-  | 'revokeCertificate'
-  | 'isKeyBlocked'
-  | 'getCertificateStatus'
-  | 'isRevoked'
-  | 'saveOcspResponse'
-  | 'listOcspDue'
-  | 'ocspBacklog'
-  | 'dropOcspWork'
-  | 'crlEntries'
-  | 'listRevokedWithoutCrlEntry'
-  | 'saveCrlEntry'
-  | 'allocateCrlNumber'
-  | 'saveCrl'
-  | 'getCrl'
-  | 'listDirtyCrlShards'
-  | 'clearDirtyCrlShard'
->;
-
-export function revocationMethods(ctx: SqliteContext): RevocationMethods {
+export function revocationMethods(ctx: SqliteContext): RevocationStore {
   const { db } = ctx;
   const s = {
     revoke: db.prepare('UPDATE certificates SET revoked_at = ?, revocation_reason = ?, invalidity_date = ? WHERE id = ? AND revoked_at IS NULL'),
