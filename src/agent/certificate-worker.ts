@@ -9,8 +9,10 @@ import { join } from 'node:path';
 import type { Logger } from 'pino';
 import type { AcmeSession, ChallengeSolver, OrderStep } from './acme-session.js';
 import { generateCertKey } from './acme-session.js';
-import { installVersion, pruneVersions, versionDir, type VersionFile } from './atomic-writer.js';
+import { installVersion, pruneVersions, versionDir } from './atomic-writer.js';
 import { keyMatches, leafInfo, splitPem } from './cert-info.js';
+import { loadFallbackCredential } from './fallback-credential.js';
+import { versionFiles, versionName } from './version-files.js';
 import type { AgentConfig, CertificateIntent } from './config.js';
 import type { Endpoint, EndpointPool } from './endpoint-pool.js';
 import type { AgentMetrics } from './metrics.js';
@@ -233,23 +235,9 @@ export class CertificateWorker {
     const id = this.intent.id;
     const s = this.state;
     try {
-      const blocks = splitPem(readFileSync(f.cert, 'utf8'));
-      const leaf = blocks[0];
-      if (!leaf) throw new Error(`fallback.cert ${f.cert} holds no certificate`);
-      const chain = [...blocks.slice(1), ...(f.chain ? splitPem(readFileSync(f.chain, 'utf8')) : [])];
-      const keyPem = readFileSync(f.key, 'utf8');
-      let matches: boolean;
-      try {
-        matches = keyMatches(keyPem, leaf);
-      } catch {
-        // Never the parser's message: it could quote key material.
-        throw new Error(`fallback.key ${f.key} is not a readable private key`);
-      }
-      if (!matches) throw new Error(`fallback.key ${f.key} does not match fallback.cert ${f.cert}; not installed`);
-      const info = leafInfo(leaf);
-      if (info.notAfter <= now) throw new Error(`fallback.cert ${f.cert} expired at ${new Date(info.notAfter).toISOString()}; not installed`);
-      const version = `${versionStamp(now)}-fallback-${info.serial.slice(0, 12).toLowerCase()}`;
-      await installVersion(this.intent.output.dir, version, this.versionFiles(leaf, chain, keyPem), { uid: this.intent.output.owner, gid: this.intent.output.group });
+      const info = loadFallbackCredential(f, now);
+      const version = versionName(now, info.serial, 'fallback');
+      await installVersion(this.intent.output.dir, version, versionFiles(this.intent.output, info.leaf, info.chain, info.keyPem), { uid: this.intent.output.owner, gid: this.intent.output.group });
       this.retire(now);
       s.version = version;
       s.fallback = { version, serial: info.serial, notAfter: info.notAfter, since: now };
@@ -267,19 +255,6 @@ export class CertificateWorker {
       await this.save();
       this.ctx.log.error({ event: 'fallback-failed', id, err: s.fallbackError }, 'the fallback credential could not be installed');
     }
-  }
-
-  /** The files of one version directory. */
-  private versionFiles(leaf: string, chain: string[], keyPem: string): VersionFile[] {
-    const o = this.intent.output;
-    const full = [leaf, ...chain].join('');
-    return [
-      { name: o.cert, content: leaf, mode: o.mode },
-      { name: o.chain, content: chain.join(''), mode: o.mode },
-      { name: o.fullchain, content: full, mode: o.mode },
-      { name: o.key, content: keyPem, mode: o.keyMode },
-      ...(o.combined ? [{ name: o.combined, content: `${keyPem.trimEnd()}\n${full}`, mode: o.keyMode }] : []),
-    ];
   }
 
   /** Keeps the version being replaced on disk for the grace window. */
@@ -316,9 +291,9 @@ export class CertificateWorker {
     }
     const info = leafInfo(leaf);
     const now = Date.now();
-    const version = `${versionStamp(now)}-${info.serial.slice(0, 12).toLowerCase()}`;
+    const version = versionName(now, info.serial);
     const o = this.intent.output;
-    await installVersion(o.dir, version, this.versionFiles(leaf, blocks.slice(1), keyPem), { uid: o.owner, gid: o.group });
+    await installVersion(o.dir, version, versionFiles(o, leaf, blocks.slice(1), keyPem), { uid: o.owner, gid: o.group });
     const s = this.state;
     const replacedFallback = s.fallback;
     if (s.version && s.version !== version) this.retire(now);
@@ -412,11 +387,6 @@ export class CertificateWorker {
       this.ctx.metrics.endpointUp.set({ endpoint: e.url }, e.breaker.open ? 0 : 1);
     }
   }
-}
-
-/** A version directory's time stamp: 20261202T113337. */
-function versionStamp(now: number): string {
-  return new Date(now).toISOString().replace(/[-:]/g, '').replace(/\..*/, '');
 }
 
 /** An error after the CA answered: the endpoint is fine, the result is not installable. */

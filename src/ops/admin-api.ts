@@ -4,23 +4,22 @@
  * log, an `operator` revokes, manages EAB, reloads profiles and triggers renewals, a `ca-admin`
  * rotates, archives and retires issuers. Every call — allowed or not — is audited with its actor.
  */
-import { canonicalSerial } from '../ca/certificate-builder.js';
 import { createHash, randomBytes } from 'node:crypto';
 import express, { type NextFunction, type Request, type RequestHandler, type Response, type Router } from 'express';
 import type { Logger } from 'pino';
 import { AcmeProblem } from '../acme/problem.js';
 import type { CaMaterial } from '../ca/ca-directory.js';
-import { parseDuration } from '../config/settings.js';
 import { CaOperationError, type CaOperations } from '../domain/ca-operations.js';
 import type { ExternalAccounts } from '../domain/external-accounts.js';
 import type { RevocationService } from '../domain/revocation.js';
-import { parseSubscriberReason, subscriberReasonList } from '../domain/revocation.js';
 import type { Store } from '../store/store.js';
-import type { AdminRole, AdminToken, CertificateQuery, CertificateRecord } from '../store/types.js';
+import type { AdminRole, AdminToken, CertificateRecord } from '../store/types.js';
 import type { RenewalInfoService } from '../domain/renewal-info.js';
+import { auditRoutes } from './admin-audit-routes.js';
+import { caRoutes } from './admin-ca-routes.js';
+import { certificateRoutes } from './admin-certificate-routes.js';
 import { dashboardRoutes } from './admin-dashboard-api.js';
-import { auditVerifyReport } from './audit-verify.js';
-import { existsSync } from 'node:fs';
+import { eabRoutes } from './admin-eab-routes.js';
 import { CSRF_HEADER, SESSION_COOKIE, cookieValue, type Session, type SessionSealer } from './ui/sessions.js';
 
 export const ROLES: readonly AdminRole[] = ['auditor', 'operator', 'ca-admin'];
@@ -184,141 +183,10 @@ export function adminRoutes(ctx: AdminContext): Router {
 
   r.use(authenticate);
 
-  r.get('/admin/certificates', route('certificates:read', async (req) => (await ctx.store.searchCertificates(queryOf(req))).map(certificateJson)));
-  r.get(
-    '/admin/certificates/expiring',
-    route('certificates:read', async (req) => {
-      const within = parseDuration(String(req.query.within ?? '24h'));
-      if (within === undefined) throw new HttpError(400, 'within must be a duration such as 24h');
-      const now = Date.now();
-      return (await ctx.store.searchCertificates({ expiresAfter: new Date(now), expiresBefore: new Date(now + within), revoked: false, limit: 1000 })).map(certificateJson);
-    }),
-  );
-  r.post(
-    '/admin/certificates/:serial/revoke',
-    route('certificates:revoke', async (req, admin) => {
-      const serial = canonicalSerial(String(req.params.serial));
-      const cert = await ctx.store.findCertificateBySerial(serial);
-      if (!cert) throw new HttpError(404, `no certificate with serial ${serial}`);
-      // By name or by code, like `anvil revoke --reason`.
-      const reason = parseSubscriberReason((req.body as { reason?: unknown })?.reason ?? 0);
-      if (reason === undefined) throw new HttpError(400, `reason must be one of ${subscriberReasonList()}`);
-      const invalidityText = (req.body as { invalidityDate?: unknown })?.invalidityDate;
-      const invalidity = typeof invalidityText === 'string' ? new Date(invalidityText) : null;
-      if (invalidity && Number.isNaN(invalidity.getTime())) throw new HttpError(400, 'invalidityDate must be an RFC 3339 date-time');
-      return certificateJson(await ctx.revocation.apply(cert, reason, invalidity, `admin:${admin.name}`));
-    }),
-  );
-  r.get(
-    '/admin/audit',
-    route('audit:read', async (req) => {
-      const after = Number(req.query.after ?? 0);
-      const limit = Math.min(Number(req.query.limit ?? 1000), 10_000);
-      return ctx.store.readAudit(Number.isFinite(after) ? after : 0, Number.isFinite(limit) && limit > 0 ? limit : 1000);
-    }),
-  );
-  r.get(
-    '/admin/audit/verify',
-    route('audit:read', async () => {
-      // As `anvil audit verify` does: against the checkpoint file when there is one, with its sentences.
-      const report = await auditVerifyReport(ctx.store, ctx.auditKey, existsSync(ctx.auditCheckpointFile) ? ctx.auditCheckpointFile : undefined);
-      return { ok: report.ok, records: report.verdict?.records ?? 0, ...(report.verdict?.problem ? { problem: report.verdict.problem } : {}), report: report.lines };
-    }),
-  );
-  r.get('/admin/anomalies', route('anomalies:read', async () => ctx.anomalies()));
-  r.get(
-    '/admin/eab',
-    route('eab:manage', async () =>
-      (await ctx.store.listEab()).map((c) => ({ kid: c.kid, policy: c.policy, note: c.note, createdAt: c.createdAt, revokedAt: c.revokedAt })),
-    ),
-  );
-  r.post(
-    '/admin/eab',
-    route('eab:manage', async (req, admin) => {
-      const b = (req.body ?? {}) as Record<string, unknown>;
-      const list = (x: unknown) => (Array.isArray(x) ? x.map(String) : []);
-      const created = await ctx.externalAccounts.create(
-        { dnsSuffixes: list(b.dnsSuffixes), ipRanges: list(b.ipRanges), profiles: list(b.profiles), preauthorize: b.preauthorize !== false },
-        typeof b.note === 'string' ? b.note : '',
-        `admin:${admin.name}`,
-      );
-      return { kid: created.kid, hmacKey: created.hmacKey, policy: created.credential.policy };
-    }),
-  );
-  r.delete(
-    '/admin/eab/:kid',
-    route('eab:manage', async (req, admin) => {
-      if (!(await ctx.store.revokeEab(String(req.params.kid), `admin:${admin.name}`))) throw new HttpError(404, 'no active credential with that kid');
-      return { revoked: req.params.kid };
-    }),
-  );
-  r.post(
-    '/admin/profiles/reload',
-    route('profiles:reload', async () => {
-      const result = ctx.reloadProfiles();
-      if (!result.ok) throw new HttpError(422, result.error);
-      return result;
-    }),
-  );
-  r.post(
-    '/admin/renewals',
-    route('renewals:profile', async (req, admin) => {
-      const profile = (req.body as { profile?: unknown })?.profile;
-      if (typeof profile !== 'string') throw new HttpError(400, 'body must be {"profile": "<name>"} (issuer-wide renewals: POST /admin/issuers/:id/renew)');
-      await ctx.store.setRenewalTrigger({ scope: 'profile', name: profile, at: new Date() }, `admin:${admin.name}`);
-      return { triggered: { profile } };
-    }),
-  );
-  r.get(
-    '/admin/issuers',
-    route('issuers:read', async () => {
-      const now = new Date();
-      return Promise.all(
-        ctx.ca.issuers.map(async (i) => ({
-          id: i.id,
-          status: i.status,
-          keyStore: i.signer.kind,
-          notAfter: i.notAfter.toISOString(),
-          alternates: i.alternateChainPems.length,
-          certificates: await ctx.store.issuerCertificateStats(i.id, now),
-        })),
-      );
-    }),
-  );
-  r.post(
-    '/admin/issuers/rotate',
-    route('issuers:manage', async (req, admin) => {
-      // {"newRoot": true}: a root rotation (new root, new intermediate under it, old roots kept in the bundle).
-      const newRoot = (req.body as { newRoot?: unknown } | undefined)?.newRoot ?? false;
-      if (typeof newRoot !== 'boolean') throw new HttpError(400, 'newRoot must be true or false');
-      const result = newRoot ? await ctx.caOperations.rotateRoot({}, `admin:${admin.name}`) : await ctx.caOperations.rotate({}, `admin:${admin.name}`);
-      await ctx.reloadCa();
-      return result;
-    }),
-  );
-  r.post(
-    '/admin/issuers/:id/renew',
-    route('renewals:issuer', async (req, admin) => {
-      await ctx.store.setRenewalTrigger({ scope: 'issuer', name: String(req.params.id), at: new Date() }, `admin:${admin.name}`);
-      return { triggered: { issuer: req.params.id } };
-    }),
-  );
-  r.post(
-    '/admin/issuers/:id/archive',
-    route('issuers:manage', async (req, admin) => {
-      await ctx.caOperations.archive(String(req.params.id), `admin:${admin.name}`);
-      await ctx.reloadCa();
-      return { archived: req.params.id };
-    }),
-  );
-  r.post(
-    '/admin/issuers/:id/retire-key',
-    route('issuers:manage', async (req, admin) => {
-      await ctx.caOperations.destroyKey(String(req.params.id), `admin:${admin.name}`);
-      return { keyDestroyed: req.params.id };
-    }),
-  );
-
+  certificateRoutes(r, route, ctx);
+  auditRoutes(r, route, ctx);
+  eabRoutes(r, route, ctx);
+  caRoutes(r, route, ctx);
   // After the routes above: /admin/certificates/expiring must not be taken for a serial.
   dashboardRoutes(r, route, ctx);
 
@@ -327,31 +195,4 @@ export function adminRoutes(ctx: AdminContext): Router {
     res.status(status && status < 500 ? status : 500).json({ error: status && status < 500 ? 'bad request' : 'internal error' });
   });
   return r;
-}
-
-function queryOf(req: Request): CertificateQuery {
-  const q = req.query;
-  const text = (k: string) => (typeof q[k] === 'string' && q[k] !== '' ? (q[k] as string) : undefined);
-  const date = (k: string) => {
-    const t = text(k);
-    if (t === undefined) return undefined;
-    const d = new Date(t);
-    if (Number.isNaN(d.getTime())) throw new HttpError(400, `${k} must be an RFC 3339 date-time`);
-    return d;
-  };
-  const query: CertificateQuery = {};
-  const set = <K extends keyof CertificateQuery>(k: K, v: CertificateQuery[K] | undefined) => {
-    if (v !== undefined) query[k] = v;
-  };
-  set('name', text('name')?.toLowerCase());
-  const serialText = text('serial');
-  set('serial', serialText === undefined ? undefined : canonicalSerial(serialText));
-  set('accountId', text('account'));
-  set('profile', text('profile'));
-  set('issuerId', text('issuer'));
-  set('expiresBefore', date('expiresBefore'));
-  set('expiresAfter', date('expiresAfter'));
-  if (text('revoked') !== undefined) query.revoked = text('revoked') === 'true';
-  if (text('limit') !== undefined) query.limit = Number(text('limit'));
-  return query;
 }

@@ -25,6 +25,41 @@ import { openStack, type InteropStack } from './stack.js';
 
 const skip = requireTool('openssl');
 
+/** The agent of both rotations: one certificate, the trust bundle file, ARI looked at every 1–2 s. */
+function rotationAgentConfig(stack: InteropStack, server: AcmeServer, o: { name: string; outDir: string; bundleFile: string; bundleRefresh: string; bundleReload: string; certReload: string }): string {
+  const work = stack.work;
+  return writeAgentConfig(path.join(work, 'agent.yaml'), {
+    ca: { directories: [server.directoryUrl], caFile: server.rootPemPath },
+    account: { keyFile: path.join(work, 'account.key') },
+    challenge: { http01: { listen: `127.0.0.1:${stack.http01Port}` } },
+    stateDir: path.join(work, 'state'),
+    trustBundle: { file: o.bundleFile, refresh: o.bundleRefresh, reload: { command: o.bundleReload } },
+    // Shortened: ARI is looked at every 1–2 s instead of Anvil's Retry-After.
+    timing: { pollInterval: '100ms', backoffInitial: '1s', retryAfterMin: '1s', retryAfterMax: '2s' },
+    certificates: [{ id: 'web', names: [o.name], profile: 'default', output: { dir: o.outDir }, reload: { command: o.certReload } }],
+  });
+}
+
+/** Runs `check` every `ms` until the stack closes or the returned stop is called; a throw is a failure. */
+function everyMs(stack: InteropStack, ms: number, failures: string[], check: () => void): () => void {
+  const timer = setInterval(() => {
+    try {
+      check();
+    } catch (error) {
+      failures.push((error as Error).message);
+    }
+  }, ms);
+  stack.onClose(() => clearInterval(timer));
+  return () => clearInterval(timer);
+}
+
+/** Waits for the agent to install a version other than `before`, with its output on failure. */
+async function waitForRenewal(what: string, outDir: string, before: string, agent: AgentProcess): Promise<void> {
+  await waitFor(what, () => readInstalled(outDir).version !== before, 30_000, 100).catch((error: Error) => {
+    throw new Error(`${error.message}\n--- agent output ---\n${agent.output().slice(-4000)}`);
+  });
+}
+
 describe('agent through an intermediate rotation', { skip, timeout: 120_000 }, () => {
   let stack: InteropStack | undefined;
   let server: AcmeServer | undefined;
@@ -44,41 +79,32 @@ describe('agent through an intermediate rotation', { skip, timeout: 120_000 }, (
     outDir = path.join(work, 'out');
     bundleFile = path.join(work, 'bundle.pem');
     certReloads = path.join(work, 'cert-reloads.log');
-    const config = writeAgentConfig(path.join(work, 'agent.yaml'), {
-      ca: { directories: [server.directoryUrl], caFile: server.rootPemPath },
-      account: { keyFile: path.join(work, 'account.key') },
-      challenge: { http01: { listen: `127.0.0.1:${stack.http01Port}` } },
-      stateDir: path.join(work, 'state'),
-      trustBundle: { file: bundleFile, refresh: '2s', reload: { command: `echo bundle >> '${path.join(work, 'bundle-reloads.log')}'` } },
-      // Shortened: ARI is looked at every 1–2 s instead of Anvil's Retry-After.
-      timing: { pollInterval: '100ms', backoffInitial: '1s', retryAfterMin: '1s', retryAfterMax: '2s' },
-      certificates: [{ id: 'web', names: ['rotation.agent.test'], profile: 'default', output: { dir: outDir }, reload: { command: `echo "$ANVIL_CERT_VERSION" >> '${certReloads}'` } }],
+    const config = rotationAgentConfig(stack, server, {
+      name: 'rotation.agent.test',
+      outDir,
+      bundleFile,
+      bundleRefresh: '2s',
+      bundleReload: `echo bundle >> '${path.join(work, 'bundle-reloads.log')}'`,
+      certReload: `echo "$ANVIL_CERT_VERSION" >> '${certReloads}'`,
     });
     agent = startAgentProcess(['--config', config]);
     stack.onClose(() => agent?.stop());
     await waitFor('the first certificate and the bundle', () => existsSync(path.join(outDir, 'current')) && existsSync(bundleFile), 20_000, 50);
     before1 = readInstalled(outDir);
 
-    const checker = setInterval(() => {
-      try {
-        const installed = readInstalled(outDir);
-        const bundle = readFileSync(bundleFile, 'utf8');
-        checks.runs++;
-        checks.minRoots = Math.min(checks.minRoots, splitPemChain(bundle).length);
-        if (!chainsToBundle(installed.fullchainPem, bundle)) checks.failures.push(`${installed.version} does not chain to the bundle`);
-      } catch (error) {
-        checks.failures.push((error as Error).message);
-      }
-    }, 50);
-    stack.onClose(() => clearInterval(checker));
+    const stopChecks = everyMs(stack, 50, checks.failures, () => {
+      const installed = readInstalled(outDir);
+      const bundle = readFileSync(bundleFile, 'utf8');
+      checks.runs++;
+      checks.minRoots = Math.min(checks.minRoots, splitPemChain(bundle).length);
+      if (!chainsToBundle(installed.fullchainPem, bundle)) checks.failures.push(`${installed.version} does not chain to the bundle`);
+    });
 
     rotation = await anvilCli(['ca', 'rotate', '--data-dir', server.dataDir]);
-    await waitFor('a renewal from the new intermediate', () => readInstalled(outDir).version !== before1!.version, 30_000, 100).catch((error: Error) => {
-      throw new Error(`${error.message}\n--- agent output ---\n${agent!.output().slice(-4000)}`);
-    });
+    await waitForRenewal('a renewal from the new intermediate', outDir, before1.version, agent);
     after1 = readInstalled(outDir);
     await new Promise((resolve) => setTimeout(resolve, 500));
-    clearInterval(checker);
+    stopChecks();
   }, { timeout: 100_000 });
 
   after(() => stack?.close());
@@ -135,53 +161,45 @@ describe('agent through a root rotation (anvil ca rotate --new-root)', { skip, t
     oldRoots = splitPemChain(readFileSync(path.join(server.dataDir, 'trust-bundle.pem'), 'utf8')).map((p) => new X509Certificate(p));
     // The bundle reload records the root fingerprints it was run for; the cert reload its version.
     const bundleReload = `node -e "const {X509Certificate}=require('node:crypto');const t=require('node:fs').readFileSync(process.argv[1],'utf8');const r=t.match(/-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g).map(p=>new X509Certificate(p).fingerprint256);require('node:fs').appendFileSync(process.argv[2],'bundle '+r.join(',')+'\\n')" '${bundleFile}' '${events}'`;
-    const config = writeAgentConfig(path.join(work, 'agent.yaml'), {
-      ca: { directories: [server.directoryUrl], caFile: server.rootPemPath },
-      account: { keyFile: path.join(work, 'account.key') },
-      challenge: { http01: { listen: `127.0.0.1:${stack.http01Port}` } },
-      stateDir: path.join(work, 'state'),
-      trustBundle: { file: bundleFile, refresh: '1h', reload: { command: bundleReload } },
-      // Shortened: ARI is looked at every 1–2 s instead of Anvil's Retry-After; the bundle is refreshed only before installs.
-      timing: { pollInterval: '100ms', backoffInitial: '1s', retryAfterMin: '1s', retryAfterMax: '2s' },
-      certificates: [{ id: 'web', names: ['root-rotation.agent.test'], profile: 'default', output: { dir: outDir }, reload: { command: `echo "cert $ANVIL_CERT_VERSION" >> '${events}'` } }],
+    // The bundle is refreshed only before installs.
+    const config = rotationAgentConfig(stack, server, {
+      name: 'root-rotation.agent.test',
+      outDir,
+      bundleFile,
+      bundleRefresh: '1h',
+      bundleReload,
+      certReload: `echo "cert $ANVIL_CERT_VERSION" >> '${events}'`,
     });
     agent = startAgentProcess(['--config', config]);
     stack.onClose(() => agent?.stop());
     await waitFor('the first certificate and the bundle', () => existsSync(path.join(outDir, 'current')) && existsSync(bundleFile), 20_000, 50);
     before1 = readInstalled(outDir);
 
-    const checker = setInterval(() => {
-      try {
-        const installed = readInstalled(outDir);
-        const bundle = readFileSync(bundleFile, 'utf8');
-        const inBundle = new Set(splitPemChain(bundle).map((p) => new X509Certificate(p).fingerprint256));
-        checks.runs++;
-        if (!chainsToBundle(installed.fullchainPem, bundle)) checks.failures.push(`${installed.version} does not chain to the bundle`);
-        for (const r of oldRoots) if (!inBundle.has(r.fingerprint256)) checks.failures.push(`old root ${r.subject} missing from the bundle`);
-        const top = new X509Certificate(splitPemChain(installed.chainPem).at(-1)!);
-        if (newRoot && top.checkIssued(newRoot) && top.verify(newRoot.publicKey)) {
-          checks.newRootChecks++;
-          if (!inBundle.has(newRoot.fingerprint256)) checks.failures.push(`${installed.version} chains to the new root, which is not in the bundle`);
-          const reloadedWithNewRoot = readFileSync(events, 'utf8').split('\n').some((l) => l.startsWith('bundle ') && l.includes(newRoot!.fingerprint256));
-          if (!reloadedWithNewRoot) checks.failures.push(`${installed.version} chains to the new root before the bundle reload ran with it`);
-        }
-      } catch (error) {
-        checks.failures.push((error as Error).message);
+    const stopChecks = everyMs(stack, 25, checks.failures, () => {
+      const installed = readInstalled(outDir);
+      const bundle = readFileSync(bundleFile, 'utf8');
+      const inBundle = new Set(splitPemChain(bundle).map((p) => new X509Certificate(p).fingerprint256));
+      checks.runs++;
+      if (!chainsToBundle(installed.fullchainPem, bundle)) checks.failures.push(`${installed.version} does not chain to the bundle`);
+      for (const r of oldRoots) if (!inBundle.has(r.fingerprint256)) checks.failures.push(`old root ${r.subject} missing from the bundle`);
+      const top = new X509Certificate(splitPemChain(installed.chainPem).at(-1)!);
+      if (newRoot && top.checkIssued(newRoot) && top.verify(newRoot.publicKey)) {
+        checks.newRootChecks++;
+        if (!inBundle.has(newRoot.fingerprint256)) checks.failures.push(`${installed.version} chains to the new root, which is not in the bundle`);
+        const reloadedWithNewRoot = readFileSync(events, 'utf8').split('\n').some((l) => l.startsWith('bundle ') && l.includes(newRoot!.fingerprint256));
+        if (!reloadedWithNewRoot) checks.failures.push(`${installed.version} chains to the new root before the bundle reload ran with it`);
       }
-    }, 25);
-    stack.onClose(() => clearInterval(checker));
+    });
 
     rotation = await anvilCli(['ca', 'rotate', '--new-root', '--data-dir', server.dataDir]);
     // From the manifest: root.pem is rewritten by the server when it reloads, a moment later.
     const manifest = readManifestView(server.dataDir);
     newRoot = new X509Certificate(caCertPem(server.dataDir, manifest.roots.find((r) => r.status === 'active')!.certFile));
     appendFileSync(events, 'rotated\n');
-    await waitFor('a renewal under the new root', () => readInstalled(outDir).version !== before1!.version, 30_000, 100).catch((error: Error) => {
-      throw new Error(`${error.message}\n--- agent output ---\n${agent!.output().slice(-4000)}`);
-    });
+    await waitForRenewal('a renewal under the new root', outDir, before1.version, agent);
     after1 = readInstalled(outDir);
     await new Promise((resolve) => setTimeout(resolve, 500));
-    clearInterval(checker);
+    stopChecks();
   }, { timeout: 100_000 });
 
   after(() => stack?.close());

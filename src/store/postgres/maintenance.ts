@@ -7,23 +7,9 @@
  */
 import { firstKeptBucket, HOUR, issuedEvents, scopeWidths, type CounterEvent } from '../shared/counter-buckets.js';
 import { legacyRefreshAt } from '../shared/lineage-rules.js';
+import type { LegacyCertificateRow } from '../shared/rows.js';
 import type { MaintenanceStore } from '../store.js';
 import type { PgContext, Tx } from './context.js';
-
-interface LegacyRow {
-  id: string;
-  account_id: string;
-  profile: string;
-  issuer_id: string;
-  identifiers: string;
-  issued_at: number;
-  not_after: number;
-  revoked_at: number | null;
-  chain_pem: string;
-  replaces: string | null;
-  ocsp_this: number | null;
-  ocsp_next: number | null;
-}
 
 type CursorRow = { id: string; expires_at: number };
 
@@ -53,7 +39,7 @@ export function maintenanceMethods(ctx: PgContext): MaintenanceStore {
     async backfillCertificates(limit, now) {
       const t = now.getTime();
       return ctx.transaction(async (tx) => {
-        const rows = await tx.rows<LegacyRow>(
+        const rows = await tx.rows<LegacyCertificateRow>(
           `SELECT c.id, c.account_id, c.profile, c.issuer_id, c.identifiers, c.issued_at, c.not_after, c.revoked_at, c.chain_pem,
              o.replaces, r.this_update AS ocsp_this, r.next_update AS ocsp_next
            FROM certificates c LEFT JOIN orders o ON o.id = c.order_id LEFT JOIN ocsp_responses r ON r.certificate_id = c.id

@@ -302,3 +302,19 @@ export const toAdminToken = (r: AdminTokenRow): AdminToken => ({
   createdAt: new Date(r.created_at),
   revokedAt: r.revoked_at === null ? null : new Date(r.revoked_at),
 });
+
+/** A certificate stored before its indexed form (names, renewal links, chain, counters): what the back-fill reads. */
+export interface LegacyCertificateRow {
+  id: string;
+  account_id: string;
+  profile: string;
+  issuer_id: string;
+  identifiers: string;
+  issued_at: number;
+  not_after: number;
+  revoked_at: number | null;
+  chain_pem: string;
+  replaces: string | null;
+  ocsp_this: number | null;
+  ocsp_next: number | null;
+}

@@ -8,27 +8,13 @@ import type { MaintenanceStore } from '../store.js';
 import { countIssued } from './certificates.js';
 import { firstKeptBucket, HOUR, scopeWidths } from '../shared/counter-buckets.js';
 import { legacyRefreshAt } from '../shared/lineage-rules.js';
+import type { LegacyCertificateRow } from './rows.js';
 import type { SqliteContext } from './context.js';
-
-interface LegacyRow {
-  id: string;
-  account_id: string;
-  profile: string;
-  issuer_id: string;
-  identifiers: string;
-  issued_at: number;
-  not_after: number;
-  revoked_at: number | null;
-  chain_pem: string;
-  replaces: string | null;
-  ocsp_this: number | null;
-  ocsp_next: number | null;
-}
 
 export function maintenanceMethods(ctx: SqliteContext): MaintenanceStore {
   const { db } = ctx;
   const s = {
-    legacy: db.prepare<[number], LegacyRow>(
+    legacy: db.prepare<[number], LegacyCertificateRow>(
       `SELECT c.id, c.account_id, c.profile, c.issuer_id, c.identifiers, c.issued_at, c.not_after, c.revoked_at, c.chain_pem,
          o.replaces, r.this_update AS ocsp_this, r.next_update AS ocsp_next
        FROM certificates c LEFT JOIN orders o ON o.id = c.order_id LEFT JOIN ocsp_responses r ON r.certificate_id = c.id
