@@ -32,7 +32,7 @@ const TABLES: Array<{ key: BatchTable; table: string; columns: Array<[string, st
   { key: 'accounts', table: 'accounts', columns: [['id', 'text'], ['status', 'text'], ['jwk', 'text'], ['thumbprint', 'text'], ['contact', 'text'], ['tos_agreed', 'boolean'], ['created_at', 'bigint']] },
   { key: 'orders', table: 'orders', columns: [['id', 'text'], ['account_id', 'text'], ['status', 'text'], ['identifiers', 'text'], ['profile', 'text'], ['expires_at', 'bigint'], ['created_at', 'bigint'], ['certificate_id', 'text']] },
   { key: 'authzs', table: 'authzs', columns: [['id', 'text'], ['account_id', 'text'], ['identifier_type', 'text'], ['identifier_value', 'text'], ['wildcard', 'boolean'], ['status', 'text'], ['expires_at', 'bigint'], ['created_at', 'bigint'], ['validated_at', 'bigint']] },
-  { key: 'challenges', table: 'challenges', columns: [['id', 'text'], ['authz_id', 'text'], ['position', 'integer'], ['type', 'text'], ['token', 'text'], ['status', 'text'], ['validated_at', 'bigint'], ['validation_record', 'text'], ['finished_at', 'bigint']] },
+  { key: 'challenges', table: 'challenges', columns: [['id', 'text'], ['authz_id', 'text'], ['position', 'integer'], ['type', 'text'], ['token', 'text'], ['status', 'text'], ['validated_at', 'bigint'], ['validation_record', 'text'], ['validation_record_packed', 'bytea'], ['finished_at', 'bigint']] },
   { key: 'orderAuthzs', table: 'order_authzs', columns: [['order_id', 'text'], ['position', 'integer'], ['authz_id', 'text']] },
   { key: 'serials', table: 'serials', columns: [['serial', 'text'], ['issuer_id', 'text'], ['order_id', 'text'], ['reserved_at', 'bigint']] },
   {
@@ -126,7 +126,8 @@ async function postgresSink(url: string): Promise<PreloadSink> {
     write: async (b) => {
       await client.query('BEGIN');
       try {
-        for (const { key, table, columns } of TABLES) if (b[key].length) await insert(table, columns, b[key]);
+        // PostgreSQL releases a serial's reservation once its certificate is recorded (migration 5).
+        for (const { key, table, columns } of TABLES) if (b[key].length && key !== 'serials') await insert(table, columns, b[key]);
         await insert('counters', [['scope', 'text'], ['key', 'text'], ['width', 'bigint'], ['bucket', 'bigint'], ['n', 'bigint']], counterRows(b.counters), 'ON CONFLICT (scope, key, width, bucket, shard) DO UPDATE SET n = counters.n + excluded.n');
         await client.query('COMMIT');
       } catch (e) {

@@ -120,7 +120,7 @@ class RowPlan {
       b.authzs.push([authzId, accountId, 'dns', name, false, 'valid', issuedAt + 7 * DAY, issuedAt - 2_000, issuedAt - 1_000]);
       seed.challenges.forEach((c, position) => {
         const validated = c.status === 'valid';
-        b.challenges.push([idOf('h', i, position + 1), authzId, position, c.type, token(i * 4 + position), c.status, validated ? issuedAt - 1_000 : null, validated ? c.validation_record : null, validated ? issuedAt - 1_000 : null]);
+        b.challenges.push([idOf('h', i, position + 1), authzId, position, c.type, token(i * 4 + position), c.status, validated ? issuedAt - 1_000 : null, validated ? c.validation_record : null, validated ? c.validation_record_packed : null, validated ? issuedAt - 1_000 : null]);
       });
       b.orderAuthzs.push([orderId, 0, authzId]);
       b.serials.push([serial, cert.issuer_id, orderId, issuedAt - 500]);

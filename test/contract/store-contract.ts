@@ -213,6 +213,37 @@ export function describeStoreContract(name: string, open: () => Promise<{ store:
       assert.equal((await store.getOrder(o2.id))?.status, 'pending', 'the failed reservation left the order untouched');
     });
 
+    it('refuses to reserve the serial of an issued certificate, whose reservation may be released', async () => {
+      const a = await account();
+      const o1 = await order(a.id, ['s3.test'], 'valid');
+      const o2 = await order(a.id, ['s4.test'], 'valid');
+      const cert = certificate(o1);
+      assert.equal(await store.beginFinalize(o1.id, new Uint8Array([1]), cert.serial, cert.issuerId), true);
+      await store.completeFinalize(o1.id, cert);
+      await assert.rejects(store.beginFinalize(o2.id, new Uint8Array([1]), cert.serial, cert.issuerId));
+      assert.equal((await store.getOrder(o2.id))?.status, 'pending', 'the refused reservation left the order untouched');
+    });
+
+    it('reads back every certificate of a chain byte for byte, the later ones stored against the first as dictionary', async () => {
+      // Leaf-like bytes: a common body (as leaves of one issuer share) with per-certificate parts,
+      // and bytes that begin with the stored forms' tags.
+      const common = randomBytes(400);
+      const leaf = () => new Uint8Array(Buffer.concat([Buffer.from([0x30, 0x82]), common.subarray(0, 200), randomBytes(40), common.subarray(200), randomBytes(24)]));
+      const ders = [leaf(), leaf(), leaf(), new Uint8Array([0, 1, 2]), new Uint8Array([1]), new Uint8Array(0), leaf()];
+      const chainPem = `chain-${randomBytes(4).toString('hex')}`;
+      const a = await account();
+      const ids: string[] = [];
+      for (const [i, der] of ders.entries()) {
+        const o = await order(a.id, [`dict${i}.test`], 'valid');
+        const cert = { ...certificate(o), der, chainPem };
+        assert.equal(await store.beginFinalize(o.id, new Uint8Array([1]), cert.serial, cert.issuerId), true);
+        const rec = await store.completeFinalize(o.id, cert);
+        assert.deepEqual(rec.der, der, 'the record returned at issuance');
+        ids.push(rec.id);
+      }
+      for (const [i, id] of ids.entries()) assert.deepEqual((await store.getCertificate(id))?.der, ders[i], `certificate ${i} read back`);
+    });
+
     it('returns an interrupted finalization to pending or invalid', async () => {
       const a = await account();
       const o = await order(a.id, ['abort.test'], 'valid');

@@ -1,5 +1,6 @@
 /** Issuance in PostgreSQL: serial reservation, the certificate recorded with its valid order, lookups. */
 import type { ProblemDocument } from '../../acme/problem.js';
+import { packDer } from '../shared/der-at-rest.js';
 import { ConflictError } from '../errors.js';
 import { newId } from '../ids.js';
 import { ORDER_CLAIM_MS } from '../shared/claims.js';
@@ -29,15 +30,18 @@ export function certificateMethods(ctx: PgContext): CertificateStore {
   return {
     async beginFinalize(orderId: string, csr: Uint8Array, serial: string, issuerId: string) {
       return ctx.transaction(async (tx) => {
-        // A serial taken by another order is a unique violation: the whole transaction, the
-        // order's move to processing included, rolls back.
-        const order = await tx.row<{ account_id: string }>(
+        // A serial reserved by another order is a unique violation, and one an issued certificate
+        // holds (its reservation released, see completeFinalize) a conflict: either way the whole
+        // transaction, the order's move to processing included, rolls back.
+        const order = await tx.row<{ account_id: string; reserved: boolean }>(
           `WITH o AS (UPDATE orders SET status = 'processing', csr = $1, claimed_until = $6 WHERE id = $2 AND status = 'pending' RETURNING account_id),
-           s AS (INSERT INTO serials (serial, issuer_id, order_id, reserved_at) SELECT $3, $4, $2, $5 FROM o)
-           SELECT account_id FROM o`,
+           s AS (INSERT INTO serials (serial, issuer_id, order_id, reserved_at) SELECT $3, $4, $2, $5 FROM o
+                 WHERE NOT EXISTS (SELECT 1 FROM certificates WHERE serial = $3) RETURNING serial)
+           SELECT account_id, EXISTS (SELECT 1 FROM s) AS reserved FROM o`,
           [Buffer.from(csr), orderId, serial, issuerId, Date.now(), Date.now() + ORDER_CLAIM_MS],
         );
         if (!order) return false;
+        if (!order.reserved) throw new ConflictError(`serial ${serial} is already in use`);
         await tx.audit({ actor: `account:${order.account_id}`, action: 'order.finalizing', subject: orderId, data: { serial, issuer: issuerId } });
         return true;
       });
@@ -50,8 +54,10 @@ export function certificateMethods(ctx: PgContext): CertificateStore {
         const order = await tx.row<{ replaces: string | null }>("SELECT replaces FROM orders WHERE id = $1 AND status = 'processing' FOR UPDATE", [orderId]);
         if (!order) throw new ConflictError(`order ${orderId} is not processing`);
         const lineage = await ctx.lineage.record(tx, { id, identifiers: c.identifiers, issuedAt: now, replaces: order.replaces });
+        const chain = await ctx.chain(tx, c.chainPem);
         // The certificate, the order's move to valid (the CSR is only needed while processing, to
-        // re-issue after a crash) and its first OCSP answer (or, without one, its OCSP work item), in one statement.
+        // re-issue after a crash), the serial's reservation released and its first OCSP answer
+        // (or, without one, its OCSP work item), in one statement.
         const row = (await tx.row<CertificateRow>(
           `WITH cert AS (
              INSERT INTO certificates (id, serial, issuer_id, account_id, order_id, profile, identifiers, not_before, not_after,
@@ -59,6 +65,10 @@ export function certificateMethods(ctx: PgContext): CertificateStore {
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, '', $11, $12, $13, $14, $15, $16, $17, $18, $19) RETURNING *
            ), valid AS (
              UPDATE orders SET status = 'valid', certificate_id = $1, csr = NULL WHERE id = $20
+           ), released AS (
+             -- The certificate's unique serial now keeps the serial from reuse; only reservations
+             -- of finalizations that never recorded a certificate stay (they may have signed one).
+             DELETE FROM serials WHERE serial = $2
            ), due AS (
              INSERT INTO ocsp_pending (certificate_id, due_at) SELECT id, issued_at FROM cert WHERE $21::bytea IS NULL
            ), answer AS (
@@ -66,12 +76,14 @@ export function certificateMethods(ctx: PgContext): CertificateStore {
              SELECT id, $21::bytea, $22::bigint, $23::bigint, false, $24::bigint FROM cert WHERE $21::bytea IS NOT NULL
            ) SELECT * FROM cert`,
           [id, c.serial, c.issuerId, c.accountId, c.orderId, c.profile, JSON.stringify(c.identifiers), c.notBefore.getTime(), c.notAfter.getTime(),
-            Buffer.from(c.der), await ctx.chainId(tx, c.chainPem), c.spkiSha256, now, c.crlShard, c.profileHash, c.renewalStart.getTime(), c.renewalEnd.getTime(),
+            packDer(c.der, chain.dictionary), chain.id, c.spkiSha256, now, c.crlShard, c.profileHash, c.renewalStart.getTime(), c.renewalEnd.getTime(),
             lineage.predecessorId, lineage.renewalLead, orderId,
             c.ocsp ? Buffer.from(c.ocsp.der) : null, c.ocsp?.thisUpdate.getTime() ?? null, c.ocsp?.nextUpdate.getTime() ?? null, c.ocsp?.refreshAt?.getTime() ?? null],
         ))!;
+        if (!chain.dictionary) await ctx.adoptDictionary(tx, chain.id, c.der);
         await ctx.counters.add(tx, issuedEvents({ accountId: c.accountId, profile: c.profile, issuerId: c.issuerId, issuedAt: now, notAfter: c.notAfter.getTime() }));
-        const issued = toCertificate({ ...row, chain_pem: c.chainPem });
+        // Read back from the stored form, so that a row that would not read back fails the issuance.
+        const issued = toCertificate({ ...row, der_dictionary: chain.dictionary, chain_pem: c.chainPem });
         await tx.audit({
           actor: `account:${c.accountId}`,
           action: 'certificate.issued',

@@ -168,15 +168,31 @@ export class PgContext {
 
   /** The id of a stored chain (the PEM after the leaf), stored once per distinct chain. */
   async chainId(tx: Sql, pem: string): Promise<number> {
+    return (await this.chain(tx, pem)).id;
+  }
+
+  /**
+   * A stored chain (stored once per distinct chain) and the leaf DER its certificates are
+   * compressed against (see ../shared/der-at-rest.ts), null until its first leaf is stored.
+   */
+  async chain(tx: Sql, pem: string): Promise<{ id: number; dictionary: Buffer | null }> {
     // Looked up each time, not cached: a cached id from a transaction that rolled back would name
     // a row that is gone. The read comes first so that issuers' common case takes no row lock.
     const sha256 = createHash('sha256').update(pem).digest('hex');
-    const select = 'SELECT id FROM certificate_chains WHERE sha256 = $1';
-    const found = await tx.row<{ id: number }>(select, [sha256]);
-    if (found) return found.id;
+    type ChainRow = { id: number; leaf_dictionary: Buffer | null };
+    const select = 'SELECT id, leaf_dictionary FROM certificate_chains WHERE sha256 = $1';
+    const found = await tx.row<ChainRow>(select, [sha256]);
+    if (found) return { id: found.id, dictionary: found.leaf_dictionary };
     const inserted = await tx.row<{ id: number }>('INSERT INTO certificate_chains (sha256, pem) VALUES ($1, $2) ON CONFLICT (sha256) DO NOTHING RETURNING id', [sha256, pem]);
+    if (inserted) return { id: inserted.id, dictionary: null };
     // Another transaction stored it first (the insert waited for it to commit).
-    return inserted?.id ?? (await tx.row<{ id: number }>(select, [sha256]))!.id;
+    const other = (await tx.row<ChainRow>(select, [sha256]))!;
+    return { id: other.id, dictionary: other.leaf_dictionary };
+  }
+
+  /** Makes `der` the chain's dictionary unless one is set already (a chain's dictionary never changes). */
+  async adoptDictionary(tx: Sql, chainId: number, der: Uint8Array): Promise<void> {
+    await tx.run('UPDATE certificate_chains SET leaf_dictionary = $1 WHERE id = $2 AND leaf_dictionary IS NULL', [Buffer.from(der), chainId]);
   }
 
   close(): Promise<void> {

@@ -2,6 +2,7 @@
 import { newId } from '../ids.js';
 import { registeredDomain } from '../registered-domain.js';
 import { CHALLENGE_CLAIM_MS } from '../shared/claims.js';
+import { packRecord } from '../shared/record-at-rest.js';
 import { notInvalidOrder } from '../shared/order-rules.js';
 import { toAuthz, toChallenge, toOrder, type AuthzRow, type ChallengeRow, type OrderRow } from '../shared/rows.js';
 import type { ListPage, OrderCountScope, OrderStore } from '../store.js';
@@ -196,8 +197,8 @@ export function orderMethods(ctx: PgContext): OrderStore {
         if (!found) return false;
         const now = Date.now();
         const changed = await tx.run(
-          "UPDATE challenges SET status = $1, validated_at = $2, error = $3, validation_record = $4, finished_at = $5 WHERE id = $6 AND status = 'processing'",
-          [result.status, result.status === 'valid' ? now : null, result.error ? JSON.stringify(result.error) : null, JSON.stringify(result.validationRecord), now, challengeId],
+          "UPDATE challenges SET status = $1, validated_at = $2, error = $3, validation_record_packed = $4, finished_at = $5 WHERE id = $6 AND status = 'processing'",
+          [result.status, result.status === 'valid' ? now : null, result.error ? JSON.stringify(result.error) : null, packRecord(result.validationRecord), now, challengeId],
         );
         if (changed !== 1) return false;
         // RFC 8555 §7.1.4: a final authorization lists "the challenges that were used"; the others

@@ -18,6 +18,8 @@ import type {
   OrderAuthzSummary,
   OrderRecord,
 } from '../types.js';
+import { unpackDer } from './der-at-rest.js';
+import { unpackRecord } from './record-at-rest.js';
 
 /** A boolean column: INTEGER 0/1 in SQLite, BOOLEAN in PostgreSQL. */
 export type Flag = number | boolean;
@@ -71,7 +73,9 @@ export interface ChallengeRow {
   status: string;
   validated_at: number | null;
   error: string | null;
+  /** Records written before they were packed (see record-at-rest.ts); null in newer rows. */
   validation_record: string | null;
+  validation_record_packed: Buffer | null;
 }
 
 export interface CertificateRow {
@@ -84,7 +88,9 @@ export interface CertificateRow {
   identifiers: string;
   not_before: number;
   not_after: number;
+  /** See der-at-rest.ts: as is, or deflated against `der_dictionary`. */
   der: Buffer;
+  der_dictionary: Buffer | null;
   chain_pem: string;
   spki_sha256: string;
   issued_at: number;
@@ -102,7 +108,7 @@ export interface CertificateRow {
  * written before chains were stored once still carry their own until the back-fill moves them).
  */
 export const CERT_COLUMNS = `c.id, c.serial, c.issuer_id, c.account_id, c.order_id, c.profile, c.identifiers, c.not_before, c.not_after,
-  c.der, COALESCE(ch.pem, c.chain_pem) AS chain_pem, c.spki_sha256, c.issued_at, c.revoked_at, c.revocation_reason, c.crl_shard,
+  c.der, ch.leaf_dictionary AS der_dictionary, COALESCE(ch.pem, c.chain_pem) AS chain_pem, c.spki_sha256, c.issued_at, c.revoked_at, c.revocation_reason, c.crl_shard,
   c.invalidity_date, c.profile_hash, c.renewal_start, c.renewal_end`;
 export const CHAIN_JOIN = 'LEFT JOIN certificate_chains ch ON ch.id = c.chain_id';
 export const CERT_FROM = `certificates c ${CHAIN_JOIN}`;
@@ -206,7 +212,11 @@ export function toChallenge(r: ChallengeRow): ChallengeRecord {
     status: r.status as ChallengeRecord['status'],
     validatedAt: optionalDate(r.validated_at),
     error: r.error === null ? null : (JSON.parse(r.error) as ProblemDocument),
-    validationRecord: r.validation_record === null ? null : (JSON.parse(r.validation_record) as unknown[]),
+    validationRecord: r.validation_record_packed
+      ? unpackRecord(r.validation_record_packed)
+      : r.validation_record === null
+        ? null
+        : (JSON.parse(r.validation_record) as unknown[]),
   };
 }
 
@@ -237,7 +247,7 @@ export function toCertificate(r: CertificateRow): CertificateRecord {
     notAfter: date(r.not_after),
     renewalStart: date(r.renewal_start),
     renewalEnd: date(r.renewal_end),
-    der: new Uint8Array(r.der.buffer, r.der.byteOffset, r.der.byteLength),
+    der: unpackDer(r.der, r.der_dictionary),
     chainPem: r.chain_pem,
     spkiSha256: r.spki_sha256,
     crlShard: r.crl_shard,

@@ -12,6 +12,8 @@ import { LineageRecorder } from './lineage.js';
 import { migrate } from './migrations.js';
 import { WalCheckpointer } from './wal-checkpointer.js';
 
+type ChainRow = { id: number; leaf_dictionary: Buffer | null };
+
 /**
  * How commits reach the disk. `group` (default): each acknowledged write is fsynced, concurrent
  * writes share one fsync off the event loop (see group-commit.ts). `full`: SQLite fsyncs inside
@@ -39,6 +41,7 @@ export class SqliteContext {
   private readonly lastAudit;
   private readonly chainByPem;
   private readonly insertChain;
+  private readonly setDictionary;
   private readonly insertAudit;
 
   constructor(
@@ -66,10 +69,11 @@ export class SqliteContext {
     }
     this.counters = new Counters(this.db);
     this.lineage = new LineageRecorder(this.db);
-    this.chainByPem = this.db.prepare<[string], { id: number }>('SELECT id FROM certificate_chains WHERE sha256 = ?');
-    this.insertChain = this.db.prepare<[string, string], { id: number }>(
-      'INSERT INTO certificate_chains (sha256, pem) VALUES (?, ?) ON CONFLICT (sha256) DO UPDATE SET pem = pem RETURNING id',
+    this.chainByPem = this.db.prepare<[string], ChainRow>('SELECT id, leaf_dictionary FROM certificate_chains WHERE sha256 = ?');
+    this.insertChain = this.db.prepare<[string, string], ChainRow>(
+      'INSERT INTO certificate_chains (sha256, pem) VALUES (?, ?) ON CONFLICT (sha256) DO UPDATE SET pem = pem RETURNING id, leaf_dictionary',
     );
+    this.setDictionary = this.db.prepare<[Buffer, number]>('UPDATE certificate_chains SET leaf_dictionary = ? WHERE id = ? AND leaf_dictionary IS NULL');
     this.lastAudit = this.db.prepare<[], { seq: number; hash: string }>('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1');
     this.insertAudit = this.db.prepare(
       'INSERT INTO audit_log (seq, at, actor, action, subject, data, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
@@ -96,10 +100,24 @@ export class SqliteContext {
 
   /** The id of a stored chain (the PEM after the leaf), stored once per distinct chain. */
   chainId(pem: string): number {
+    return this.chain(pem).id;
+  }
+
+  /**
+   * A stored chain (stored once per distinct chain) and the leaf DER its certificates are
+   * compressed against (see ../shared/der-at-rest.ts), null until its first leaf is stored.
+   */
+  chain(pem: string): { id: number; dictionary: Buffer | null } {
     // Looked up each time, not cached: a cached id from a transaction that rolled back would name
     // a row that is gone.
     const sha256 = createHash('sha256').update(pem).digest('hex');
-    return this.chainByPem.get(sha256)?.id ?? this.insertChain.get(sha256, pem)!.id;
+    const row = this.chainByPem.get(sha256) ?? this.insertChain.get(sha256, pem)!;
+    return { id: row.id, dictionary: row.leaf_dictionary };
+  }
+
+  /** Makes `der` the chain's dictionary unless one is set already (a chain's dictionary never changes). */
+  adoptDictionary(chainId: number, der: Uint8Array): void {
+    this.setDictionary.run(Buffer.from(der), chainId);
   }
 
   close(): Promise<void> {

@@ -2,6 +2,7 @@
 import { newId } from '../ids.js';
 import { registeredDomain } from '../registered-domain.js';
 import { CHALLENGE_CLAIM_MS } from '../shared/claims.js';
+import { packRecord } from '../shared/record-at-rest.js';
 import { notInvalidOrder } from '../shared/order-rules.js';
 import type { ListPage, OrderCountScope, OrderStore } from '../store.js';
 import type { AuthzRecord, ChallengeRecord, NewOrder, OrderAuthzSummary, OrderRecord, ValidationResult } from '../types.js';
@@ -55,7 +56,7 @@ export function orderMethods(ctx: SqliteContext): OrderStore {
        AND NOT EXISTS (SELECT 1 FROM challenges c WHERE c.authz_id = challenges.authz_id AND c.status = 'processing')`,
     ),
     finishChallenge: db.prepare(
-      "UPDATE challenges SET status = ?, validated_at = ?, error = ?, validation_record = ?, finished_at = ? WHERE id = ? AND status = 'processing'",
+      "UPDATE challenges SET status = ?, validated_at = ?, error = ?, validation_record_packed = ?, finished_at = ? WHERE id = ? AND status = 'processing'",
     ),
     // RFC 8555 §7.1.4: a final authorization lists "the challenges that were used"; the others
     // are never needed again.
@@ -206,7 +207,7 @@ export function orderMethods(ctx: SqliteContext): OrderStore {
           result.status,
           result.status === 'valid' ? now : null,
           result.error ? JSON.stringify(result.error) : null,
-          JSON.stringify(result.validationRecord),
+          packRecord(result.validationRecord),
           now,
           challengeId,
         ).changes;
