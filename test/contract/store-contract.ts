@@ -244,6 +244,31 @@ export function describeStoreContract(name: string, open: () => Promise<{ store:
       for (const [i, id] of ids.entries()) assert.deepEqual((await store.getCertificate(id))?.der, ders[i], `certificate ${i} read back`);
     });
 
+    it('answers every stored OCSP response of an issuer byte for byte: first answers, refreshes and revoked answers', async () => {
+      const issuerId = `ocsp-dict-${randomBytes(4).toString('hex')}`;
+      const common = randomBytes(500);
+      const answer = () => new Uint8Array(Buffer.concat([Buffer.from([0x30, 0x82]), common.subarray(0, 250), randomBytes(30), common.subarray(250)]));
+      const signed = (der: Uint8Array) => ({ der, thisUpdate: new Date(), nextUpdate: new Date(Date.now() + HOUR), refreshAt: null });
+      const a = await account();
+      const issued = [];
+      for (const [i, first] of [answer(), answer(), new Uint8Array([0, 9]), answer()].entries()) {
+        const o = await order(a.id, [`ocspdict${i}.test`], 'valid');
+        const cert = { ...certificate(o), issuerId, ocsp: signed(first) };
+        await store.beginFinalize(o.id, new Uint8Array([1]), cert.serial, issuerId);
+        issued.push({ rec: await store.completeFinalize(o.id, cert), der: first });
+      }
+      for (const { rec, der } of issued) assert.deepEqual((await store.getCertificateStatus(issuerId, rec.serial))?.ocsp?.der, der, 'first answer');
+      const refreshed = answer();
+      assert.equal(await store.saveOcspResponse(issued[1]!.rec.id, signed(refreshed), false), true);
+      assert.deepEqual((await store.getCertificateStatus(issuerId, issued[1]!.rec.serial))?.ocsp?.der, refreshed, 'refreshed answer');
+      const revokedAnswer = answer();
+      const revocation = { reason: 1, at: new Date(), invalidityDate: null, ocsp: signed(revokedAnswer), blockKey: false, actor: 'test', crlEntry: new Uint8Array(8) };
+      assert.equal(await store.revokeCertificate(issued[2]!.rec.id, revocation), true);
+      const status = await store.getCertificateStatus(issuerId, issued[2]!.rec.serial);
+      assert.deepEqual(status?.ocsp?.der, revokedAnswer, 'revoked answer');
+      assert.equal(status?.ocsp?.revoked, true);
+    });
+
     it('returns an interrupted finalization to pending or invalid', async () => {
       const a = await account();
       const o = await order(a.id, ['abort.test'], 'valid');

@@ -55,6 +55,7 @@ export function certificateMethods(ctx: PgContext): CertificateStore {
         if (!order) throw new ConflictError(`order ${orderId} is not processing`);
         const lineage = await ctx.lineage.record(tx, { id, identifiers: c.identifiers, issuedAt: now, replaces: order.replaces });
         const chain = await ctx.chain(tx, c.chainPem);
+        const ocspDer = c.ocsp ? await ctx.packOcsp(tx, c.issuerId, c.ocsp.der) : null;
         // The certificate, the order's move to valid (the CSR is only needed while processing, to
         // re-issue after a crash), the serial's reservation released and its first OCSP answer
         // (or, without one, its OCSP work item), in one statement.
@@ -78,7 +79,7 @@ export function certificateMethods(ctx: PgContext): CertificateStore {
           [id, c.serial, c.issuerId, c.accountId, c.orderId, c.profile, JSON.stringify(c.identifiers), c.notBefore.getTime(), c.notAfter.getTime(),
             packDer(c.der, chain.dictionary), chain.id, c.spkiSha256, now, c.crlShard, c.profileHash, c.renewalStart.getTime(), c.renewalEnd.getTime(),
             lineage.predecessorId, lineage.renewalLead, orderId,
-            c.ocsp ? Buffer.from(c.ocsp.der) : null, c.ocsp?.thisUpdate.getTime() ?? null, c.ocsp?.nextUpdate.getTime() ?? null, c.ocsp?.refreshAt?.getTime() ?? null],
+            ocspDer, c.ocsp?.thisUpdate.getTime() ?? null, c.ocsp?.nextUpdate.getTime() ?? null, c.ocsp?.refreshAt?.getTime() ?? null],
         ))!;
         if (!chain.dictionary) await ctx.adoptDictionary(tx, chain.id, c.der);
         await ctx.counters.add(tx, issuedEvents({ accountId: c.accountId, profile: c.profile, issuerId: c.issuerId, issuedAt: now, notAfter: c.notAfter.getTime() }));

@@ -7,6 +7,7 @@ import pg from 'pg';
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { auditHash } from '../audit-chain.js';
+import { packDer } from '../shared/der-at-rest.js';
 import type { AuditEvent } from '../types.js';
 import { Counters } from './counters.js';
 import { LineageRecorder } from './lineage.js';
@@ -193,6 +194,19 @@ export class PgContext {
   /** Makes `der` the chain's dictionary unless one is set already (a chain's dictionary never changes). */
   async adoptDictionary(tx: Sql, chainId: number, der: Uint8Array): Promise<void> {
     await tx.run('UPDATE certificate_chains SET leaf_dictionary = $1 WHERE id = $2 AND leaf_dictionary IS NULL', [Buffer.from(der), chainId]);
+  }
+
+  /**
+   * The stored form of an OCSP answer signed for `issuerId` (see ../shared/der-at-rest.ts):
+   * deflated against the issuer's first stored answer, which shares its responder certificate,
+   * names and algorithms. The first answer becomes that dictionary and is kept as is.
+   */
+  async packOcsp(tx: Sql, issuerId: string, der: Uint8Array): Promise<Buffer> {
+    const found = await tx.row<{ der: Buffer }>('SELECT der FROM ocsp_dictionaries WHERE issuer_id = $1', [issuerId]);
+    if (found) return packDer(der, found.der);
+    // Another transaction adopting one at the same moment wins; this answer is then kept as is.
+    await tx.run('INSERT INTO ocsp_dictionaries (issuer_id, der) VALUES ($1, $2) ON CONFLICT (issuer_id) DO NOTHING', [issuerId, Buffer.from(der)]);
+    return packDer(der, null);
   }
 
   close(): Promise<void> {

@@ -348,9 +348,11 @@ const MIGRATIONS: { version: number; sql: string }[] = [
     // - certificates no longer reference their order: retention deletes only orders that led to
     //   no certificate, and the reference cost an index entry per certificate to check that;
     // - validation records are stored deflated (../shared/record-at-rest.ts); older rows keep
-    //   theirs as text.
+    //   theirs as text;
+    // - OCSP answers are stored deflated against their issuer's first stored answer.
     version: 5,
     sql: `
+      CREATE TABLE ocsp_dictionaries (issuer_id TEXT PRIMARY KEY, der BYTEA NOT NULL);
       ALTER TABLE certificate_chains ADD COLUMN leaf_dictionary BYTEA;
       ALTER TABLE challenges ADD COLUMN validation_record_packed BYTEA;
       ALTER TABLE certificates DROP CONSTRAINT IF EXISTS certificates_serial_fkey;

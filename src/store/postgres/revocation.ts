@@ -9,13 +9,14 @@ import type { Sql } from './sql.js';
  * Stores (or replaces) a certificate's pre-signed answer, and with `unqueue` takes it off the
  * queue of certificates awaiting their first; the caller has checked its revocation state under a row lock.
  */
-function upsertOcsp(tx: Sql, id: string, r: SignedOcspResponse, revoked: boolean, unqueue = false): Promise<number> {
+async function upsertOcsp(ctx: PgContext, tx: Sql, id: string, issuerId: string, r: SignedOcspResponse, revoked: boolean, unqueue = false): Promise<number> {
+  const der = await ctx.packOcsp(tx, issuerId, r.der);
   return tx.run(
     `WITH unqueued AS (DELETE FROM ocsp_pending WHERE certificate_id = $1 AND $7)
      INSERT INTO ocsp_responses (certificate_id, der, this_update, next_update, revoked, refresh_at) VALUES ($1, $2, $3, $4, $5, $6)
      ON CONFLICT (certificate_id) DO UPDATE SET der = excluded.der, this_update = excluded.this_update,
        next_update = excluded.next_update, revoked = excluded.revoked, refresh_at = excluded.refresh_at`,
-    [id, Buffer.from(r.der), r.thisUpdate.getTime(), r.nextUpdate.getTime(), revoked, r.refreshAt ? r.refreshAt.getTime() : null, unqueue],
+    [id, der, r.thisUpdate.getTime(), r.nextUpdate.getTime(), revoked, r.refreshAt ? r.refreshAt.getTime() : null, unqueue],
   );
 }
 
@@ -42,7 +43,7 @@ export function revocationMethods(ctx: PgContext): RevocationStore {
         );
         if (!cert) return false;
         await insertCrlEntry(tx, cert.serial, r.crlEntry);
-        if (r.ocsp) await upsertOcsp(tx, id, r.ocsp, true);
+        if (r.ocsp) await upsertOcsp(ctx, tx, id, cert.issuer_id, r.ocsp, true);
         if (r.blockKey) {
           await tx.run('INSERT INTO blocked_keys (spki_sha256, certificate_id, blocked_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING', [cert.spki_sha256, id, r.at.getTime()]);
         }
@@ -78,8 +79,9 @@ export function revocationMethods(ctx: PgContext): RevocationStore {
     async getCertificateStatus(issuerId: string, serial: string) {
       const r = await sql.row<CertificateStatusRow>(
         `SELECT c.id, c.serial, c.issuer_id, c.not_after, c.revoked_at, c.revocation_reason,
-         o.der AS ocsp_der, o.this_update, o.next_update, o.revoked AS ocsp_revoked
-         FROM certificates c LEFT JOIN ocsp_responses o ON o.certificate_id = c.id WHERE c.serial = $1 AND c.issuer_id = $2`,
+         o.der AS ocsp_der, d.der AS ocsp_dictionary, o.this_update, o.next_update, o.revoked AS ocsp_revoked
+         FROM certificates c LEFT JOIN ocsp_responses o ON o.certificate_id = c.id LEFT JOIN ocsp_dictionaries d ON d.issuer_id = c.issuer_id
+         WHERE c.serial = $1 AND c.issuer_id = $2`,
         [serial, issuerId],
       );
       return r ? toCertificateStatus(r) : null;
@@ -90,9 +92,12 @@ export function revocationMethods(ctx: PgContext): RevocationStore {
         // Stored only if the certificate is still in the state the answer was signed for. FOR
         // SHARE waits for a revocation in flight and then reads its outcome, so a refresh racing
         // a revocation cannot overwrite the revoked answer.
-        const cert = await tx.row<{ revoked: boolean }>('SELECT revoked_at IS NOT NULL AS revoked FROM certificates WHERE id = $1 FOR SHARE', [certificateId]);
+        const cert = await tx.row<{ revoked: boolean; issuer_id: string }>(
+          'SELECT revoked_at IS NOT NULL AS revoked, issuer_id FROM certificates WHERE id = $1 FOR SHARE',
+          [certificateId],
+        );
         if (!cert || cert.revoked !== signedAsRevoked) return false;
-        await upsertOcsp(tx, certificateId, response, signedAsRevoked, true);
+        await upsertOcsp(ctx, tx, certificateId, cert.issuer_id, response, signedAsRevoked, true);
         return true;
       });
     },

@@ -120,7 +120,9 @@ export interface CertificateStatusRow {
   not_after: number;
   revoked_at: number | null;
   revocation_reason: number | null;
+  /** See der-at-rest.ts: as is, or deflated against `ocsp_dictionary`, its issuer's first stored answer. */
   ocsp_der: Buffer | null;
+  ocsp_dictionary: Buffer | null;
   this_update: number | null;
   next_update: number | null;
   ocsp_revoked: Flag | null;
@@ -269,7 +271,7 @@ export function toCertificateStatus(r: CertificateStatusRow): CertificateStatus 
     ocsp:
       r.ocsp_der === null
         ? null
-        : { der: new Uint8Array(r.ocsp_der), thisUpdate: new Date(r.this_update!), nextUpdate: new Date(r.next_update!), revoked: isSet(r.ocsp_revoked) },
+        : { der: unpackDer(r.ocsp_der, r.ocsp_dictionary), thisUpdate: new Date(r.this_update!), nextUpdate: new Date(r.next_update!), revoked: isSet(r.ocsp_revoked) },
   };
 }
 

@@ -80,7 +80,7 @@ export function certificateMethods(ctx: SqliteContext): CertificateStore {
         );
         if (!chain.dictionary) ctx.adoptDictionary(chain.id, c.der);
         if (s.completeOrder.run(id, orderId).changes !== 1) throw new ConflictError(`order ${orderId} is not processing`);
-        if (c.ocsp) s.firstOcsp.run(id, Buffer.from(c.ocsp.der), c.ocsp.thisUpdate.getTime(), c.ocsp.nextUpdate.getTime(), c.ocsp.refreshAt?.getTime() ?? null);
+        if (c.ocsp) s.firstOcsp.run(id, ctx.packOcsp(c.issuerId, c.ocsp.der), c.ocsp.thisUpdate.getTime(), c.ocsp.nextUpdate.getTime(), c.ocsp.refreshAt?.getTime() ?? null);
         else s.queueOcsp.run(id, now);
         countIssued(ctx, { accountId: c.accountId, profile: c.profile, issuerId: c.issuerId, issuedAt: now, notAfter: c.notAfter.getTime() });
         ctx.audit({

@@ -5,6 +5,7 @@
 import Database from 'better-sqlite3';
 import { createHash } from 'node:crypto';
 import { auditHash, GENESIS_HASH } from '../audit-chain.js';
+import { packDer } from '../shared/der-at-rest.js';
 import type { AuditEvent } from '../types.js';
 import { Counters } from './counters.js';
 import { WalGroupCommit } from './group-commit.js';
@@ -42,6 +43,8 @@ export class SqliteContext {
   private readonly chainByPem;
   private readonly insertChain;
   private readonly setDictionary;
+  private readonly ocspDictionary;
+  private readonly adoptOcspDictionary;
   private readonly insertAudit;
 
   constructor(
@@ -74,6 +77,8 @@ export class SqliteContext {
       'INSERT INTO certificate_chains (sha256, pem) VALUES (?, ?) ON CONFLICT (sha256) DO UPDATE SET pem = pem RETURNING id, leaf_dictionary',
     );
     this.setDictionary = this.db.prepare<[Buffer, number]>('UPDATE certificate_chains SET leaf_dictionary = ? WHERE id = ? AND leaf_dictionary IS NULL');
+    this.ocspDictionary = this.db.prepare<[string], { der: Buffer }>('SELECT der FROM ocsp_dictionaries WHERE issuer_id = ?');
+    this.adoptOcspDictionary = this.db.prepare<[string, Buffer]>('INSERT INTO ocsp_dictionaries (issuer_id, der) VALUES (?, ?) ON CONFLICT (issuer_id) DO NOTHING');
     this.lastAudit = this.db.prepare<[], { seq: number; hash: string }>('SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1');
     this.insertAudit = this.db.prepare(
       'INSERT INTO audit_log (seq, at, actor, action, subject, data, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
@@ -113,6 +118,18 @@ export class SqliteContext {
     const sha256 = createHash('sha256').update(pem).digest('hex');
     const row = this.chainByPem.get(sha256) ?? this.insertChain.get(sha256, pem)!;
     return { id: row.id, dictionary: row.leaf_dictionary };
+  }
+
+  /**
+   * The stored form of an OCSP answer signed for `issuerId` (see ../shared/der-at-rest.ts):
+   * deflated against the issuer's first stored answer, which shares its responder certificate,
+   * names and algorithms. The first answer becomes that dictionary and is kept as is.
+   */
+  packOcsp(issuerId: string, der: Uint8Array): Buffer {
+    const found = this.ocspDictionary.get(issuerId);
+    if (found) return packDer(der, found.der);
+    this.adoptOcspDictionary.run(issuerId, Buffer.from(der));
+    return packDer(der, null);
   }
 
   /** Makes `der` the chain's dictionary unless one is set already (a chain's dictionary never changes). */

@@ -360,9 +360,11 @@ const AFTER_DASHBOARD: { version: number; sql: string }[] = [
     // A chain's first leaf becomes the dictionary its later leaves' DER is deflated against
     // (../shared/der-at-rest.ts): about 390 of a P-256 leaf's 620 bytes. Rows stored before stay
     // as they are. Validation records are stored deflated (../shared/record-at-rest.ts); older
-    // rows keep theirs as text.
+    // rows keep theirs as text. OCSP answers are stored deflated against their issuer's first
+    // stored answer.
     version: 32,
     sql: `
+      CREATE TABLE ocsp_dictionaries (issuer_id TEXT PRIMARY KEY, der BLOB NOT NULL);
       ALTER TABLE certificate_chains ADD COLUMN leaf_dictionary BLOB;
       ALTER TABLE challenges ADD COLUMN validation_record_packed BLOB;
     `,

@@ -13,6 +13,7 @@ export function revocationMethods(ctx: SqliteContext): RevocationStore {
        SELECT issuer_id, revoked_at, serial, crl_shard, not_after, ? FROM certificates WHERE serial = ? AND revoked_at IS NOT NULL`,
     ),
     byId: db.prepare<[string], CertificateRow>(`SELECT ${CERT_COLUMNS} FROM ${CERT_FROM} WHERE c.id = ?`),
+    issuerOf: db.prepare<[string], { issuer_id: string }>('SELECT issuer_id FROM certificates WHERE id = ?'),
     revokedFlag: db.prepare<[string, string], { revoked: number }>('SELECT revoked_at IS NOT NULL AS revoked FROM certificates WHERE serial = ? AND issuer_id = ?'),
     blockKey: db.prepare('INSERT OR IGNORE INTO blocked_keys (spki_sha256, certificate_id, blocked_at) VALUES (?, ?, ?)'),
     keyBlocked: db.prepare<[string], { one: number }>('SELECT 1 AS one FROM blocked_keys WHERE spki_sha256 = ?'),
@@ -21,8 +22,9 @@ export function revocationMethods(ctx: SqliteContext): RevocationStore {
     ),
     status: db.prepare<[string, string], CertificateStatusRow>(
       `SELECT c.id, c.serial, c.issuer_id, c.not_after, c.revoked_at, c.revocation_reason,
-       o.der AS ocsp_der, o.this_update, o.next_update, o.revoked AS ocsp_revoked
-       FROM certificates c LEFT JOIN ocsp_responses o ON o.certificate_id = c.id WHERE c.serial = ? AND c.issuer_id = ?`,
+       o.der AS ocsp_der, d.der AS ocsp_dictionary, o.this_update, o.next_update, o.revoked AS ocsp_revoked
+       FROM certificates c LEFT JOIN ocsp_responses o ON o.certificate_id = c.id LEFT JOIN ocsp_dictionaries d ON d.issuer_id = c.issuer_id
+       WHERE c.serial = ? AND c.issuer_id = ?`,
     ),
     // Stored only if the certificate is still in the state the answer was signed for.
     saveOcsp: db.prepare(
@@ -82,7 +84,7 @@ export function revocationMethods(ctx: SqliteContext): RevocationStore {
         if (s.revoke.run(r.at.getTime(), r.reason, r.invalidityDate?.getTime() ?? null, id).changes !== 1) return false;
         const cert = s.byId.get(id)!;
         s.insertCrlEntry.run(Buffer.from(r.crlEntry), cert.serial);
-        if (r.ocsp) s.saveOcsp.run(ocspParams(id, r.ocsp, true));
+        if (r.ocsp) s.saveOcsp.run(ocspParams(id, ctx.packOcsp(cert.issuer_id, r.ocsp.der), r.ocsp, true));
         if (r.blockKey) s.blockKey.run(cert.spki_sha256, id, r.at.getTime());
         ctx.counters.add('revoked', '', r.at.getTime());
         ctx.counters.add('expires:live', cert.issuer_id, cert.not_after, -1);
@@ -116,7 +118,9 @@ export function revocationMethods(ctx: SqliteContext): RevocationStore {
 
     async saveOcspResponse(certificateId: string, response: SignedOcspResponse, signedAsRevoked: boolean) {
       const changed = db.transaction(() => {
-        const n = s.saveOcsp.run(ocspParams(certificateId, response, signedAsRevoked)).changes;
+        const issuer = s.issuerOf.get(certificateId);
+        if (!issuer) return 0;
+        const n = s.saveOcsp.run(ocspParams(certificateId, ctx.packOcsp(issuer.issuer_id, response.der), response, signedAsRevoked)).changes;
         if (n === 1) s.unqueueOcsp.run(certificateId);
         return n;
       }).immediate();
@@ -201,10 +205,10 @@ export function revocationMethods(ctx: SqliteContext): RevocationStore {
   };
 }
 
-function ocspParams(id: string, r: SignedOcspResponse, revoked: boolean) {
+function ocspParams(id: string, der: Buffer, r: SignedOcspResponse, revoked: boolean) {
   return {
     id,
-    der: Buffer.from(r.der),
+    der,
     thisUpdate: r.thisUpdate.getTime(),
     nextUpdate: r.nextUpdate.getTime(),
     revoked: revoked ? 1 : 0,
