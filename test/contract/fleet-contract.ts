@@ -230,7 +230,7 @@ export function describeFleetContract(name: string, open: () => Promise<{ store:
       assert.equal((await store.getCertificate(kept.id))?.id, kept.id);
     });
 
-    it('certificate retention purges expired certificates, but a revoked one only once it has left the CRLs', async () => {
+    it('certificate retention purges expired certificates, but a revoked one only once it has left the CRLs, and keeps their serials from reuse', async () => {
       const a = await account();
       const expired = await issue(a, [unique('old')], { notBefore: -3 * HOUR, notAfter: -2 * HOUR, renewalStart: -2.5 * HOUR });
       const revoked = await issue(a, [unique('oldrev')], { notBefore: -3 * HOUR, notAfter: -2 * HOUR, renewalStart: -2.5 * HOUR });
@@ -238,6 +238,9 @@ export function describeFleetContract(name: string, open: () => Promise<{ store:
       const live = await issue(a, [unique('live')]);
       for (let i = 0; i < 1000 && (await store.purgeCertificates(new Date(Date.now() - HOUR), new Date(Date.now() - 5 * HOUR), 50)) > 0; i++);
       assert.equal(await store.getCertificate(expired.id), null, 'the expired certificate is purged');
+      const reuse = await order(a.id, [unique('reuse')]);
+      await assert.rejects(store.beginFinalize(reuse.id, new Uint8Array([7]), expired.serial, expired.issuerId), 'a purged certificate\'s serial is never used again');
+      assert.equal((await store.getOrder(reuse.id))?.status, 'pending');
       assert.equal((await store.getCertificate(revoked.id))?.id, revoked.id, 'the revoked one may still be on a CRL');
       assert.equal((await store.getCertificate(live.id))?.id, live.id);
       for (let i = 0; i < 1000 && (await store.purgeCertificates(new Date(Date.now() - HOUR), new Date(Date.now() - HOUR), 50)) > 0; i++);

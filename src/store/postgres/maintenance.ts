@@ -137,6 +137,12 @@ export function maintenanceMethods(ctx: PgContext): MaintenanceStore {
           const names = (JSON.parse(r.identifiers) as { value: string }[]).map((i) => i.value);
           await tx.run('DELETE FROM certificate_names WHERE name = ANY($1::text[]) AND issued_at = $2 AND certificate_id = $3', [names, r.issued_at, r.id]);
           await tx.run('DELETE FROM crl_entries WHERE serial = $1', [r.serial]);
+          // Its unique serial kept the serial from reuse (the reservation was released at issuance):
+          // a reservation takes that over, so that a serial is never used twice.
+          await tx.run(
+            'INSERT INTO serials (serial, issuer_id, order_id, reserved_at) SELECT serial, issuer_id, order_id, issued_at FROM certificates WHERE id = $1 ON CONFLICT DO NOTHING',
+            [r.id],
+          );
           await tx.run('DELETE FROM certificates WHERE id = $1', [r.id]);
         }
         return rows.length;
