@@ -1,6 +1,5 @@
 /** Issuance in PostgreSQL: serial reservation, the certificate recorded with its valid order, lookups. */
 import type { ProblemDocument } from '../../acme/problem.js';
-import { packDer } from '../shared/der-at-rest.js';
 import { ConflictError } from '../errors.js';
 import { newId } from '../ids.js';
 import { ORDER_CLAIM_MS } from '../shared/claims.js';
@@ -54,7 +53,7 @@ export function certificateMethods(ctx: PgContext): CertificateStore {
         const order = await tx.row<{ replaces: string | null }>("SELECT replaces FROM orders WHERE id = $1 AND status = 'processing' FOR UPDATE", [orderId]);
         if (!order) throw new ConflictError(`order ${orderId} is not processing`);
         const lineage = await ctx.lineage.record(tx, { id, identifiers: c.identifiers, issuedAt: now, replaces: order.replaces });
-        const chain = await ctx.chain(tx, c.chainPem);
+        const leaf = await ctx.packLeaf(tx, c.chainPem, c.der);
         const ocspDer = c.ocsp ? await ctx.packOcsp(tx, c.issuerId, c.ocsp.der) : null;
         // The certificate, the order's move to valid (the CSR is only needed while processing, to
         // re-issue after a crash), the serial's reservation released and its first OCSP answer
@@ -77,14 +76,13 @@ export function certificateMethods(ctx: PgContext): CertificateStore {
              SELECT id, $21::bytea, $22::bigint, $23::bigint, false, $24::bigint FROM cert WHERE $21::bytea IS NOT NULL
            ) SELECT * FROM cert`,
           [id, c.serial, c.issuerId, c.accountId, c.orderId, c.profile, JSON.stringify(c.identifiers), c.notBefore.getTime(), c.notAfter.getTime(),
-            packDer(c.der, chain.dictionary), chain.id, c.spkiSha256, now, c.crlShard, c.profileHash, c.renewalStart.getTime(), c.renewalEnd.getTime(),
+            leaf.stored, leaf.chainId, c.spkiSha256, now, c.crlShard, c.profileHash, c.renewalStart.getTime(), c.renewalEnd.getTime(),
             lineage.predecessorId, lineage.renewalLead, orderId,
             ocspDer, c.ocsp?.thisUpdate.getTime() ?? null, c.ocsp?.nextUpdate.getTime() ?? null, c.ocsp?.refreshAt?.getTime() ?? null],
         ))!;
-        if (!chain.dictionary) await ctx.adoptDictionary(tx, chain.id, c.der);
         await ctx.counters.add(tx, issuedEvents({ accountId: c.accountId, profile: c.profile, issuerId: c.issuerId, issuedAt: now, notAfter: c.notAfter.getTime() }));
         // Read back from the stored form, so that a row that would not read back fails the issuance.
-        const issued = toCertificate({ ...row, der_dictionary: chain.dictionary, chain_pem: c.chainPem });
+        const issued = toCertificate({ ...row, der_dictionary: leaf.dictionary, chain_pem: c.chainPem });
         await tx.audit({
           actor: `account:${c.accountId}`,
           action: 'certificate.issued',

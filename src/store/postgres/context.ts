@@ -176,7 +176,7 @@ export class PgContext {
    * A stored chain (stored once per distinct chain) and the leaf DER its certificates are
    * compressed against (see ../shared/der-at-rest.ts), null until its first leaf is stored.
    */
-  async chain(tx: Sql, pem: string): Promise<{ id: number; dictionary: Buffer | null }> {
+  private async chain(tx: Sql, pem: string): Promise<{ id: number; dictionary: Buffer | null }> {
     // Looked up each time, not cached: a cached id from a transaction that rolled back would name
     // a row that is gone. The read comes first so that issuers' common case takes no row lock.
     const sha256 = createHash('sha256').update(pem).digest('hex');
@@ -191,9 +191,17 @@ export class PgContext {
     return { id: other.id, dictionary: other.leaf_dictionary };
   }
 
-  /** Makes `der` the chain's dictionary unless one is set already (a chain's dictionary never changes). */
-  async adoptDictionary(tx: Sql, chainId: number, der: Uint8Array): Promise<void> {
-    await tx.run('UPDATE certificate_chains SET leaf_dictionary = $1 WHERE id = $2 AND leaf_dictionary IS NULL', [Buffer.from(der), chainId]);
+  /**
+   * A leaf's stored chain and the stored form of its DER (see ../shared/der-at-rest.ts): deflated
+   * against the chain's first leaf, which the first one becomes and is kept as is (a chain's
+   * dictionary never changes once set). `dictionary` is what the stored form reads back with.
+   */
+  async packLeaf(tx: Sql, chainPem: string, der: Uint8Array): Promise<{ chainId: number; stored: Buffer; dictionary: Buffer | null }> {
+    const chain = await this.chain(tx, chainPem);
+    if (!chain.dictionary) {
+      await tx.run('UPDATE certificate_chains SET leaf_dictionary = $1 WHERE id = $2 AND leaf_dictionary IS NULL', [Buffer.from(der), chain.id]);
+    }
+    return { chainId: chain.id, stored: packDer(der, chain.dictionary), dictionary: chain.dictionary };
   }
 
   /**

@@ -1,6 +1,5 @@
 /** Issuance in SQLite: serial reservation, the certificate recorded with its valid order, lookups. */
 import type { ProblemDocument } from '../../acme/problem.js';
-import { packDer } from '../shared/der-at-rest.js';
 import { ConflictError } from '../errors.js';
 import { newId } from '../ids.js';
 import type { CertificateStore } from '../store.js';
@@ -72,13 +71,12 @@ export function certificateMethods(ctx: SqliteContext): CertificateStore {
         const now = Date.now();
         const replaces = s.orderOf.get(orderId)?.replaces ?? null;
         const lineage = ctx.lineage.record({ id, identifiers: c.identifiers, issuedAt: now, replaces });
-        const chain = ctx.chain(c.chainPem);
+        const leaf = ctx.packLeaf(c.chainPem, c.der);
         s.insertCertificate.run(
           id, c.serial, c.issuerId, c.accountId, c.orderId, c.profile, JSON.stringify(c.identifiers), c.notBefore.getTime(), c.notAfter.getTime(),
-          packDer(c.der, chain.dictionary), chain.id, c.spkiSha256, now, c.crlShard, c.profileHash, c.renewalStart.getTime(), c.renewalEnd.getTime(),
+          leaf.stored, leaf.chainId, c.spkiSha256, now, c.crlShard, c.profileHash, c.renewalStart.getTime(), c.renewalEnd.getTime(),
           lineage.predecessorId, lineage.renewalLead,
         );
-        if (!chain.dictionary) ctx.adoptDictionary(chain.id, c.der);
         if (s.completeOrder.run(id, orderId).changes !== 1) throw new ConflictError(`order ${orderId} is not processing`);
         if (c.ocsp) s.firstOcsp.run(id, ctx.packOcsp(c.issuerId, c.ocsp.der), c.ocsp.thisUpdate.getTime(), c.ocsp.nextUpdate.getTime(), c.ocsp.refreshAt?.getTime() ?? null);
         else s.queueOcsp.run(id, now);

@@ -112,7 +112,7 @@ export class SqliteContext {
    * A stored chain (stored once per distinct chain) and the leaf DER its certificates are
    * compressed against (see ../shared/der-at-rest.ts), null until its first leaf is stored.
    */
-  chain(pem: string): { id: number; dictionary: Buffer | null } {
+  private chain(pem: string): { id: number; dictionary: Buffer | null } {
     // Looked up each time, not cached: a cached id from a transaction that rolled back would name
     // a row that is gone.
     const sha256 = createHash('sha256').update(pem).digest('hex');
@@ -132,9 +132,15 @@ export class SqliteContext {
     return packDer(der, null);
   }
 
-  /** Makes `der` the chain's dictionary unless one is set already (a chain's dictionary never changes). */
-  adoptDictionary(chainId: number, der: Uint8Array): void {
-    this.setDictionary.run(Buffer.from(der), chainId);
+  /**
+   * A leaf's stored chain and the stored form of its DER (see ../shared/der-at-rest.ts): deflated
+   * against the chain's first leaf, which the first one becomes and is kept as is (a chain's
+   * dictionary never changes once set).
+   */
+  packLeaf(chainPem: string, der: Uint8Array): { chainId: number; stored: Buffer } {
+    const chain = this.chain(chainPem);
+    if (!chain.dictionary) this.setDictionary.run(Buffer.from(der), chain.id);
+    return { chainId: chain.id, stored: packDer(der, chain.dictionary) };
   }
 
   close(): Promise<void> {
